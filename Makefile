@@ -1,0 +1,54 @@
+# quotebot: every entry point the README, CI and the Dockerfile use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# The CPU build of torch, pinned: an unpinned torch pulls a multi-GB CUDA build.
+TORCH_VERSION ?= 2.13.0
+# Optional: e.g. https://download.pytorch.org/whl/cpu where that index is reachable.
+TORCH_INDEX_URL ?=
+TORCH_INDEX := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
+SHARED_MODEL := $(abspath ../shared/models/multilingual-e5-small-zh-en)
+
+.PHONY: help setup setup-dev test lint run bench docker-check clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(VENV)/.runtime: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(TORCH_INDEX) torch==$(TORCH_VERSION)
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime
+	$(PIP) install -q -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.runtime  ## create .venv with CPU torch and quotebot
+
+setup-dev: $(VENV)/.dev  ## setup plus the test and lint tools
+
+test: setup-dev  ## run the whole test suite (uses ../shared/models when present)
+	$(PY) -m pytest -q
+
+lint: setup-dev  ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+run: setup  ## index the corpus and start the bot (Telegram with a token, else the terminal chat)
+	./scripts/run.sh
+
+bench: setup-dev  ## speed and quality figures (not pass/fail)
+	$(PY) bench/parse_speed.py
+	$(PY) bench/quality.py
+	$(PY) bench/speed.py
+
+docker-check:  ## build the image with podman, index the sample corpus in it, answer one question
+	./scripts/docker-check.sh
+
+clean:  ## remove the virtual environment and local index
+	rm -rf $(VENV) var

@@ -1,0 +1,74 @@
+"""quotebot's command line: a thin shell over the library (parse, corpus, index, search, chat, serve)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.config import ConfigError, Settings, load_settings
+from corpus.errors import CorpusError
+from embeddings.errors import EmbeddingsError
+
+# Each module adds its subcommands with register(subparsers); a subcommand sets
+# func(args, settings) -> exit code.
+COMMAND_MODULES = ("bot.cli_corpus", "bot.cli_index", "bot.cli_bot")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="quotebot",
+        description="Answer questions about Chinese news by quoting the paragraphs that answer them.",
+    )
+    parser.add_argument("--model", help="embedding model: hub id or local directory (QUOTEBOT_MODEL)")
+    parser.add_argument("--corpus-dir", help="directory of news pages (QUOTEBOT_CORPUS_DIR)")
+    parser.add_argument("--index-dir", help="directory of the index (QUOTEBOT_INDEX_DIR)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (QUOTEBOT_LOG_LEVEL)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def configure_logging(level: str) -> None:
+    """Configure logging once, keeping HTTP client logs (which carry the bot token) quiet."""
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    # httpx logs every request URL, and Bot API URLs contain the token.
+    for noisy in ("httpx", "httpcore", "telegram.ext.Updater", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one quotebot command and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        settings: Settings = load_settings(
+            model=args.model, corpus_dir=args.corpus_dir, index_dir=args.index_dir, log_level=args.log_level
+        )
+        configure_logging(settings.log_level)
+        return int(args.func(args, settings) or 0)
+    except (ConfigError, CorpusError, EmbeddingsError) as exc:
+        print(f"quotebot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("quotebot: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Typed settings read once at start-up from QUOTEBOT_* variables and an optional .env file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_MODEL = "intfloat/multilingual-e5-small"
+TELEGRAM_API_URL = "https://api.telegram.org"
+
+
+class ConfigError(Exception):
+    """Settings are invalid; the message names the variable and the fix."""
+
+
+class Settings(BaseSettings):
+    """Every setting of quotebot; the field docs are the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QUOTEBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    model: str = Field(DEFAULT_MODEL, description="Embedding model: hub id or local directory.")
+    query_prompt: str | None = Field(
+        None, description="Prefix for questions when the model has no `query` prompt."
+    )
+    passage_prompt: str | None = Field(
+        None, description="Prefix for passages when the model has no `passage`/`document` prompt."
+    )
+    corpus_dir: Path = Field(Path("sample_corpus"), description="Directory of .html/.htm news pages.")
+    index_dir: Path = Field(Path("var/index"), description="Directory holding the live index.")
+    max_page_bytes: int = Field(5_000_000, gt=0, description="Pages larger than this are skipped.")
+    batch_size: int = Field(32, gt=0, description="Passages embedded per model call.")
+    top_k: int = Field(3, ge=1, le=20, description="Quotes per answer.")
+    max_per_article: int = Field(2, ge=1, description="Most quotes taken from one article per answer.")
+    min_score: float | None = Field(
+        None, description="Override the calibrated relevance threshold below which the bot abstains."
+    )
+    telegram_token: SecretStr | None = Field(None, description="Bot token from @BotFather (serve).")
+    admin_ids: Annotated[frozenset[int], NoDecode] = Field(
+        frozenset(), description="Comma-separated Telegram user ids allowed to run admin commands."
+    )
+    telegram_api_url: str = Field(
+        TELEGRAM_API_URL, description="Bot API server root; the bot appends /bot<token>/<method>."
+    )
+    webhook_url: str | None = Field(
+        None, description="Public HTTPS URL for webhook mode; long polling when unset."
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="Secret token Telegram sends with each webhook request."
+    )
+    webhook_listen: str = Field("0.0.0.0", description="Address the webhook server listens on.")
+    webhook_port: int = Field(8443, ge=1, le=65535, description="Port the webhook server listens on.")
+    max_upload_bytes: int = Field(
+        20_000_000, gt=0, description="Largest page or .zip an admin may upload."
+    )
+    questions_per_minute: int = Field(20, ge=1, description="Per-user question rate limit.")
+    log_level: str = Field("INFO", description="Logging level (DEBUG logs user text).")
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [p for p in value.replace(";", ",").replace(" ", ",").split(",") if p]
+            try:
+                return frozenset(int(p) for p in parts)
+            except ValueError as exc:
+                raise ValueError(f"admin ids must be integers separated by commas, got {value!r}") from exc
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}; use DEBUG, INFO, WARNING or ERROR")
+        return level
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment and .env, applying CLI overrides; fail with one clear message."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else "?"
+            lines.append(f"QUOTEBOT_{name.upper()}: {err['msg']}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None

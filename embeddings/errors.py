@@ -1,0 +1,31 @@
+"""The embeddings package's one exception family; messages name the bad value and the fix."""
+
+from __future__ import annotations
+
+
+class EmbeddingsError(Exception):
+    """Base of every error the embeddings package raises on purpose."""
+
+
+class ModelUnavailable(EmbeddingsError):
+    """The embedding model cannot be loaded (not cached, no network, bad directory)."""
+
+
+class IndexMissing(EmbeddingsError):
+    """No index exists at the configured directory."""
+
+
+class IndexCorrupt(EmbeddingsError):
+    """The index directory exists but cannot be read."""
+
+
+class IndexMismatch(EmbeddingsError):
+    """The index was built with another model or schema than the one configured."""
+
+
+class IndexBusy(EmbeddingsError):
+    """Another reindex holds the lock."""
+
+
+class BadQuestion(EmbeddingsError):
+    """The question is empty, too long, or has nothing searchable in it."""

@@ -1,0 +1,106 @@
+"""Records that leave the embeddings package: passages, hits, answers, reindex reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One indexed paragraph with the provenance needed to cite it."""
+
+    id: int  # stable signed 64-bit id (FAISS IndexIDMap key)
+    doc: str  # page path relative to the corpus root
+    ordinal: int  # paragraph ordinal within the article
+    text: str  # exact paragraph text as parsed
+    kind: str  # "body" or "caption"
+    title: str
+    outlet: str | None
+    url: str | None
+    date: str | None
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a (possibly syndicated) passage was published."""
+
+    doc: str
+    title: str
+    outlet: str | None
+    url: str | None
+    date: str | None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A passage that answers a question, with the sentence spans that answer it best."""
+
+    passage_id: int
+    text: str
+    doc: str
+    ordinal: int
+    title: str
+    outlet: str | None
+    url: str | None
+    date: str | None
+    score: float
+    highlight: tuple[tuple[int, int], ...]  # exact [start, end) slices of text
+    also_in: tuple[Source, ...] = ()  # near-duplicates folded into this hit
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A nearby article offered when the corpus has no answer."""
+
+    doc: str
+    title: str
+    outlet: str | None
+    url: str | None
+    date: str | None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The result of one question: hits when answered, nearest headlines when not."""
+
+    question: str
+    answered: bool
+    hits: tuple[Hit, ...] = ()
+    nearest: tuple[Headline, ...] = ()
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A page that could not be indexed, and why."""
+
+    doc: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReindexReport:
+    """What one reindex did."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: tuple[Failure, ...] = ()
+    passages: int = 0
+    seconds: float = 0.0
+    full: bool = False
+    skipped_reasons: tuple[Failure, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class ReindexProgress:
+    """A progress snapshot a reindex reports to its caller (CLI bar or chat message)."""
+
+    stage: str  # "scan", "embed", "write", "done"
+    pages_scanned: int
+    pages_total: int
+    pages_changed: int
+    passages_embedded: int
+    passages_total: int
+    eta_seconds: float | None
