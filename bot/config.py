@@ -54,9 +54,7 @@ class Settings(BaseSettings):
     )
     webhook_listen: str = Field("0.0.0.0", description="Address the webhook server listens on.")
     webhook_port: int = Field(8443, ge=1, le=65535, description="Port the webhook server listens on.")
-    max_upload_bytes: int = Field(
-        20_000_000, gt=0, description="Largest page or .zip an admin may upload."
-    )
+    max_upload_bytes: int = Field(20_000_000, gt=0, description="Largest page or .zip an admin may upload.")
     questions_per_minute: int = Field(20, ge=1, description="Per-user question rate limit.")
     log_level: str = Field("INFO", description="Logging level (DEBUG logs user text).")
 
