@@ -1,0 +1,100 @@
+"""UI strings: three complete languages, matching placeholders, language picked from language_code."""
+
+from __future__ import annotations
+
+import html
+import string
+
+import pytest
+
+from bot.i18n import LANGUAGES, STRINGS, pick_language, text
+
+
+def placeholders(template: str) -> set[str]:
+    """Return the names of the format fields in a template."""
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+
+
+def test_there_are_three_languages() -> None:
+    assert LANGUAGES == ("zh-hans", "zh-hant", "en")
+
+
+@pytest.mark.parametrize("key", sorted(STRINGS))
+def test_every_key_exists_in_every_language_with_the_same_placeholders(key: str) -> None:
+    variants = STRINGS[key]
+    assert set(variants) == set(LANGUAGES), f"{key} lacks {set(LANGUAGES) - set(variants)}"
+    fields = {lang: placeholders(variants[lang]) for lang in LANGUAGES}
+    assert fields["zh-hant"] == fields["zh-hans"] == fields["en"], f"{key}: {fields}"
+    for lang in LANGUAGES:
+        assert variants[lang].strip(), f"{key} is empty in {lang}"
+        # Templates are HTML-safe as they stand, so a template is itself valid Telegram HTML.
+        assert html.escape(variants[lang], quote=False) == variants[lang], f"{key}/{lang} needs escaping"
+
+
+@pytest.mark.parametrize("key", sorted(STRINGS))
+def test_the_three_languages_really_differ(key: str) -> None:
+    variants = STRINGS[key]
+    # English must not be Chinese, and every Chinese string differs from English.
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in variants["en"]), key
+    assert variants["zh-hans"] != variants["en"]
+
+
+def test_traditional_strings_use_traditional_characters() -> None:
+    hans = "".join(v["zh-hans"] for v in STRINGS.values())
+    hant = "".join(v["zh-hant"] for v in STRINGS.values())
+    # Simplified-only characters that the UI uses and their traditional forms.
+    for simplified, traditional in [("语", "語"), ("问", "問"), ("题", "題"), ("这", "這"), ("请", "請")]:
+        assert simplified in hans and simplified not in hant
+        assert traditional in hant and traditional not in hans
+
+
+REQUIRED_KEYS = {
+    "start", "start_examples", "help", "help_admin", "not_found", "nearest", "more_button",
+    "context_button", "stale", "rate_limited", "error", "refused", "progress", "report",
+    "upload_saved", "upload_refused", "upload_summary", "status_title", "usage_question",
+    "usage_ask", "usage_reindex", "busy", "indexing", "index_missing",
+}  # fmt: skip
+
+
+def test_the_bot_has_every_string_it_needs() -> None:
+    assert set(STRINGS) >= REQUIRED_KEYS, REQUIRED_KEYS - set(STRINGS)
+
+
+@pytest.mark.parametrize(
+    ("code", "lang"),
+    [
+        (None, "zh-hans"),
+        ("", "zh-hans"),
+        ("zh", "zh-hans"),
+        ("zh-hans", "zh-hans"),
+        ("zh-CN", "zh-hans"),
+        ("zh-sg", "zh-hans"),
+        ("zh-hant", "zh-hant"),
+        ("zh-Hant-TW", "zh-hant"),
+        ("zh-tw", "zh-hant"),
+        ("zh-HK", "zh-hant"),
+        ("zh_hk", "zh-hant"),
+        ("zh-mo", "zh-hant"),
+        ("en", "en"),
+        ("en-GB", "en"),
+        ("en-us", "en"),
+        ("ru", "zh-hans"),
+        ("ja", "zh-hans"),
+        ("eng", "zh-hans"),
+    ],
+)
+def test_pick_language(code: str | None, lang: str) -> None:
+    assert pick_language(code) == lang
+
+
+def test_text_fills_values_per_language() -> None:
+    assert text("en", "rate_limited", seconds=12) == "Too many questions at once; please try again in 12 s."
+    assert text("zh-hans", "rate_limited", seconds=12) == "提问太频繁了，请 12 秒后再试。"
+    assert text("zh-hant", "rate_limited", seconds=12) == "提問太頻繁了，請 12 秒後再試。"
+
+
+def test_text_rejects_unknown_keys_and_missing_values() -> None:
+    with pytest.raises(KeyError):
+        text("en", "no_such_key")
+    with pytest.raises(KeyError):
+        text("en", "rate_limited")
