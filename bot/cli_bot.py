@@ -1,0 +1,82 @@
+"""`quotebot chat` (the bot in a terminal) and `quotebot serve` (the bot on Telegram)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+from bot.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    """Add the chat and serve subcommands."""
+    chat = subparsers.add_parser("chat", help="ask questions in the terminal (no token needed)")
+    chat.add_argument(
+        "--lang",
+        choices=("zh-hans", "zh-hant", "en"),
+        help="UI language (default: from LANG, else simplified Chinese)",
+    )
+    chat.set_defaults(func=run_chat_command)
+    serve = subparsers.add_parser(
+        "serve", help="run the Telegram bot (long polling, or a webhook when QUOTEBOT_WEBHOOK_URL is set)"
+    )
+    serve.set_defaults(func=run_serve_command)
+
+
+def live_searcher(settings: Settings) -> tuple[Any, Any]:
+    """Return (LiveSearcher, Encoder) for the configured index and model."""
+    from embeddings.live import LiveSearcher
+
+    from embeddings.encoder import Encoder
+
+    encoder = Encoder(
+        settings.model,
+        query_prompt=settings.query_prompt,
+        passage_prompt=settings.passage_prompt,
+        batch_size=settings.batch_size,
+    )
+    live = LiveSearcher(
+        settings.index_dir,
+        encoder,
+        top_k=settings.top_k,
+        max_per_article=settings.max_per_article,
+        min_score=settings.min_score,
+    )
+    return live, encoder
+
+
+def run_chat_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the terminal chat over the live index."""
+    from bot.chat import run_chat
+    from bot.i18n import pick_language
+
+    lang = args.lang or pick_language(os.environ.get("LC_ALL") or os.environ.get("LANG") or None)
+    live, _ = live_searcher(settings)
+    return run_chat(live, lang, sys.stdin, sys.stdout)
+
+
+def run_serve_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the bot on Telegram until interrupted."""
+    from bot.app import build_application, polling_options, token_of, webhook_options
+    from embeddings.errors import EmbeddingsError
+
+    token_of(settings)  # fail before loading the model when there is no token
+    live, encoder = live_searcher(settings)
+    try:
+        stats = live.current.stats
+        log.info("serving %d articles, %d passages", stats.articles, stats.passages)
+    except EmbeddingsError as exc:
+        log.warning("no usable index yet (%s); an admin can run /reindex", exc)
+    application = build_application(settings, live, encoder)
+    if settings.webhook_url:
+        log.info("webhook mode on port %d", settings.webhook_port)
+        application.run_webhook(**webhook_options(settings))
+    else:
+        log.info("long polling %s", settings.telegram_api_url)
+        application.run_polling(**polling_options())
+    return 0

@@ -1,0 +1,122 @@
+"""The bot's small persistent state in SQLite: button keys, the answered counter, the last reindex."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+# Buttons older than this answer "expired"; Telegram keeps messages forever, we do not.
+BUTTON_TTL_SECONDS = 90 * 24 * 3600
+MAX_BUTTONS = 200_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS buttons (
+    key TEXT PRIMARY KEY, question TEXT NOT NULL, offset INTEGER NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS facts (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class QuestionRef:
+    """A question and the offset of the results a button asks for."""
+
+    question: str
+    offset: int
+
+
+def button_key(question: str, offset: int) -> str:
+    """Return the short stable key (16 base64url characters) of a question at an offset."""
+    digest = hashlib.blake2b(f"{offset}\x00{question}".encode(), digest_size=12).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+class BotState:
+    """SQLite-backed state that survives restarts; safe to use from any thread."""
+
+    def __init__(self, path: Path | str) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    def remember(self, question: str, offset: int = 0) -> str:
+        """Store a question at an offset and return the key a button carries."""
+        key = button_key(question, offset)
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO buttons(key, question, offset, created) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET created = excluded.created",
+                (key, question, offset, now),
+            )
+        return key
+
+    def recall(self, key: str) -> QuestionRef | None:
+        """Return the question a button key stands for, or None when unknown or expired."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT question, offset, created FROM buttons WHERE key = ?", (key,)
+            ).fetchone()
+        if row is None or time.time() - row[2] > BUTTON_TTL_SECONDS:
+            return None
+        return QuestionRef(question=row[0], offset=int(row[1]))
+
+    def prune(self) -> int:
+        """Drop expired button keys (and the oldest beyond MAX_BUTTONS); return how many went."""
+        cutoff = time.time() - BUTTON_TTL_SECONDS
+        with self._lock:
+            gone = self._db.execute("DELETE FROM buttons WHERE created < ?", (cutoff,)).rowcount
+            gone += self._db.execute(
+                "DELETE FROM buttons WHERE key IN (SELECT key FROM buttons ORDER BY created DESC "
+                "LIMIT -1 OFFSET ?)",
+                (MAX_BUTTONS,),
+            ).rowcount
+        return gone
+
+    def count(self, name: str, by: int = 1) -> int:
+        """Add to a named counter and return its new value."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO counters(name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                (name, by),
+            )
+            row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return int(row[0])
+
+    def counter(self, name: str) -> int:
+        """Return a named counter (0 when never counted)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def put_fact(self, name: str, value: object) -> None:
+        """Store a small JSON-serialisable fact under a name."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO facts(name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                (name, json.dumps(value, ensure_ascii=False)),
+            )
+
+    def fact(self, name: str) -> object | None:
+        """Return a stored fact, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM facts WHERE name = ?", (name,)).fetchone()
+        return json.loads(row[0]) if row else None
