@@ -1,0 +1,103 @@
+"""A Searcher that follows the index directory: a reindex or rollback is picked up without a restart."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from embeddings.errors import EmbeddingsError
+from embeddings.store import CURRENT, current_generation, open_generation
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Encoder
+    from embeddings.search import Searcher
+
+log = logging.getLogger(__name__)
+
+# How often (seconds) `current` looks at the `current` link; a readlink costs microseconds.
+CHECK_INTERVAL = 1.0
+
+
+class LiveSearcher:
+    """Serves the live index generation and swaps in a new one once it is fully loaded."""
+
+    def __init__(
+        self,
+        index_dir: Path,
+        encoder: Encoder,
+        *,
+        check_interval: float = CHECK_INTERVAL,
+        **search_options: Any,
+    ) -> None:
+        self.index_dir = Path(index_dir)
+        self.encoder = encoder
+        self.check_interval = check_interval
+        self.search_options = search_options
+        self._searcher: Searcher | None = None
+        self._generation: str | None = None  # the generation name _searcher serves
+        self._failed: str | None = None  # a generation that failed to load (not retried until it changes)
+        self._checked = 0.0
+        self._loading = threading.Lock()
+
+    @property
+    def generation(self) -> str | None:
+        """Return the name of the generation being served (None before the first load)."""
+        return self._generation
+
+    @property
+    def current(self) -> Searcher:
+        """Return the Searcher of the newest loadable generation (raises only when none ever loaded)."""
+        searcher = self._searcher
+        if searcher is None:
+            self.reload()
+            searcher = self._searcher
+            assert searcher is not None
+            return searcher
+        now = time.monotonic()
+        if now - self._checked >= self.check_interval:
+            self._checked = now
+            if self._link() not in (self._generation, self._failed):
+                self._try_reload()
+        return self._searcher or searcher
+
+    def _link(self) -> str | None:
+        """Return the generation the `current` link names, or None."""
+        try:
+            return os.readlink(self.index_dir / CURRENT)
+        except OSError:
+            return None
+
+    def _try_reload(self) -> None:
+        """Reload in this thread unless another thread already is; keep serving the old index on errors."""
+        if not self._loading.acquire(blocking=False):
+            return
+        try:
+            self._load()
+        except EmbeddingsError as exc:
+            log.error("keeping index %s: the new one cannot be opened: %s", self._generation, exc)
+        finally:
+            self._loading.release()
+
+    def reload(self) -> bool:
+        """Open the live generation now if it differs from the one served; return whether it swapped."""
+        with self._loading:
+            return self._load()
+
+    def _load(self) -> bool:
+        """Load the generation `current` names and swap it in (caller holds the loading lock)."""
+        generation = current_generation(self.index_dir)
+        name = generation.name
+        if name == self._generation and self._searcher is not None:
+            return False
+        try:
+            searcher = open_generation(generation, self.encoder, **self.search_options)
+        except EmbeddingsError:
+            self._failed = name
+            raise
+        self._searcher, self._generation, self._failed = searcher, name, None
+        log.info("serving index generation %s (%d passages)", name, searcher.stats.passages)
+        return True
