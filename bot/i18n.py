@@ -120,11 +120,6 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "zh-hant": "（無標題）",
         "en": "(untitled)",
     },
-    "quote_continued": {
-        "zh-hans": "（续）",
-        "zh-hant": "（續）",
-        "en": "(continued)",
-    },
     "quote_truncated": {
         "zh-hans": "（引文较长，此处只显示开头）",
         "zh-hant": "（引文較長，此處只顯示開頭）",
