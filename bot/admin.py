@@ -1,0 +1,433 @@
+"""Telegram handlers for admins: /reindex in the background, page uploads, /status."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import os
+import stat
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from telegram import Update
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ContextTypes
+
+from bot import i18n, render
+from bot.handlers import Runtime, language_of, runtime
+from embeddings.errors import EmbeddingsError, IndexBusy
+from embeddings.models import Failure, ReindexProgress, ReindexReport
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY = 3.0  # seconds between progress edits; Telegram throttles edits of one message
+PAGE_SUFFIXES = (".html", ".htm")
+ZIP_EXPANSION = 10  # a zip may unpack to at most this many times max_upload_bytes
+
+# Strings D1's catalogue does not have (yet); i18n wins when it has the key.
+ADMIN_TEXT: dict[str, dict[str, str]] = {
+    "reindex_queued": {
+        "zh-hans": "当前的重建索引完成后会再索引一次新文件。",
+        "zh-hant": "目前的重建索引完成後會再索引一次新檔案。",
+        "en": "The new files will be indexed when the running reindex finishes.",
+    },
+    "reindex_locked": {
+        "zh-hans": "索引正被另一个进程（命令行）重建，请稍后再试；现有索引保持不变。",
+        "zh-hant": "索引正被另一個程序（命令列）重建，請稍後再試；現有索引保持不變。",
+        "en": "Another process (the command line) is rebuilding the index; try again later. "
+        "The current index is unchanged.",
+    },
+    "upload_unchanged": {
+        "zh-hans": "内容相同，未改动：{name}",
+        "zh-hant": "內容相同，未改動：{name}",
+        "en": "Already there, unchanged: {name}",
+    },
+    "upload_link": {"zh-hans": "是符号链接", "zh-hant": "是符號連結", "en": "a symbolic link"},
+    "upload_broken_zip": {
+        "zh-hans": "不是完好的 .zip 压缩包",
+        "zh-hant": "不是完好的 .zip 壓縮檔",
+        "en": "not a readable .zip archive",
+    },
+}
+
+# Reason codes of plan_upload -> i18n keys.
+REASON_KEYS = {
+    "path": "upload_unsafe_path",
+    "kind": "upload_bad_type",
+    "size": "upload_too_big",
+    "link": "upload_link",
+    "zip": "upload_broken_zip",
+}
+
+
+def say(lang: i18n.Lang, key: str, **values: object) -> str:
+    """Return an admin UI string from D1's catalogue, falling back to the app's own strings."""
+    try:
+        return i18n.text(lang, key, **values)
+    except KeyError:
+        if key not in ADMIN_TEXT:
+            raise
+        return ADMIN_TEXT[key][lang].format(**values)
+
+
+# ---------------------------------------------------------------- uploads (pure, then disk)
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    """What an upload would write: (relative POSIX path, bytes), and (name, reason code) refused."""
+
+    files: tuple[tuple[str, bytes], ...] = ()
+    refused: tuple[tuple[str, str], ...] = ()
+
+
+def safe_relpath(name: str) -> str | None:
+    """Return a safe relative POSIX path for an uploaded name, or None for traversal tricks."""
+    if not name or "\\" in name or ":" in name or "\x00" in name or name.startswith("/"):
+        return None
+    parts = PurePosixPath(name).parts
+    if not parts or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+        return None
+    return "/".join(parts)
+
+
+def is_page(name: str) -> bool:
+    """Tell whether a file name is an HTML page by its suffix."""
+    return name.lower().endswith(PAGE_SUFFIXES)
+
+
+def plan_upload(name: str, data: bytes, *, max_page_bytes: int, max_total_bytes: int) -> UploadPlan:
+    """Decide which files an uploaded page or zip adds, refusing unsafe or oversized entries."""
+    if is_page(name):
+        rel = safe_relpath(PurePosixPath(name).name)
+        if rel is None:
+            return UploadPlan(refused=((name, "path"),))
+        if len(data) > max_page_bytes:
+            return UploadPlan(refused=((name, "size"),))
+        return UploadPlan(files=((rel, data),))
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return UploadPlan(refused=((name, "zip"),))
+    files: list[tuple[str, bytes]] = []
+    refused: list[tuple[str, str]] = []
+    total = 0
+    for entry in entries:
+        if entry.is_dir():
+            continue
+        rel = safe_relpath(entry.filename)
+        if rel is None:
+            refused.append((entry.filename, "path"))
+        elif stat.S_ISLNK(entry.external_attr >> 16):
+            refused.append((entry.filename, "link"))
+        elif not is_page(rel):
+            refused.append((entry.filename, "kind"))
+        elif entry.file_size > max_page_bytes or total + entry.file_size > max_total_bytes:
+            refused.append((entry.filename, "size"))
+        else:
+            try:
+                content = archive.read(entry)
+            except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):
+                refused.append((entry.filename, "zip"))
+                continue
+            total += len(content)
+            files.append((rel, content))
+    return UploadPlan(files=tuple(files), refused=tuple(refused))
+
+
+def save_upload(corpus_dir: Path, plan: UploadPlan) -> list[tuple[str, str]]:
+    """Write planned files atomically under corpus_dir; return (path, status) for each."""
+    root = corpus_dir.resolve()
+    outcome: list[tuple[str, str]] = []
+    for rel, content in plan.files:
+        target = (root / rel).resolve()
+        if not target.is_relative_to(root) or target == root:
+            outcome.append((rel, "path"))  # a symlinked directory inside the corpus points outside
+            continue
+        status = "saved"
+        if target.exists():
+            if not target.is_file():
+                outcome.append((rel, "path"))
+                continue
+            status = "unchanged" if target.read_bytes() == content else "replaced"
+        if status != "unchanged":
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+            with os.fdopen(fd, "wb") as out:
+                out.write(content)
+            os.replace(tmp, target)
+        outcome.append((rel, status))
+    return outcome
+
+
+# ---------------------------------------------------------------- reindex in the background
+
+
+@dataclass
+class ReindexJob:
+    """The one reindex running in the background and the chat message that shows its progress."""
+
+    full: bool
+    chat_id: int
+    message_id: int
+    lang: i18n.Lang
+    progress: ReindexProgress | None = None
+    again: bool = False  # files arrived while running: run once more afterwards
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def running(self) -> bool:
+        """Tell whether the job has not finished yet."""
+        return self.task is not None and not self.task.done()
+
+
+Send = Callable[[int, str], Coroutine[Any, Any, Any]]
+
+
+async def edit_quietly(bot: Any, chat_id: int, message_id: int, html: str) -> None:
+    """Edit a message, ignoring Telegram's "message is not modified" refusal."""
+    try:
+        await bot.edit_message_text(html, chat_id=chat_id, message_id=message_id)
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            raise
+
+
+def start_progress() -> ReindexProgress:
+    """Return the progress shown before the reindex reports anything."""
+    return ReindexProgress(
+        stage="scan",
+        pages_scanned=0,
+        pages_total=0,
+        pages_changed=0,
+        passages_embedded=0,
+        passages_total=0,
+        eta_seconds=None,
+    )
+
+
+async def start_reindex(rt: Runtime, bot: Any, chat_id: int, lang: i18n.Lang, *, full: bool) -> bool:
+    """Start a background reindex with a progress message; return False when one already runs."""
+    if rt.reindex is not None and rt.reindex.running():
+        return False
+    message = await bot.send_message(chat_id, render.render_progress(start_progress(), lang))
+    job = ReindexJob(full=full, chat_id=chat_id, message_id=message.message_id, lang=lang)
+    rt.reindex = job
+    job.task = asyncio.create_task(run_reindex(rt, bot, job))
+    return True
+
+
+async def run_reindex(rt: Runtime, bot: Any, job: ReindexJob) -> None:
+    """Build the index in a worker thread, edit the progress message, swap in and report."""
+    from embeddings.store import build_index
+
+    settings = rt.settings
+
+    def progress(snapshot: ReindexProgress) -> None:
+        job.progress = snapshot  # called from the worker thread; one attribute store is atomic
+
+    def build() -> ReindexReport:
+        return build_index(
+            settings.corpus_dir,
+            settings.index_dir,
+            rt.encoder,
+            full=job.full,
+            max_page_bytes=settings.max_page_bytes,
+            progress=progress,
+        )
+
+    started = time.time()
+    worker = asyncio.ensure_future(asyncio.to_thread(build))
+    shown: ReindexProgress | None = None
+    while not worker.done():
+        await asyncio.wait({worker}, timeout=PROGRESS_EVERY)
+        snapshot = job.progress
+        if snapshot is not None and snapshot != shown and not worker.done():
+            shown = snapshot
+            with contextlib.suppress(TelegramError):
+                await edit_quietly(
+                    bot, job.chat_id, job.message_id, render.render_progress(snapshot, job.lang)
+                )
+    try:
+        report = worker.result()
+    except IndexBusy:
+        remember_reindex(rt, started, report=None, error="locked by another process")
+        await edit_quietly(bot, job.chat_id, job.message_id, say(job.lang, "reindex_locked"))
+        return
+    except (EmbeddingsError, OSError) as exc:
+        log.error("reindex failed: %s", exc)
+        remember_reindex(rt, started, report=None, error=str(exc))
+        await edit_quietly(
+            bot, job.chat_id, job.message_id, say(job.lang, "reindex_failed", reason=escape(str(exc)))
+        )
+        return
+    await asyncio.to_thread(rt.live.reload)
+    remember_reindex(rt, started, report=report, error=None)
+    log.info("reindex done: %s", report_summary(report))
+    if job.progress is not None:
+        with contextlib.suppress(TelegramError):
+            await edit_quietly(
+                bot, job.chat_id, job.message_id, render.render_progress(job.progress, job.lang)
+            )
+    for part in render.split_message(render.render_report(report, job.lang)):
+        await bot.send_message(job.chat_id, part)
+    if job.again:
+        rt.reindex = None
+        await start_reindex(rt, bot, job.chat_id, job.lang, full=False)
+
+
+def report_summary(report: ReindexReport) -> dict[str, object]:
+    """Return a reindex report as a small JSON-able mapping."""
+    return {
+        "added": report.added,
+        "updated": report.updated,
+        "removed": report.removed,
+        "unchanged": report.unchanged,
+        "skipped": report.skipped,
+        "failed": [[f.doc, f.reason] for f in report.failed],
+        "passages": report.passages,
+        "seconds": round(report.seconds, 1),
+        "full": report.full,
+    }
+
+
+def report_from_summary(summary: dict[str, Any]) -> ReindexReport:
+    """Rebuild a (reasons-only) reindex report from its stored summary."""
+    counts = {
+        k: summary[k]
+        for k in ("added", "updated", "removed", "unchanged", "skipped", "passages")
+        if k in summary
+    }
+    failed = tuple(Failure(doc=doc, reason=reason) for doc, reason in summary.get("failed", []))
+    return ReindexReport(
+        **counts, failed=failed, seconds=float(summary.get("seconds", 0.0)), full=bool(summary.get("full"))
+    )
+
+
+def remember_reindex(rt: Runtime, started: float, *, report: ReindexReport | None, error: str | None) -> None:
+    """Store when the last reindex ran and how it ended, for /status after restarts."""
+    when = datetime.fromtimestamp(started, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    fact: dict[str, object] = {"at": when, "error": error}
+    if report is not None:
+        fact["report"] = report_summary(report)
+    rt.state.put_fact("last_reindex", fact)
+
+
+# ---------------------------------------------------------------- handlers
+
+
+async def refuse_non_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Refuse anyone not on the allowlist; return True when refused (and nothing may run)."""
+    user = update.effective_user
+    if runtime(context).is_admin(user.id if user else None):
+        return False
+    log.info("refused admin command from user %s", user.id if user else None)
+    if update.effective_message is not None:
+        await update.effective_message.reply_html(say(language_of(update), "refused"))
+    return True
+
+
+async def on_reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Start `/reindex` (incremental) or `/reindex full` in the background."""
+    if await refuse_non_admin(update, context) or update.effective_chat is None:
+        return
+    full = bool(context.args) and context.args[0].lower() == "full"  # type: ignore[index]
+    lang = language_of(update)
+    if not await start_reindex(runtime(context), context.bot, update.effective_chat.id, lang, full=full):
+        await context.bot.send_message(update.effective_chat.id, say(lang, "busy"))
+
+
+async def on_status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Report index size, the last reindex, the model, uptime and questions answered."""
+    if await refuse_non_admin(update, context) or update.effective_message is None:
+        return
+    rt = runtime(context)
+    status = await asyncio.to_thread(status_of, rt)
+    await update.effective_message.reply_html(render.render_status(status, language_of(update)))
+
+
+def status_of(rt: Runtime) -> dict[str, object]:
+    """Collect what /status shows, in the keys render_status knows."""
+    status: dict[str, object] = {}
+    with contextlib.suppress(EmbeddingsError):
+        status["stats"] = rt.live.current.stats
+    last = rt.state.fact("last_reindex")
+    result: object = None
+    if isinstance(last, dict):
+        result = report_from_summary(last["report"]) if last.get("report") else last.get("error")
+    status.update(
+        model=rt.encoder.model_id,
+        last_reindex=last.get("at") if isinstance(last, dict) else None,
+        last_result=result,
+        uptime_seconds=time.time() - rt.started,
+        questions=rt.state.counter("questions"),
+        reindexing=rt.reindex is not None and rt.reindex.running(),
+    )
+    return status
+
+
+async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Save an admin's uploaded .html/.htm page or .zip of pages into the corpus, then index it."""
+    message = update.message
+    if message is None or message.document is None or update.effective_chat is None:
+        return
+    if await refuse_non_admin(update, context):
+        return
+    rt = runtime(context)
+    lang = language_of(update)
+    document = message.document
+    name = document.file_name or ""
+    limit = rt.settings.max_upload_bytes
+    refusal = None
+    if not (is_page(name) or name.lower().endswith(".zip")):
+        refusal = say(lang, "upload_bad_type")
+    elif document.file_size is not None and document.file_size > limit:
+        refusal = say(lang, "upload_too_big", limit=limit)
+    if refusal is None:
+        data = bytes(await (await document.get_file()).download_as_bytearray())
+        if len(data) > limit:
+            refusal = say(lang, "upload_too_big", limit=limit)
+    if refusal is not None:
+        await message.reply_html(say(lang, "upload_refused", name=escape(name or "?"), reason=refusal))
+        return
+    plan = plan_upload(
+        name, data, max_page_bytes=rt.settings.max_page_bytes, max_total_bytes=ZIP_EXPANSION * limit
+    )
+    outcome = await asyncio.to_thread(save_upload, rt.settings.corpus_dir, plan)
+    await message.reply_html(upload_text(plan, outcome, lang, limit))
+    log.info("upload %s: %s, refused %d", name, [s for _, s in outcome], len(plan.refused))
+    if any(status in ("saved", "replaced") for _, status in outcome):
+        chat_id = update.effective_chat.id
+        if not await start_reindex(rt, context.bot, chat_id, lang, full=False):
+            rt.reindex.again = True
+            await message.reply_html(say(lang, "reindex_queued"))
+
+
+def upload_text(plan: UploadPlan, outcome: list[tuple[str, str]], lang: i18n.Lang, limit: int) -> str:
+    """Describe, one line per file, what an upload saved, replaced, kept or refused (HTML-escaped)."""
+    lines: list[str] = []
+    refused = [(name, code) for name, code in plan.refused]
+    for rel, status in outcome:
+        if status == "path":
+            refused.append((rel, "path"))
+        else:
+            lines.append(say(lang, f"upload_{status}", name=escape(rel)))
+    for name, code in refused:
+        reason = say(lang, REASON_KEYS[code], limit=limit)
+        lines.append(say(lang, "upload_refused", name=escape(name), reason=reason))
+    saved = sum(1 for _, status in outcome if status in ("saved", "replaced"))
+    if saved:
+        lines.append(say(lang, "upload_summary", saved=saved, refused=len(refused)))
+    else:
+        lines.append(say(lang, "upload_nothing"))
+    text = "\n".join(lines)
+    return text if len(text) <= 4000 else render.split_message(text)[0]

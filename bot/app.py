@@ -1,0 +1,241 @@
+"""Builds the PTB Application: rate limiting, retries, handlers, command menus, polling or webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, LinkPreviewOptions
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    Defaults,
+    InlineQueryHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot import admin, handlers
+from bot.config import ConfigError, Settings
+from bot.handlers import QuestionLimiter, Runtime
+from bot.state import BotState
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Encoder
+    from embeddings.live import LiveSearcher
+
+log = logging.getLogger(__name__)
+
+NETWORK_RETRIES = 3
+CONCURRENT_UPDATES = 64  # many users at once; CPU work goes to threads, so this is mostly waiting
+# Requests that change nothing when repeated may be retried even after a timeout; a timed-out
+# sendMessage may have been delivered, so it is retried only when the connection itself failed.
+IDEMPOTENT_PREFIXES = ("get", "set", "delete", "answer", "edit", "sendchataction")
+
+USER_COMMANDS = (
+    ("start", "开始 · Start"),
+    ("help", "帮助 · Help"),
+    ("ask", "提问 · Ask a question"),
+)
+ADMIN_COMMANDS = (
+    ("reindex", "重建索引（full 为全量）· Reindex (full: from scratch)"),
+    ("status", "运行状态 · Status"),
+)
+
+
+class RetryingRateLimiter(AIORateLimiter):
+    """AIORateLimiter (throttles, honours retry_after) that also retries requests lost to the network."""
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Any]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Any:
+        """Run one Bot API request through the limiter, retrying network failures with backoff."""
+        if endpoint.lower() == "getupdates":  # the Updater has its own retry loop
+            return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+        idempotent = endpoint.lower().startswith(IDEMPOTENT_PREFIXES)
+        for attempt in range(NETWORK_RETRIES + 1):
+            try:
+                return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+            except BadRequest:
+                raise  # BadRequest is a NetworkError subclass in PTB, but retrying cannot help
+            except TimedOut:
+                if not idempotent or attempt == NETWORK_RETRIES:
+                    raise
+                log.warning("%s timed out; retry %d", endpoint, attempt + 1)
+            except NetworkError as exc:
+                if attempt == NETWORK_RETRIES:
+                    raise
+                log.warning("%s failed (%s); retry %d", endpoint, type(exc).__name__, attempt + 1)
+            await asyncio.sleep(0.5 * 2**attempt)
+        raise AssertionError("unreachable")
+
+
+def token_of(settings: Settings) -> str:
+    """Return the bot token, or fail with a message that names QUOTEBOT_TELEGRAM_TOKEN."""
+    token = settings.telegram_token.get_secret_value().strip() if settings.telegram_token else ""
+    if not token:
+        raise ConfigError(
+            "QUOTEBOT_TELEGRAM_TOKEN is not set: get a token from @BotFather and put it in the "
+            "environment or .env (or run `quotebot chat` to use the bot in a terminal without one)"
+        )
+    return token
+
+
+def state_path(settings: Settings) -> Any:
+    """Return where the bot keeps its small state: next to (not inside) the swapped index directory."""
+    index_dir = settings.index_dir
+    return index_dir.parent / f"{index_dir.name}.bot-state.sqlite3"
+
+
+def build_application(settings: Settings, live: LiveSearcher, encoder: Encoder) -> Application:  # type: ignore[type-arg]
+    """Build the bot: the Bot API server from settings, throttling, retries and every handler."""
+    token = token_of(settings)
+    redact_token(token)
+    url = settings.telegram_api_url
+    application = (
+        Application.builder()
+        .token(token)
+        .base_url(f"{url}/bot")
+        .base_file_url(f"{url}/file/bot")
+        .rate_limiter(RetryingRateLimiter(max_retries=5))
+        .defaults(
+            Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True))
+        )
+        .concurrent_updates(CONCURRENT_UPDATES)
+        .connection_pool_size(CONCURRENT_UPDATES)
+        .pool_timeout(30.0)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    application.bot_data["runtime"] = Runtime(
+        settings=settings,
+        live=live,
+        encoder=encoder,
+        state=BotState(state_path(settings)),
+        limiter=QuestionLimiter(settings.questions_per_minute),
+    )
+    add_handlers(application)
+    return application
+
+
+def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
+    """Register the user and admin handlers and the error handler."""
+    private = filters.ChatType.PRIVATE
+    groups = filters.ChatType.GROUPS
+    application.add_handlers(
+        [
+            CommandHandler("start", handlers.on_start),
+            CommandHandler("help", handlers.on_help),
+            CommandHandler("ask", handlers.on_ask),
+            CommandHandler("reindex", admin.on_reindex),
+            CommandHandler("status", admin.on_status),
+            MessageHandler(filters.Document.ALL & private, admin.on_document),
+            MessageHandler(filters.TEXT & ~filters.COMMAND & private, handlers.on_private_text),
+            MessageHandler(filters.TEXT & ~filters.COMMAND & groups, handlers.on_group_text),
+            CallbackQueryHandler(handlers.on_button),
+            InlineQueryHandler(handlers.on_inline),
+        ]
+    )
+    application.add_error_handler(handlers.apologise)
+
+
+async def post_init(application: Application) -> None:  # type: ignore[type-arg]
+    """Set the command menus (admins get theirs in their own chat) and tidy old button keys."""
+    rt: Runtime = application.bot_data["runtime"]
+    bot = application.bot
+    users = [BotCommand(name, text) for name, text in USER_COMMANDS]
+    admins = users + [BotCommand(name, text) for name, text in ADMIN_COMMANDS]
+    await bot.set_my_commands(users, scope=BotCommandScopeDefault())
+    for admin_id in sorted(rt.settings.admin_ids):
+        try:
+            # A menu is not access control: admin handlers check the allowlist themselves.
+            await bot.set_my_commands(admins, scope=BotCommandScopeChat(admin_id))
+        except TelegramError as exc:  # the admin has not started a chat with the bot yet
+            log.warning("could not set the admin menu for %s: %s", admin_id, exc)
+    pruned = await asyncio.to_thread(rt.state.prune)
+    log.info("bot @%s ready (%d stale button keys pruned)", bot.username, pruned)
+
+
+async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+    """Let a running reindex finish its swap, then close the state database."""
+    rt: Runtime = application.bot_data["runtime"]
+    job = rt.reindex
+    if job is not None and job.task is not None and not job.task.done():
+        log.info("waiting for the running reindex to finish")
+        try:
+            await job.task
+        except Exception:  # already logged by the job; shutting down regardless
+            log.exception("reindex ended with an error during shutdown")
+    rt.state.close()
+
+
+def polling_options() -> dict[str, Any]:
+    """Return the options of long polling (shared by serve and the tests)."""
+    return {"allowed_updates": ["message", "callback_query", "inline_query"], "drop_pending_updates": False}
+
+
+def webhook_options(settings: Settings) -> dict[str, Any]:
+    """Return the options of webhook mode: listen address, path from the URL, and a secret token."""
+    if not settings.webhook_url:
+        raise ConfigError("QUOTEBOT_WEBHOOK_URL is not set; webhook mode needs the public HTTPS URL")
+    secret = (
+        settings.webhook_secret.get_secret_value()
+        if settings.webhook_secret
+        else secrets.token_urlsafe(32)  # still protected when none is configured
+    )
+    return {
+        "listen": settings.webhook_listen,
+        "port": settings.webhook_port,
+        "url_path": urlsplit(settings.webhook_url).path.lstrip("/"),
+        "webhook_url": settings.webhook_url,
+        "secret_token": secret,
+        "allowed_updates": ["message", "callback_query", "inline_query"],
+    }
+
+
+class _TokenRedactor:
+    """Log-record factory wrapper that replaces the bot token in every message and traceback."""
+
+    def __init__(self, previous: Callable[..., logging.LogRecord]) -> None:
+        self.previous = previous
+        self.tokens: set[str] = set()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to logging's own error path
+            return record
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        for token in self.tokens:
+            if token in message:
+                message = message.replace(token, "<token>")
+                record.msg, record.args = message, None
+            if record.exc_text and token in record.exc_text:
+                record.exc_text = record.exc_text.replace(token, "<token>")
+        return record
+
+
+def redact_token(token: str) -> None:
+    """Make sure the token never appears in any log record, whoever logs it."""
+    factory = logging.getLogRecordFactory()
+    if not isinstance(factory, _TokenRedactor):
+        factory = _TokenRedactor(factory)
+        logging.setLogRecordFactory(factory)
+    factory.tokens.add(token)
