@@ -1,0 +1,138 @@
+"""Disk side of the corpus: walk a directory of pages, read, hash, parse, and report every file."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from corpus.errors import CorpusError
+from corpus.models import Article
+from corpus.parse import PageError, read_page
+from corpus.text import squash
+
+log = logging.getLogger(__name__)
+
+Status = Literal["ok", "unchanged", "skipped", "duplicate", "failed"]
+PAGE_SUFFIXES = (".html", ".htm")
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one page file: parsed, unchanged, skipped, a duplicate, or failed (with why)."""
+
+    path: str
+    status: Status
+    reason: str | None = None
+    article: Article | None = None
+    duplicate_of: str | None = None
+    content_hash: str | None = None
+
+
+def list_pages(root: Path) -> list[str]:
+    """Return the sorted POSIX paths, relative to root, of every .html/.htm entry below it."""
+    if not root.is_dir():
+        raise CorpusError(f"{root}: not a directory of pages; pass the corpus directory")
+    found: list[str] = []
+    for directory, subdirs, files in os.walk(root):
+        # Hidden directories (.git, .cache) hold no pages.
+        subdirs[:] = [name for name in subdirs if not name.startswith(".")]
+        # A directory named like a page is listed too, so that it is reported instead of vanishing.
+        for name in (*files, *subdirs):
+            if name.lower().endswith(PAGE_SUFFIXES) and not name.startswith("."):
+                found.append(Path(directory, name).relative_to(root).as_posix())
+    return sorted(found)
+
+
+def read_one(root: Path, path: str, max_bytes: int, known_hash: str | None = None) -> FileResult:
+    """Read, hash and parse one page; never raise for a bad page."""
+    full = root / path
+    try:
+        size = full.stat().st_size
+        if full.is_dir():
+            return FileResult(path, "failed", "unreadable: is a directory, not a file")
+        if size > max_bytes:
+            return FileResult(path, "skipped", f"too large: {size:,} bytes > limit {max_bytes:,}")
+        data = full.read_bytes()
+    except OSError as exc:
+        return FileResult(path, "failed", f"unreadable: {exc.strerror or exc}")
+    if len(data) > max_bytes:  # grew between stat and read
+        return FileResult(path, "skipped", f"too large: {len(data):,} bytes > limit {max_bytes:,}")
+    content_hash = hashlib.sha256(data).hexdigest()
+    if known_hash == content_hash:
+        return FileResult(path, "unchanged", content_hash=content_hash)
+    try:
+        article, notes = read_page(data, path)
+    except PageError as exc:
+        return FileResult(path, "skipped" if exc.skip else "failed", exc.reason, content_hash=content_hash)
+    except CorpusError as exc:
+        return FileResult(path, "failed", str(exc), content_hash=content_hash)
+    except Exception as exc:  # a parser bug on one page must not stop the batch
+        log.exception("unexpected error parsing %s", path)
+        return FileResult(
+            path, "failed", f"parser error: {type(exc).__name__}: {exc}", content_hash=content_hash
+        )
+    reason = "; ".join(notes) or None
+    return FileResult(path, "ok", reason, article, content_hash=content_hash)
+
+
+def _read_task(task: tuple[Path, str, int, str | None]) -> FileResult:
+    return read_one(*task)
+
+
+def article_fingerprint(article: Article) -> str:
+    """Return a hash of an article's title and text, equal for the same article saved twice."""
+    text = "\n".join(squash(paragraph.text) for paragraph in article.body)
+    return hashlib.sha256(f"{squash(article.title)}\n{text}".encode()).hexdigest()
+
+
+def scan_corpus(
+    root: Path,
+    *,
+    max_bytes: int = 5_000_000,
+    known: Mapping[str, str] | None = None,
+    workers: int = 1,
+) -> Iterator[FileResult]:
+    """Yield one FileResult per page under root, in sorted path order; never raise for one bad page."""
+    known = known or {}
+    tasks = [(root, path, max_bytes, known.get(path)) for path in list_pages(root)]
+    yield from mark_duplicates(_results(tasks, workers))
+
+
+def _results(tasks: list[tuple[Path, str, int, str | None]], workers: int) -> Iterator[FileResult]:
+    if workers <= 1 or len(tasks) < 2:
+        yield from map(_read_task, tasks)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(_read_task, tasks, chunksize=max(1, min(64, len(tasks) // (workers * 4))))
+
+
+def mark_duplicates(results: Iterator[FileResult]) -> Iterator[FileResult]:
+    """Turn the second and later copies of a page (same bytes or same title and text) into duplicates."""
+    first_by_key: dict[str, str] = {}
+    for result in results:
+        keys = _duplicate_keys(result)
+        original = next((first_by_key[key] for key in keys if key in first_by_key), None)
+        if original is not None and result.status in ("ok", "unchanged"):
+            yield replace(
+                result, status="duplicate", reason=f"duplicate of {original}", duplicate_of=original
+            )
+            continue
+        for key in keys:
+            first_by_key.setdefault(key, result.path)
+        yield result
+
+
+def _duplicate_keys(result: FileResult) -> list[str]:
+    if result.status not in ("ok", "unchanged") or result.content_hash is None:
+        return []
+    keys = [f"bytes:{result.content_hash}"]
+    if result.article is not None:
+        # Not the canonical URL: some sites point every page's canonical link at the home page.
+        keys.append(f"text:{article_fingerprint(result.article)}")
+    return keys
