@@ -25,7 +25,7 @@ from telegram.ext import (
 
 from bot import admin, handlers
 from bot.config import ConfigError, Settings
-from bot.handlers import QuestionLimiter, Runtime
+from bot.handlers import QuestionLimiter, Runtime, SearchQueue
 from bot.state import BotState
 
 if TYPE_CHECKING:
@@ -128,6 +128,7 @@ def build_application(settings: Settings, live: LiveSearcher, encoder: Encoder) 
         encoder=encoder,
         state=BotState(state_path(settings)),
         limiter=QuestionLimiter(settings.questions_per_minute),
+        queue=SearchQueue(live),
     )
     add_handlers(application)
     return application

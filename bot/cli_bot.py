@@ -30,9 +30,8 @@ def register(subparsers: Any) -> None:
 
 def live_searcher(settings: Settings) -> tuple[Any, Any]:
     """Return (LiveSearcher, Encoder) for the configured index and model."""
-    from embeddings.live import LiveSearcher
-
     from embeddings.encoder import Encoder
+    from embeddings.live import LiveSearcher
 
     encoder = Encoder(
         settings.model,

@@ -6,12 +6,14 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import json
 import logging
 import re
 import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from telegram import (
@@ -46,6 +48,7 @@ MAX_INLINE_RESULTS = 50
 START_PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 EXAMPLE_COUNT = 3
 EXAMPLE_BUTTON_CHARS = 40
+EXAMPLES_FILE = "examples.json"  # curated example questions shipped with a corpus
 
 # Strings the app needs beyond D1's catalogue; used only when i18n has no such key.
 FALLBACK_TEXT: dict[str, dict[str, str]] = {}
@@ -129,6 +132,7 @@ class Runtime:
     limiter: QuestionLimiter = field(default_factory=lambda: QuestionLimiter(20))
     examples: dict[str, tuple[str, ...]] = field(default_factory=dict)
     reindex: Any = None  # bot.admin.ReindexJob while one runs
+    queue: SearchQueue | None = None
 
     def is_admin(self, user_id: int | None) -> bool:
         """Tell whether a Telegram user id is on the admin allowlist."""
@@ -169,8 +173,58 @@ async def typing_action(bot: Bot, chat_id: int) -> AsyncIterator[None]:
             await task
 
 
+class SearchQueue:
+    """Batches first-page questions that arrive together into one search_many call off the event loop.
+
+    While a batch is being answered, new questions queue up and go in the next batch together, so
+    one user sees no added wait and many users share the model's batched encoding.
+    """
+
+    def __init__(self, live: LiveSearcher, *, max_batch: int = 32, workers: int = 2) -> None:
+        self.live = live
+        self.max_batch = max_batch
+        self.workers = workers
+        self._pending: list[tuple[str, asyncio.Future[Answer]]] = []
+        self._running = 0
+
+    async def ask(self, question: str) -> Answer:
+        """Return the answer to one question (raises BadQuestion like Searcher.search)."""
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._pending.append((question, future))
+        if self._running < self.workers:
+            self._running += 1
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    def _search(self, questions: list[str]) -> list[Answer | BadQuestion]:
+        return self.live.current.search_many(questions)
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+                try:
+                    results = await asyncio.to_thread(self._search, [q for q, _ in batch])
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self._running -= 1
+
+
 async def search(rt: Runtime, question: str, offset: int = 0) -> Answer:
-    """Search the live index off the event loop."""
+    """Search the live index off the event loop (first pages batched with other users' questions)."""
+    if offset == 0 and rt.queue is not None:
+        return await rt.queue.ask(question)
 
     def run() -> Answer:
         return rt.live.current.search(question, offset=offset)
@@ -245,22 +299,40 @@ async def answer_question(
     )
 
 
+def curated_examples(corpus_dir: Path) -> list[str]:
+    """Return the questions of corpus_dir/examples.json (a list of {"question": ...}), if any."""
+    try:
+        entries = json.loads((corpus_dir / EXAMPLES_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(entries, list):
+        return []
+    return [
+        e["question"].strip() for e in entries if isinstance(e, dict) and isinstance(e.get("question"), str)
+    ]
+
+
 async def examples_for(rt: Runtime) -> tuple[str, ...]:
-    """Return up to three example questions the current index really answers (cached per index)."""
+    """Return up to three example questions the current index really answers (cached per index).
+
+    Curated questions from the corpus's examples.json come first; headlines of the newest articles
+    (which find their own article) fill the rest. Each is asked before it is offered.
+    """
 
     def derive() -> tuple[str, tuple[str, ...]]:
         searcher = rt.live.current
         key = searcher.stats.created
         if key in rt.examples:
             return key, rt.examples[key]
+        candidates = curated_examples(rt.settings.corpus_dir)
+        candidates += [h.title.strip() for h in searcher.headlines(4 * EXAMPLE_COUNT)]
         found: list[str] = []
-        for headline in searcher.headlines(4 * EXAMPLE_COUNT):
-            title = headline.title.strip()
-            if not title or title in found:
+        for question in candidates:
+            if not question or question in found:
                 continue
             with contextlib.suppress(BadQuestion):
-                if searcher.search(title).answered:
-                    found.append(title)
+                if searcher.search(question).answered:
+                    found.append(question)
             if len(found) == EXAMPLE_COUNT:
                 break
         return key, tuple(found)
