@@ -224,6 +224,17 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "zh-hant": "開始{mode}重建索引……",
         "en": "Starting a {mode} reindex…",
     },
+    "reindex_queued": {
+        "zh-hans": "当前的重建索引完成后，会再为新文件建立一次索引。",
+        "zh-hant": "目前的重建索引完成後，會再為新檔案建立一次索引。",
+        "en": "The new files will be indexed when the running reindex finishes.",
+    },
+    "reindex_locked": {
+        "zh-hans": "索引正被另一个进程（命令行）重建，请稍后再试；现有索引保持不变。",
+        "zh-hant": "索引正被另一個程序（命令列）重建，請稍後再試；現有索引保持不變。",
+        "en": "Another process (the command line) is rebuilding the index; try again later. "
+        "The current index is unchanged.",
+    },
     "mode_full": {"zh-hans": "全量", "zh-hant": "完整", "en": "full"},
     "mode_incremental": {"zh-hans": "增量", "zh-hant": "增量", "en": "incremental"},
     "stage_scan": {"zh-hans": "扫描网页", "zh-hant": "掃描網頁", "en": "scanning pages"},
@@ -269,6 +280,17 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "zh-hans": "已拒绝 {name}：{reason}",
         "zh-hant": "已拒絕 {name}：{reason}",
         "en": "Refused {name}: {reason}",
+    },
+    "upload_unchanged": {
+        "zh-hans": "内容相同，未改动：{name}",
+        "zh-hant": "內容相同，未改動：{name}",
+        "en": "Already there, unchanged: {name}",
+    },
+    "upload_link": {"zh-hans": "是符号链接", "zh-hant": "是符號連結", "en": "a symbolic link"},
+    "upload_broken_zip": {
+        "zh-hans": "不是完好的 .zip 压缩包",
+        "zh-hant": "不是完好的 .zip 壓縮檔",
+        "en": "not a readable .zip archive",
     },
     "upload_bad_type": {
         "zh-hans": "不是 .html、.htm 或 .zip 文件",

@@ -205,12 +205,13 @@ def split_message(html_text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
         if _has_text(body):
             chunks.append(body)
         start, stack = end, list(stack_at_end)
-        # The previous chunk closed the open tags: drop their end tags and leading blanks here.
+        # The previous chunk closed the open tags: drop their end tags here, and blank lines
+        # between blocks (whitespace inside a quote is part of the quote and stays).
         while start < len(tokens):
             token = tokens[start]
             if token.startswith("</") and stack:
                 stack.pop()
-            elif token.startswith("<") or not token.isspace():
+            elif stack or token.startswith("<") or not token.isspace():
                 break
             start += 1
     return chunks
@@ -567,7 +568,14 @@ def render_terminal(answer: Answer, lang: Lang, *, color: bool = False) -> str:
         lines += [f"    {_term(url)}"] if url else []
         lines.append(_term_quote(hit.text, hit.highlight, color))
         if hit.also_in:
-            names = [_term_source(s.title, s.doc, s.outlet, s.date, lang) for s in hit.also_in[:ALSO_IN_MAX]]
+            names = [
+                SEPARATOR.join(
+                    _term(p)
+                    for p in (_one_line(s.outlet or "", 80) or _title(s.title, s.doc, lang), _date(s.date))
+                    if p
+                )
+                for s in hit.also_in[:ALSO_IN_MAX]
+            ]
             lines.append("    " + text(lang, "also_in", sources="; ".join(names)))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
