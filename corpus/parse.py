@@ -219,11 +219,7 @@ def _entry_layout(root: etree._Element, entry: etree._Element) -> _Layout:
             break
     if not title:
         title = _head_title(root)
-    outlet = None
-    for line in root.xpath(_class_xpath("*", "src-info")):
-        outlet = tx.find_outlet(tx.normalize_space(line.text_content()))
-        if outlet:
-            break
+    outlet = _src_info_outlet(root)
     for element in list(entry.iter()):
         if element is not entry and element.getparent() is not None and _is_entry_junk(element):
             _drop(element)
@@ -250,6 +246,13 @@ def _is_entry_junk(element: etree._Element) -> bool:
 def _kind(segment: Segment) -> ParagraphKind:
     block = segment.block
     if block.tag == "figcaption" or _CAPTION_CLASS.search(block.get("class") or ""):
+        return "caption"
+    # Short text sharing a block with an image (div.img_wrapper > img + span) describes the image.
+    if (
+        len(segment.text) <= tx.CAPTION_MAX_CHARS
+        and block.tag != "body"
+        and next(block.iter("img"), None) is not None
+    ):
         return "caption"
     return "caption" if tx.is_caption(segment.text) else "body"
 
@@ -355,8 +358,15 @@ def _title_from_text(text: str) -> str:
 
 
 def _generic_layout(root: etree._Element) -> _Layout:
-    all_segments = segments(root.find("body") if root.find("body") is not None else root)
     title = _generic_title(root)
+    tags = _tags(root)
+    outlet = _src_info_outlet(root) or _source_element_outlet(root)
+    body = root.find("body")
+    scope = body if body is not None else root
+    for element in list(scope.iter()):
+        if element is not scope and element.getparent() is not None and _is_page_junk(element):
+            _drop(element)
+    all_segments = segments(scope)
     chosen = _main_content(root, all_segments)
     paragraphs: list[tuple[str, ParagraphKind]] = []
     for index in chosen:
@@ -368,11 +378,50 @@ def _generic_layout(root: etree._Element) -> _Layout:
     header = " ".join(segment.text for segment in all_segments[:first])
     page_text = "\n".join(segment.text for segment in all_segments)
     outlet = (
-        tx.find_outlet(header)
+        outlet
+        or tx.find_outlet(header)
         or tx.find_outlet(page_text)
         or _meta(root, "source", "ContentSource", "og:site_name", "SiteName")
     )
-    return title, outlet, paragraphs, header, _tags(root)
+    return title, outlet, paragraphs, header, tags
+
+
+# Whole widgets that are never the article: sharing bars, comment threads, related lists, sidebars.
+_PAGE_JUNK = re.compile(
+    r"^(?:share\S*|\S*sharing\S*|sharedaddy|social\S*|comments?|comment-list|comments-area|related\S*"
+    r"|relevant|recommend\S*|breadcrumbs?|crumbs?|sidebar|widget-area|ads?|advert\S*|banner-ads|toolbar)$",
+    re.IGNORECASE,
+)
+
+
+def _src_info_outlet(root: etree._Element) -> str | None:
+    for line in root.xpath(_class_xpath("*", "src-info")):
+        outlet = tx.find_outlet(tx.normalize_space(line.text_content()))
+        if outlet:
+            return outlet
+    return None
+
+
+def _is_page_junk(element: etree._Element) -> bool:
+    if not isinstance(element.tag, str):
+        return False
+    if _is_entry_junk(element):
+        return True
+    if element.tag in ("nav", "aside"):
+        return True
+    tokens = (element.get("class") or "").split() + (element.get("id") or "").split()
+    return any(_PAGE_JUNK.match(token) for token in tokens)
+
+
+def _source_element_outlet(root: etree._Element) -> str | None:
+    # Sina and many portals name the outlet in a short element classed "source", often without 来源：.
+    for element in root.xpath("//*[contains(@class, 'source') or contains(@id, 'source')]"):
+        line = tx.normalize_space(element.text_content())
+        if 0 < len(line) <= 40:
+            outlet = tx.find_outlet(line) or (line if len(line) <= 20 and "：" not in line else None)
+            if outlet:
+                return outlet
+    return None
 
 
 def _generic_title(root: etree._Element) -> str:
@@ -404,8 +453,39 @@ def _main_content(root: etree._Element, all_segments: Sequence[Segment]) -> list
             or (len(squashed) >= _MIN_MATCH_CHARS and squashed in joined)
         ]
         if chosen:
-            return chosen
+            return _within_container(chosen, all_segments)
     return _densest_block(all_segments)
+
+
+def _within_container(chosen: list[int], all_segments: Sequence[Segment]) -> list[int]:
+    """Keep the chosen segments inside the element whose <p> children carry most of the chosen text."""
+    direct: dict[etree._Element, int] = {}
+    for i in chosen:
+        block = all_segments[i].block
+        parent = block.getparent()
+        if block.tag == "p" and parent is not None:
+            direct[parent] = direct.get(parent, 0) + len(all_segments[i].text)
+    if not direct:
+        return chosen
+    container = max(direct, key=lambda element: direct[element])
+
+    def paragraph_text(element: etree._Element) -> int:
+        return sum(chars for holder, chars in direct.items() if holder is element or _inside(holder, element))
+
+    # Climb while the parent holds much more chosen paragraph text (an article split in sections),
+    # but never up to <body>, where site footers live.
+    parent = container.getparent()
+    while parent is not None and parent.tag not in ("body", "html"):
+        if paragraph_text(parent) < 1.5 * paragraph_text(container):
+            break
+        container, parent = parent, parent.getparent()
+    return [
+        i for i in chosen if _inside(all_segments[i].block, container) or all_segments[i].block is container
+    ]
+
+
+def _inside(element: etree._Element, container: etree._Element) -> bool:
+    return any(ancestor is container for ancestor in element.iterancestors())
 
 
 def _trafilatura_text(root: etree._Element) -> str | None:

@@ -22,6 +22,8 @@ _TRAILER = re.compile(
     r"^[\s（(【\[]*(?:(?:原标题|原標題|责任编辑|責任編輯|责编|責編|编辑|編輯|本文来源|本文來源|文章来源|文章來源"
     r"|声明|聲明|版权声明|版權聲明)\s*[：:]|【纠错】|【糾錯】|纠错】|免责声明|免責聲明|转载请注明|轉載請註明)"
 )
+# A paragraph that only names the outlet (来源：新华网) is metadata, not article text.
+_SOURCE_LINE = re.compile(r"^[\s（(【\[]*(?:来源|來源|稿源)\s*[：:]\s*\S{0,30}[\s）)】\]]*$")
 _TRAILER_TAIL = re.compile(
     r"\s*[（(【\[]\s*(?:责任编辑|責任編輯|责编|責編|编辑|編輯)\s*[：:][^）)】\]]*[）)】\]]\s*$"
 )
@@ -61,7 +63,7 @@ def is_caption(text: str) -> bool:
 
 def is_trailer(text: str) -> bool:
     """Tell whether a paragraph is an editor credit, original-title line, correction link or notice."""
-    return _TRAILER.match(text) is not None
+    return _TRAILER.match(text) is not None or _SOURCE_LINE.match(text) is not None
 
 
 def strip_trailer_tail(text: str) -> str:
