@@ -38,7 +38,6 @@ from embeddings.models import Failure, Passage, ReindexProgress, ReindexReport
 
 if TYPE_CHECKING:
     from corpus.load import FileResult
-
     from embeddings.dense import DenseIndex
     from embeddings.encoder import Encoder
     from embeddings.search import Searcher
@@ -750,8 +749,8 @@ def open_generation(
     try:
         dense = DenseIndex.load(generation / DENSE)
         lexical = LexicalIndex.load(generation / LEXICAL)
-    except (IndexCorrupt, IndexMismatch):
-        raise
+    except IndexCorrupt as exc:
+        raise IndexCorrupt(str(exc) if "--full" in str(exc) else f"{exc}; {FULL_FIX}") from exc
     except Exception as exc:
         raise IndexCorrupt(f"cannot load the index files in {generation} ({exc}); {FULL_FIX}") from exc
     if not len(passages) == len(dense) == manifest.passages:
