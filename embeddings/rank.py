@@ -1,0 +1,210 @@
+"""Pure ranking: question checks, fusion, per-article caps, duplicate folding, highlights, abstention."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from embeddings.errors import BadQuestion
+from embeddings.models import Headline, Hit, Passage, Source
+
+MAX_QUESTION_CHARS = 1000
+# Calibrated on the eval set with bench/quality.py --calibrate (half the pages indexed, questions
+# about the other half must abstain); specific to multilingual-e5-small's cosine scale.
+DEFAULT_MIN_RELEVANCE = 0.84
+# relevance = cosine + LEXICAL_WEIGHT * BM25 coverage (BM25 score / sum of the query terms' idf).
+LEXICAL_WEIGHT = 0.5
+RRF_K = 60
+DUPLICATE_JACCARD = 0.8
+
+# Sentence ends: Chinese and Western terminators, then any closing quotes/brackets that belong to it.
+_SENTENCE = re.compile(r"[^。！？!?；;\n]*(?:[。！？!?；;\n]+[」』”’\"')）]*|$)")
+_ALLOWED_CONTROLS = {"\t", "\n", "\r"}
+
+
+def check_question(question: str) -> str:
+    """Return the question with whitespace collapsed, or raise BadQuestion saying what is wrong."""
+    if not isinstance(question, str):
+        raise BadQuestion(f"the question must be text, not {type(question).__name__}")
+    bad = sorted({c for c in question if unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS})
+    if bad:
+        codes = ", ".join(f"U+{ord(c):04X}" for c in bad[:3])
+        raise BadQuestion(f"the question contains control characters ({codes}); send plain text")
+    text = " ".join(question.split())
+    if not text:
+        raise BadQuestion("the question is empty; ask something, e.g. 谁宣布了这项政策？")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise BadQuestion(
+            f"the question is {len(text):,} characters long; keep it under {MAX_QUESTION_CHARS:,}"
+        )
+    if not any(unicodedata.category(c)[0] in "LN" for c in text):
+        raise BadQuestion("the question has no words or numbers to search for (only symbols or emoji)")
+    return text
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One passage considered for an answer, with its scores from both indexes."""
+
+    passage_id: int
+    dense: float  # cosine similarity to the question
+    lexical: float  # BM25 coverage in [0, 1]: score / sum of the question terms' idf
+    rrf: float  # reciprocal-rank fusion score
+    relevance: float  # calibrated absolute score used for ranking and abstention
+
+
+def fuse(
+    dense_ids: np.ndarray,
+    dense_scores: np.ndarray,
+    lexical_ids: np.ndarray,
+    lexical_coverage: Mapping[int, float],
+    *,
+    lexical_weight: float = LEXICAL_WEIGHT,
+    method: str = "weighted",
+) -> list[Candidate]:
+    """Return the union of both result lists, best first, by weighted sum ("weighted") or "rrf"."""
+    dense_rank = {int(i): r for r, i in enumerate(dense_ids) if i >= 0}
+    dense_score = {int(i): float(s) for i, s in zip(dense_ids, dense_scores, strict=True) if i >= 0}
+    lexical_rank = {int(i): r for r, i in enumerate(lexical_ids) if i >= 0}
+    # A passage only BM25 found scores no better than the weakest dense result.
+    floor = min(dense_score.values(), default=0.0)
+    candidates = []
+    for pid in dense_rank.keys() | lexical_rank.keys():
+        cosine = dense_score.get(pid, floor)
+        coverage = float(lexical_coverage.get(pid, 0.0))
+        rrf = sum(1.0 / (RRF_K + 1 + ranks[pid]) for ranks in (dense_rank, lexical_rank) if pid in ranks)
+        relevance = cosine + lexical_weight * coverage
+        candidates.append(Candidate(pid, cosine, coverage, rrf, relevance))
+    key: Callable[[Candidate], tuple[float, int]] = (
+        (lambda c: (-c.rrf, c.passage_id)) if method == "rrf" else (lambda c: (-c.relevance, c.passage_id))
+    )
+    return sorted(candidates, key=key)
+
+
+def shingles(text: str, n: int = 4) -> frozenset[str]:
+    """Return the character n-grams of text's letters and digits (case-folded)."""
+    chars = "".join(c for c in unicodedata.normalize("NFKC", text).casefold() if c.isalnum())
+    return frozenset(chars[i : i + n] for i in range(max(1, len(chars) - n + 1)))
+
+
+def near_duplicate(a: frozenset[str], b: frozenset[str], threshold: float = DUPLICATE_JACCARD) -> bool:
+    """Return whether two shingle sets overlap by at least threshold (Jaccard)."""
+    if not a or not b:
+        return False
+    return len(a & b) / len(a | b) >= threshold
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Return the [start, end) spans of text's sentences, surrounding whitespace excluded."""
+    spans = []
+    for match in _SENTENCE.finditer(text):
+        start, end = match.span()
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end > start:
+            spans.append((start, end))
+    return spans
+
+
+def highlight(
+    text: str, sentence_score: Callable[[str], float], *, keep: float = 0.75, most: int = 2
+) -> tuple[tuple[int, int], ...]:
+    """Return the spans of the best-scoring sentence(s): the best, plus any within keep of it."""
+    spans = sentence_spans(text)
+    scored = [(sentence_score(text[s:e]), (s, e)) for s, e in spans]
+    best = max((score for score, _ in scored), default=0.0)
+    if best <= 0:
+        return ()
+    chosen = sorted(scored, key=lambda item: -item[0])[:most]
+    return tuple(sorted(span for score, span in chosen if score >= keep * best))
+
+
+def token_overlap_scorer(
+    question_tokens: Sequence[str], tokenize: Callable[[str], list[str]]
+) -> Callable[[str], float]:
+    """Return a sentence scorer: the share of distinct question tokens the sentence contains."""
+    wanted = set(question_tokens)
+
+    def score(sentence: str) -> float:
+        return len(wanted & set(tokenize(sentence))) / len(wanted) if wanted else 0.0
+
+    return score
+
+
+def to_source(passage: Passage) -> Source:
+    """Return where passage was published."""
+    return Source(passage.doc, passage.title, passage.outlet, passage.url, passage.date)
+
+
+def to_headline(passage: Passage) -> Headline:
+    """Return the headline of passage's article."""
+    return Headline(passage.doc, passage.title, passage.outlet, passage.url, passage.date)
+
+
+def select_hits(
+    candidates: Sequence[Candidate],
+    passages: Mapping[int, Passage],
+    *,
+    top_k: int,
+    offset: int = 0,
+    max_per_article: int = 2,
+) -> list[Hit]:
+    """Return hits offset..offset+top_k: duplicates folded (also_in), at most max_per_article per page."""
+    kept: list[tuple[Hit, frozenset[str]]] = []
+    per_doc: dict[str, int] = {}
+    for candidate in candidates:
+        passage = passages.get(candidate.passage_id)
+        if passage is None:
+            continue
+        grams = shingles(passage.text)
+        twin = next((i for i, (_, g) in enumerate(kept) if near_duplicate(grams, g)), None)
+        if twin is not None:
+            hit, g = kept[twin]
+            if passage.doc != hit.doc and all(s.doc != passage.doc for s in hit.also_in):
+                kept[twin] = (replace(hit, also_in=(*hit.also_in, to_source(passage))), g)
+            continue
+        if per_doc.get(passage.doc, 0) >= max_per_article:
+            continue
+        if len(kept) >= offset + top_k:
+            # Later candidates may still be duplicates of kept hits; keep scanning only for those.
+            continue
+        per_doc[passage.doc] = per_doc.get(passage.doc, 0) + 1
+        hit = Hit(
+            passage_id=passage.id,
+            text=passage.text,
+            doc=passage.doc,
+            ordinal=passage.ordinal,
+            title=passage.title,
+            outlet=passage.outlet,
+            url=passage.url,
+            date=passage.date,
+            score=round(candidate.relevance, 4),
+            highlight=(),
+        )
+        kept.append((hit, grams))
+    return [hit for hit, _ in kept[offset : offset + top_k]]
+
+
+def nearest_headlines(
+    candidates: Sequence[Candidate], passages: Mapping[int, Passage], n: int = 3
+) -> tuple[Headline, ...]:
+    """Return the headlines of the first n distinct articles among candidates."""
+    seen: dict[str, Headline] = {}
+    for candidate in candidates:
+        passage = passages.get(candidate.passage_id)
+        if passage is not None and passage.doc not in seen:
+            seen[passage.doc] = to_headline(passage)
+            if len(seen) == n:
+                break
+    return tuple(seen.values())
+
+
+def is_answerable(candidates: Sequence[Candidate], min_relevance: float) -> bool:
+    """Return whether the best candidate is relevant enough to quote."""
+    return bool(candidates) and max(c.relevance for c in candidates) >= min_relevance
