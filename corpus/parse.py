@@ -78,6 +78,7 @@ _CAPTION_CLASS = re.compile(
 )
 _SENTENCE_END = re.compile(r"[。！？!?]")
 _MIN_MATCH_CHARS = 8
+_MIN_GENERIC_CHARS = 10
 
 
 def has_class(element: etree._Element, names: Iterable[str]) -> bool:
@@ -374,6 +375,8 @@ def _generic_layout(root: etree._Element) -> _Layout:
         if segment.text != title:
             paragraphs.append((segment.text, _kind(segment)))
     paragraphs = _cut_at_trailer(paragraphs)
+    if sum(len(text) for text, kind in paragraphs if kind == "body") < _MIN_GENERIC_CHARS:
+        paragraphs = []  # a menu word or a copyright line is not an article
     first = chosen[0] if chosen else len(all_segments)
     header = " ".join(segment.text for segment in all_segments[:first])
     page_text = "\n".join(segment.text for segment in all_segments)
@@ -389,7 +392,8 @@ def _generic_layout(root: etree._Element) -> _Layout:
 # Whole widgets that are never the article: sharing bars, comment threads, related lists, sidebars.
 _PAGE_JUNK = re.compile(
     r"^(?:share\S*|\S*sharing\S*|sharedaddy|social\S*|comments?|comment-list|comments-area|related\S*"
-    r"|relevant|recommend\S*|breadcrumbs?|crumbs?|sidebar|widget-area|ads?|advert\S*|banner-ads|toolbar)$",
+    r"|relevant|recommend\S*|breadcrumbs?|crumbs?|sidebar|widget-area|ads?|advert\S*|banner-ads|toolbar"
+    r"|nav|navbar|topnav|menu|main-menu|site-nav)$",
     re.IGNORECASE,
 )
 
