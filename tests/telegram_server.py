@@ -651,6 +651,11 @@ class BotApiServer:
             return chat
 
     def _writable_chat(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = params.get("chat_id")
+        with self._cond:
+            if isinstance(chat_id, int) and chat_id in self._users and chat_id not in self._chats:
+                # Seen in a group but never opened a private chat with the bot.
+                raise BotApiError("Forbidden: bot can't initiate conversation with a user", 403)
         chat = self._chat(params)
         if chat["type"] == "private" and chat["id"] in self._blocked:
             raise BotApiError("Forbidden: bot was blocked by the user", 403)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dtm
+import html
+import itertools
 import json
 import socket
 import threading
@@ -16,8 +18,18 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 import telegram
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, InlineQueryHandler
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    ExtBot,
+    InlineQueryHandler,
+)
 
 from tests.telegram_html import BotApiError, TelegramHtmlError, check_text, find_entities, parse_telegram_html
 from tests.telegram_server import BotApiServer
@@ -213,7 +225,7 @@ async def test_get_me_and_a_send_message_round_trip(server: BotApiServer, bot: t
     assert sent.text == "台北 101 & x"
     assert [(e.type, e.offset, e.length) for e in sent.entities] == [("bold", 0, 2), ("italic", 9, 1)]
     assert sent.reply_markup == keyboard("more")
-    assert sent.from_user.id == me.id and sent.chat.id == 7
+    assert sent.from_user is not None and sent.from_user.id == me.id and sent.chat.id == 7
     assert sent.date.year >= 2024  # Unix seconds, not milliseconds
     [stored] = server.chat_messages(7)
     assert (
@@ -279,9 +291,11 @@ async def test_get_updates_confirms_by_offset_and_long_polls(server: BotApiServe
     server.add_text("你好 @quotebot_test", user_id=5)
     updates = await bot.get_updates(timeout=0)
     assert [u.update_id for u in updates] == [first["update_id"], first["update_id"] + 1]
-    assert updates[0].message.entities[0].type == "bot_command" and updates[0].message.text == "/start"
-    assert updates[1].message.entities[0].type == "mention"
-    assert updates[0].message.from_user.language_code == "zh-hans"
+    command, mention = (u.message for u in updates)
+    assert command is not None and mention is not None and command.from_user is not None
+    assert command.entities[0].type == "bot_command" and command.text == "/start"
+    assert mention.entities[0].type == "mention"
+    assert command.from_user.language_code == "zh-hans"
     assert len(await bot.get_updates(timeout=0)) == 2  # not confirmed yet
     assert await bot.get_updates(offset=updates[-1].update_id + 1, timeout=0) == ()
     assert server.pending_updates() == []
@@ -289,7 +303,7 @@ async def test_get_updates_confirms_by_offset_and_long_polls(server: BotApiServe
     threading.Timer(0.3, server.add_text, args=("later",), kwargs={"user_id": 5}).start()
     started = time.monotonic()
     [late] = await bot.get_updates(offset=updates[-1].update_id + 1, timeout=5)
-    assert late.message.text == "later" and 0.2 < time.monotonic() - started < 3
+    assert late.message is not None and late.message.text == "later" and 0.2 < time.monotonic() - started < 3
 
     started = time.monotonic()
     assert await bot.get_updates(offset=late.update_id + 1, timeout=1) == ()
@@ -373,8 +387,10 @@ async def test_a_real_ptb_webhook_receives_updates(server: BotApiServer) -> None
     application = build_application(server)
     application.add_handler(CommandHandler("start", echo))
     port = free_port()
+    updater = application.updater
+    assert updater is not None
     async with application:
-        await application.updater.start_webhook(
+        await updater.start_webhook(
             listen="127.0.0.1",
             port=port,
             url_path="hook",
@@ -387,7 +403,7 @@ async def test_a_real_ptb_webhook_receives_updates(server: BotApiServer) -> None
             [call] = await server.wait_for_async("sendMessage", timeout=10)
             assert call.result["text"] == "got /start"
         finally:
-            await application.updater.stop()
+            await updater.stop()
             await application.stop()
     assert [d.status for d in server.deliveries()] == [200]
     assert server.deliveries()[0].secret_token == "topsecret"
@@ -474,9 +490,9 @@ async def test_callback_queries_are_answered_once(server: BotApiServer, bot: tel
     query_id = server.press_button(sent.message_id, "more:1", user_id=7)
     [update] = await bot.get_updates(timeout=0)
     assert update.callback_query is not None and update.callback_query.id == query_id
-    assert (
-        update.callback_query.data == "more:1" and update.callback_query.message.message_id == sent.message_id
-    )
+    pressed = update.callback_query.message
+    assert update.callback_query.data == "more:1"
+    assert pressed is not None and pressed.message_id == sent.message_id
     with pytest.raises(BadRequest, match=r"(?i)message_too_long"):
         await bot.answer_callback_query(query_id, text="长" * 201)
     assert await bot.answer_callback_query(query_id, text="好" * 200) is True
@@ -558,8 +574,10 @@ async def test_a_real_application_answers_over_long_polling(server: BotApiServer
     application.add_handler(CommandHandler("start", start))
     application.add_handler(CallbackQueryHandler(press))
     application.add_handler(InlineQueryHandler(inline))
+    updater = application.updater
+    assert updater is not None
     async with application:
-        await application.updater.start_polling(poll_interval=0.0, timeout=1)
+        await updater.start_polling(poll_interval=0.0, timeout=1)
         await application.start()
         try:
             server.add_text("/start abc", user_id=11)
@@ -570,7 +588,7 @@ async def test_a_real_application_answers_over_long_polling(server: BotApiServer
             inline_id = server.add_inline_query("q", user_id=11)
             await server.wait_for_async("answerInlineQuery")
         finally:
-            await application.updater.stop()
+            await updater.stop()
             await application.stop()
     assert server.callback_answer(query_id) == {"text": "ok"}
     assert server.inline_answer(inline_id) is not None
@@ -594,3 +612,61 @@ def test_privacy_mode_hides_unaddressed_group_messages() -> None:
             "/ask@quotebot_test 问题",
             "hey @quotebot_test",
         ]
+
+
+async def test_aio_rate_limiter_recovers_from_an_injected_429(server: BotApiServer) -> None:
+    server.add_chat(7)
+    server.inject_fault("sendMessage", "429", retry_after=1)
+    limited = ExtBot(
+        server.token,
+        base_url=server.base_url,
+        base_file_url=server.base_file_url,
+        rate_limiter=AIORateLimiter(max_retries=1),
+    )
+    async with limited:
+        started = time.monotonic()
+        sent = await limited.send_message(7, "after the flood")
+    assert sent.text == "after the flood" and time.monotonic() - started >= 1.0
+    assert [c.status for c in server.calls("sendMessage")] == [429, 200]
+
+
+async def test_a_user_seen_only_in_a_group_is_unreachable(server: BotApiServer, bot: telegram.Bot) -> None:
+    server.add_text("hi all", user_id=21, chat_id=-1002, chat_type="supergroup")
+    with pytest.raises(Forbidden, match=r"(?i)bot can't initiate conversation with a user"):
+        await bot.send_message(21, "hello")
+    assert (await bot.send_message(-1002, "hello group")).chat.type == "supergroup"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_escaped_text_parses_back_to_itself(text: str) -> None:
+    plain = check_text(text, None, caption=True)  # caption mode: empty text is allowed
+    assert parse_telegram_html(html.escape(text, quote=True)) == (plain[0], [])
+
+
+_TAG = st.sampled_from(["b", "i", "u", "s", "code", "tg-spoiler", "blockquote", 'a href="https://e.org/"'])
+
+
+@st.composite
+def markup(draw: st.DrawFn, depth: int = 0) -> str:
+    parts = []
+    for _ in range(draw(st.integers(0, 3))):
+        if depth < 3 and draw(st.booleans()):
+            tag = draw(_TAG)
+            parts.append(f"<{tag}>{draw(markup(depth + 1))}</{tag.split()[0]}>")
+        else:
+            parts.append(html.escape(draw(st.text(max_size=5))))
+    return "".join(parts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(markup())
+def test_well_formed_markup_gives_entities_inside_the_text(source: str) -> None:
+    text, entities = parse_telegram_html(source)
+    size = len(text.encode("utf-16-le")) // 2
+    for entity in entities:
+        assert entity["length"] > 0 and entity["offset"] >= 0 and entity["offset"] + entity["length"] <= size
+    keys = [(e["offset"], -e["length"]) for e in entities]
+    assert keys == sorted(keys)
+    quotes = [e for e in entities if "blockquote" in e["type"]]
+    assert all(a["offset"] + a["length"] <= b["offset"] for a, b in itertools.pairwise(quotes))
