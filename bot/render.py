@@ -588,8 +588,10 @@ def render_terminal_context(
     if not passages:
         return text(lang, "context_missing")
     focus = next((p for p in passages if p.id == focus_id), passages[0])
+    colon = ": " if lang == "en" else "："
     lines = [
-        f"{text(lang, 'context_title')}: "
+        text(lang, "context_title")
+        + colon
         + _term_source(focus.title, focus.doc, focus.outlet, focus.date, lang)
     ]
     for p in passages:

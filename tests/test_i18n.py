@@ -81,6 +81,11 @@ def test_the_bot_has_every_string_it_needs() -> None:
         ("ru", "zh-hans"),
         ("ja", "zh-hans"),
         ("eng", "zh-hans"),
+        # Locale names, as `quotebot chat` passes LANG.
+        ("en_US.UTF-8", "en"),
+        ("zh_TW.UTF-8", "zh-hant"),
+        ("zh_CN.UTF-8", "zh-hans"),
+        ("C.UTF-8", "zh-hans"),
     ],
 )
 def test_pick_language(code: str | None, lang: str) -> None:
