@@ -291,16 +291,16 @@ def _stdin_lines() -> Iterator[bytes]:
 
 
 def parse_request(line: bytes | str, number: int) -> tuple[Any, str | None, str | None]:
-    """Return (id, question, error) for one --jsonl input line."""
+    """Return (id, question, error) for one --jsonl input line (its number stands in for a missing id)."""
     try:
         text = line.decode("utf-8") if isinstance(line, bytes) else line
         request = json.loads(text)
     except UnicodeDecodeError:
-        return None, None, f"line {number} is not UTF-8"
+        return number, None, f"line {number} is not UTF-8"
     except json.JSONDecodeError as exc:
-        return None, None, f"line {number} is not JSON ({exc.msg})"
+        return number, None, f"line {number} is not JSON ({exc.msg})"
     if not isinstance(request, dict):
-        return None, None, f'line {number} is not a JSON object like {{"id": 1, "question": "..."}}'
+        return number, None, f'line {number} is not a JSON object like {{"id": 1, "question": "..."}}'
     qid = request.get("id", number)
     question = request.get("question")
     if not isinstance(question, str):
