@@ -694,3 +694,28 @@ def test_every_admin_message_is_valid(report: ReindexReport, status: dict[str, o
     assert len(sent(render_status(status, lang))) <= 4096
     progress = ReindexProgress("embed", 5, 10, 2, report.added, report.passages, report.seconds)
     assert len(sent(render_progress(progress, lang))) <= 4096
+
+
+@PROPERTY
+@given(
+    st.builds(
+        IndexStats,
+        st.integers(0, 10**7),
+        st.integers(0, 10**8),
+        OPT_TEXT,
+        OPT_TEXT,
+        st.text(ANY, max_size=200),
+        st.text(ANY, max_size=50),
+        st.text(ANY, max_size=20),
+    ),
+    st.lists(st.text(ANY, max_size=300), max_size=3),
+    LANG,
+    st.booleans(),
+)
+def test_every_greeting_and_help_is_valid(
+    stats: IndexStats, examples: list[str], lang: Lang, admin: bool
+) -> None:
+    greeting = sent(render_start(stats, examples, lang))
+    assert len(greeting) <= 4096
+    assert str(stats.articles) in greeting or not stats.articles
+    assert len(sent(render_help(lang, is_admin=admin))) <= 4096
