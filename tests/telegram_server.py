@@ -7,6 +7,7 @@ import copy
 import itertools
 import json
 import logging
+import math
 import mimetypes
 import re
 import threading
@@ -332,6 +333,7 @@ class BotApiServer:
         *,
         first_name: str = "Quotebot",
         privacy_mode: bool = False,
+        flood_control: bool = False,
         callback_query_ttl: float | None = None,
     ) -> None:
         self.token = token
@@ -340,6 +342,9 @@ class BotApiServer:
         self.first_name = first_name
         self.privacy_mode = privacy_mode
         self.callback_query_ttl = callback_query_ttl
+        self.flood_control = flood_control
+        self._sent_at: list[float] = []
+        self._group_sent_at: dict[int, list[float]] = {}
         self._cond = threading.Condition(threading.RLock())
         self._httpd: _HTTPServer | None = None
         self._threads: list[threading.Thread] = []
@@ -659,7 +664,30 @@ class BotApiServer:
         chat = self._chat(params)
         if chat["type"] == "private" and chat["id"] in self._blocked:
             raise BotApiError("Forbidden: bot was blocked by the user", 403)
+        kind = "group chat" if chat["type"] == "group" else f"{chat['type']} chat"
+        bot_status = self._members.get((chat["id"], self.bot_id))
+        if chat["type"] != "private" and bot_status == "kicked":
+            raise BotApiError(f"Forbidden: bot was kicked from the {kind}", 403)
+        if chat["type"] != "private" and bot_status == "left":
+            raise BotApiError(f"Forbidden: bot is not a member of the {kind}", 403)
         return chat
+
+    def _check_flood(self, chat: dict[str, Any]) -> None:
+        """Refuse sends over Telegram's limits (30/s overall, 20/min per group) when flood_control is on."""
+        if not self.flood_control:
+            return
+        now = time.monotonic()
+        with self._cond:
+            self._sent_at = [t for t in self._sent_at if now - t < 1.0]
+            if len(self._sent_at) >= 30:
+                raise BotApiError("Too Many Requests: retry after 1", 429, retry_after=1)
+            group = [t for t in self._group_sent_at.get(chat["id"], []) if now - t < 60.0]
+            if chat["type"] != "private" and len(group) >= 20:
+                wait = max(1, math.ceil(60.0 - (now - group[0])))
+                raise BotApiError(f"Too Many Requests: retry after {wait}", 429, retry_after=wait)
+            self._sent_at.append(now)
+            if chat["type"] != "private":
+                self._group_sent_at[chat["id"]] = [*group, now]
 
     def _new_message(self, chat: dict[str, Any], sender: dict[str, Any], **content: Any) -> dict[str, Any]:
         chat_id = chat["id"]
@@ -867,13 +895,16 @@ class BotApiServer:
             if isinstance(checked, BotApiError):
                 raise checked
             inline = self._check_markup(markup)
+            self._check_flood(chat)
             text, entities = checked
+            preview = params.get("link_preview_options")
             message = self._new_message(
                 chat,
                 self.bot_user,
                 reply_to_message=reply,
                 text=text,
                 entities=entities or None,
+                link_preview_options=preview if isinstance(preview, dict) and preview else None,
                 reply_markup=inline,
             )
             return copy.deepcopy(message)
@@ -1125,6 +1156,7 @@ class BotApiServer:
                 if found is None:
                     raise BotApiError("Bad Request: wrong file identifier/HTTP URL specified")
                 stored = found
+            self._check_flood(chat)
             caption, entities = checked
             message = self._new_message(
                 chat,
@@ -1413,6 +1445,16 @@ class BotApiServer:
             if entity["type"] == "mention" and word == mention:
                 return False
         return True
+
+    def add_deep_link(
+        self, payload: str, *, user_id: int = 1, language_code: str = "zh-hans", username: str | None = None
+    ) -> dict[str, Any]:
+        """Open t.me/<bot>?start=<payload> as a user: the private chat gets "/start <payload>"."""
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", payload):
+            raise ValueError("a deep link payload is 1-64 characters of A-Za-z0-9_- (Telegram drops others)")
+        return self.add_text(
+            f"/start {payload}", user_id=user_id, language_code=language_code, username=username
+        )
 
     def add_document(
         self,

@@ -670,3 +670,29 @@ def test_well_formed_markup_gives_entities_inside_the_text(source: str) -> None:
     assert keys == sorted(keys)
     quotes = [e for e in entities if "blockquote" in e["type"]]
     assert all(a["offset"] + a["length"] <= b["offset"] for a, b in itertools.pairwise(quotes))
+
+
+async def test_removed_bot_and_flood_control_refuse_sends() -> None:
+    with BotApiServer(flood_control=True) as server:
+        server.add_text("hi", user_id=2, chat_id=-100, chat_type="supergroup")
+        server.add_chat(3)
+        async with telegram.Bot(server.token, base_url=server.base_url) as bot:
+            for i in range(20):
+                await bot.send_message(-100, f"m{i}")
+            with pytest.raises(RetryAfter):
+                await bot.send_message(-100, "one too many")
+            assert (await bot.send_message(3, "private chats are not capped per minute")).chat.id == 3
+            server.set_member_status(-100, server.bot_id, "kicked")
+            with pytest.raises(Forbidden, match=r"(?i)bot was kicked from the supergroup chat"):
+                await bot.send_message(-100, "x")
+        body = server.calls("sendMessage")[20].response
+        assert body is not None and body["error_code"] == 429 and body["parameters"]["retry_after"] >= 59
+
+
+async def test_deep_links_and_link_preview_options(server: BotApiServer, bot: telegram.Bot) -> None:
+    update = server.add_deep_link("q-abc_1", user_id=4)
+    assert update["message"]["text"] == "/start q-abc_1"
+    with pytest.raises(ValueError):
+        server.add_deep_link("有 空格")
+    sent = await bot.send_message(4, "x", link_preview_options=telegram.LinkPreviewOptions(is_disabled=True))
+    assert sent.link_preview_options == telegram.LinkPreviewOptions(is_disabled=True)
