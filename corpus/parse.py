@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import lxml.html
@@ -72,6 +72,8 @@ _ENTRY_JUNK_CLASSES = (
     "jp-relatedposts wp_rp_wrap related-posts yarpp-related post-tags wp_keywordlink_affiliate-box"
 )
 _ENTRY_JUNK = frozenset(_ENTRY_JUNK_CLASSES.split())
+_TAG_CLASSES = frozenset({"st_tag"})
+_SRC_INFO = frozenset({"src-info"})
 _JUNK_ID = re.compile(r"^(?:taboola|ad[-_]|ads[-_]|google_ads|div-gpt-ad|archive-pix)", re.IGNORECASE)
 _CAPTION_CLASS = re.compile(
     r"caption|pic[-_]?(?:txt|text|info|desc)|img[-_]?(?:desc|title|txt)", re.IGNORECASE
@@ -81,10 +83,10 @@ _MIN_MATCH_CHARS = 8
 _MIN_GENERIC_CHARS = 10
 
 
-def has_class(element: etree._Element, names: Iterable[str]) -> bool:
+def has_class(element: etree._Element, names: frozenset[str]) -> bool:
     """Tell whether an element carries one of the class names."""
-    classes = (element.get("class") or "").split()
-    return any(name in classes for name in names)
+    value = element.get("class")
+    return bool(value) and not names.isdisjoint(value.split())
 
 
 def _class_xpath(tag: str, name: str) -> str:
@@ -209,7 +211,7 @@ def article_id(path: str) -> str:
     return hashlib.sha256(path.encode("utf-8")).hexdigest()[:16]
 
 
-_Layout = tuple[str, str | None, list[tuple[str, ParagraphKind]], str, tuple[str, ...]]
+_Layout = tuple[str, str | None, list[tuple[str, ParagraphKind]], Callable[[], str], tuple[str, ...]]
 
 
 def _entry_layout(root: etree._Element, entry: etree._Element) -> _Layout:
@@ -232,7 +234,11 @@ def _entry_layout(root: etree._Element, entry: etree._Element) -> _Layout:
             summary_texts.add(segment.text)
         paragraphs.append((segment.text, _kind(segment)))
     paragraphs = _drop_summary_copies(paragraphs, summary_texts)
-    header = " ".join(entry.xpath("preceding::text()")[-200:])
+
+    # Only pages without a dated <meta> or URL need this (the dateline above the article).
+    def header() -> str:
+        return " ".join(entry.xpath("preceding::text()")[-200:])
+
     return title, outlet, paragraphs, header, tags
 
 
@@ -292,7 +298,7 @@ def _tags(scope: etree._Element) -> tuple[str, ...]:
     found: dict[str, None] = {}
     for link in scope.iter("a"):
         rel = (link.get("rel") or "").split()
-        if "tag" in rel or has_class(link, ("st_tag",)):
+        if "tag" in rel or has_class(link, _TAG_CLASSES):
             name = tx.normalize_space(link.text_content())
             if name:
                 found.setdefault(name, None)
@@ -300,13 +306,17 @@ def _tags(scope: etree._Element) -> tuple[str, ...]:
 
 
 def _meta(root: etree._Element, *names: str) -> str | None:
-    for name in names:
+    """Return the first non-empty content of <meta property|name|itemprop=NAME> for the names, in order."""
+    wanted = {name.lower(): rank for rank, name in enumerate(names)}
+    best: tuple[int, str] | None = None
+    for meta in root.iter("meta"):
         for attribute in ("property", "name", "itemprop"):
-            for meta in root.xpath(f"//meta[@{attribute}=$name]", name=name):
+            rank = wanted.get((meta.get(attribute) or "").lower())
+            if rank is not None and (best is None or rank < best[0]):
                 content = tx.normalize_space(meta.get("content") or "")
                 if content:
-                    return content
-    return None
+                    best = (rank, content)
+    return best[1] if best else None
 
 
 def _head_title(root: etree._Element) -> str:
@@ -327,7 +337,7 @@ def _canonical_url(root: etree._Element) -> str | None:
     return None
 
 
-def _date(root: etree._Element, url: str | None, path: str, header: str) -> str | None:
+def _date(root: etree._Element, url: str | None, path: str, header: Callable[[], str]) -> str | None:
     published = _meta(
         root,
         "article:published_time",
@@ -346,7 +356,7 @@ def _date(root: etree._Element, url: str | None, path: str, header: str) -> str 
         found = tx.iso_date(element.get("datetime") or "")
         if found:
             return found
-    return (url and tx.find_url_date(url)) or tx.find_url_date("/" + path) or tx.find_date(header)
+    return (url and tx.find_url_date(url)) or tx.find_url_date("/" + path) or tx.find_date(header())
 
 
 def _title_from_text(text: str) -> str:
@@ -386,7 +396,7 @@ def _generic_layout(root: etree._Element) -> _Layout:
         or tx.find_outlet(page_text)
         or _meta(root, "source", "ContentSource", "og:site_name", "SiteName")
     )
-    return title, outlet, paragraphs, header, tags
+    return title, outlet, paragraphs, lambda: header, tags
 
 
 # Whole widgets that are never the article: sharing bars, comment threads, related lists, sidebars.
@@ -399,10 +409,11 @@ _PAGE_JUNK = re.compile(
 
 
 def _src_info_outlet(root: etree._Element) -> str | None:
-    for line in root.xpath(_class_xpath("*", "src-info")):
-        outlet = tx.find_outlet(tx.normalize_space(line.text_content()))
-        if outlet:
-            return outlet
+    for line in root.xpath("//*[contains(@class, 'src-info')]"):
+        if has_class(line, _SRC_INFO):
+            outlet = tx.find_outlet(tx.normalize_space(line.text_content()))
+            if outlet:
+                return outlet
     return None
 
 
@@ -494,6 +505,9 @@ def _inside(element: etree._Element, container: etree._Element) -> bool:
 
 def _trafilatura_text(root: etree._Element) -> str | None:
     import trafilatura  # heavy: only pages without the known layout need it
+
+    # trafilatura warns "discarding data" on every page it finds nothing in; our fallback covers those.
+    logging.getLogger("trafilatura").setLevel(logging.ERROR)
 
     try:
         return trafilatura.extract(
