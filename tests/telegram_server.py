@@ -1436,13 +1436,15 @@ class BotApiServer:
             return False
         if reply is not None and reply["from"]["id"] == self.bot_id:
             return False
+        # Privacy mode delivers commands meant for this bot and replies to it, not plain @mentions;
+        # a bare /command counts as ours (this server assumes the bot is the group's only bot).
         mention = "@" + self.username.lower()
         for entity in entities:
             piece = text.encode("utf-16-le")[entity["offset"] * 2 : (entity["offset"] + entity["length"]) * 2]
             word = piece.decode("utf-16-le").lower()
-            if entity["type"] == "bot_command" and (entity["offset"] == 0 or word.endswith(mention)):
-                return False
-            if entity["type"] == "mention" and word == mention:
+            if entity["type"] != "bot_command":
+                continue
+            if word.endswith(mention) or ("@" not in word and entity["offset"] == 0):
                 return False
         return True
 

@@ -608,10 +608,10 @@ def test_privacy_mode_hides_unaddressed_group_messages() -> None:
         server.add_text("plain chatter", user_id=2, chat_id=-100, chat_type="supergroup")
         server.add_text("/ask@quotebot_test 问题", user_id=2, chat_id=-100, chat_type="supergroup")
         server.add_text("hey @quotebot_test", user_id=2, chat_id=-100, chat_type="supergroup")
-        assert [u["message"]["text"] for u in server.pending_updates()] == [
-            "/ask@quotebot_test 问题",
-            "hey @quotebot_test",
-        ]
+        server.add_text("/help@other_bot", user_id=2, chat_id=-100, chat_type="supergroup")
+        server.add_text("/help", user_id=2, chat_id=-100, chat_type="supergroup")
+        seen = [u["message"]["text"] for u in server.pending_updates()]
+        assert seen == ["/ask@quotebot_test 问题", "/help"]
 
 
 async def test_aio_rate_limiter_recovers_from_an_injected_429(server: BotApiServer) -> None:
