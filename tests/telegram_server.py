@@ -1,4 +1,14 @@
-"""A faithful local Telegram Bot API server for tests: real HTTP, real limits, Telegram's exact errors."""
+"""A faithful local Telegram Bot API server for tests: real HTTP, real limits, Telegram's exact errors.
+
+with BotApiServer() as server:                       # 127.0.0.1, a free port
+    app = Application.builder().token(server.token).base_url(server.base_url)
+          .base_file_url(server.base_file_url).build()
+    server.add_chat(ADMIN_ID)                        # setMyCommands(scope=chat) needs a known chat
+    since = len(server.calls())
+    server.add_text("/ask 问题", user_id=5)           # queued for getUpdates (or POSTed to a webhook)
+    [reply] = await server.wait_for_async("sendMessage", since=since)
+    server.chat_messages(5)                          # the bot's messages as they are now
+"""
 
 from __future__ import annotations
 
@@ -474,8 +484,7 @@ class BotApiServer:
 
     def _serve(self, handler: _Handler) -> None:
         path = urlsplit(handler.path)
-        length = int(handler.headers.get("Content-Length") or 0)
-        body = handler.rfile.read(length) if length else b""
+        body = self._read_body(handler)
         route = unquote(path.path)
         if route.startswith("/file/bot"):
             self._serve_file(handler, route[len("/file/bot") :])
@@ -509,6 +518,19 @@ class BotApiServer:
             payload = {"ok": False, "error_code": 500, "description": "Internal Server Error"}
         self._record(Call(self._method_name(method), params, status, payload))
         self._reply(handler, status, payload, headers)
+
+    @staticmethod
+    def _read_body(handler: _Handler) -> bytes:
+        if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while size := int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                chunks.append(handler.rfile.read(size))
+                handler.rfile.readline()
+            while handler.rfile.readline().strip():
+                pass  # trailers
+            return b"".join(chunks)
+        length = int(handler.headers.get("Content-Length") or 0)
+        return handler.rfile.read(length) if length else b""
 
     def _method_name(self, method: str) -> str:
         handler = self._methods.get(method.lower())

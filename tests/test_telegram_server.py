@@ -458,6 +458,15 @@ def test_raw_http_routes_bodies_and_auth(server: BotApiServer) -> None:
     broken = httpx.post(f"{root}/sendMessage", data={"chat_id": "7", "text": "x", "reply_markup": "{nope"})
     assert broken.json()["description"] == "Bad Request: can't parse reply keyboard markup JSON object"
 
+    def chunks() -> Iterator[bytes]:
+        yield b'{"chat_id": 7, '
+        yield '"text": "分块"}'.encode()
+
+    json_type = {"Content-Type": "application/json"}
+    chunked = httpx.post(f"{root}/sendMessage", content=chunks(), headers=json_type)
+    assert chunked.request.headers["Transfer-Encoding"] == "chunked"
+    assert chunked.json()["result"]["text"] == "分块"
+
 
 async def test_document_upload_get_file_and_download(server: BotApiServer, bot: telegram.Bot) -> None:
     server.add_chat(7)
