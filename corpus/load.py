@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -53,9 +54,12 @@ def read_one(root: Path, path: str, max_bytes: int, known_hash: str | None = Non
     """Read, hash and parse one page; never raise for a bad page."""
     full = root / path
     try:
-        size = full.stat().st_size
-        if full.is_dir():
+        status = full.stat()
+        if stat.S_ISDIR(status.st_mode):
             return FileResult(path, "failed", "unreadable: is a directory, not a file")
+        if not stat.S_ISREG(status.st_mode):  # a FIFO or device would block or never end
+            return FileResult(path, "failed", "unreadable: not a regular file")
+        size = status.st_size
         if size > max_bytes:
             return FileResult(path, "skipped", f"too large: {size:,} bytes > limit {max_bytes:,}")
         data = full.read_bytes()

@@ -74,6 +74,7 @@ _ENTRY_JUNK_CLASSES = (
 _ENTRY_JUNK = frozenset(_ENTRY_JUNK_CLASSES.split())
 _TAG_CLASSES = frozenset({"st_tag"})
 _SRC_INFO = frozenset({"src-info"})
+_HEADINGS = frozenset({"h1", "h2", "h3"})
 _JUNK_ID = re.compile(r"^(?:taboola|ad[-_]|ads[-_]|google_ads|div-gpt-ad|archive-pix)", re.IGNORECASE)
 _CAPTION_CLASS = re.compile(
     r"caption|pic[-_]?(?:txt|text|info|desc)|img[-_]?(?:desc|title|txt)", re.IGNORECASE
@@ -215,8 +216,9 @@ _Layout = tuple[str, str | None, list[tuple[str, ParagraphKind]], Callable[[], s
 
 
 def _entry_layout(root: etree._Element, entry: etree._Element) -> _Layout:
+    # The headline is the <h2> just before div.entry (or its first <h2>), not a sidebar's <h2>.
     title = ""
-    for heading in (*entry.xpath("preceding::h2[1]"), *root.iter("h2")):
+    for heading in (*entry.xpath("preceding::h2[1]"), *entry.iter("h2")):
         title = tx.normalize_space(heading.text_content())
         if title:
             break
@@ -230,6 +232,8 @@ def _entry_layout(root: etree._Element, entry: etree._Element) -> _Layout:
     summary_texts = set()
     paragraphs: list[tuple[str, ParagraphKind]] = []
     for segment in segments(entry):
+        if segment.text == title and segment.block.tag in _HEADINGS:
+            continue
         if segment.block.get("id") == "summary":
             summary_texts.add(segment.text)
         paragraphs.append((segment.text, _kind(segment)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.cli_corpus import PROGRESS_MIN_PAGES
 from tests.conftest import FIXTURES, REPO, SEED_PAGE
 
 PAGES = FIXTURES / "pages"
@@ -116,3 +118,38 @@ def test_corpus_over_the_eval_set_is_fast_and_clean() -> None:
     assert report["pages"] == report["articles"] == 1279
     assert not report["failed"] and not report["skipped"] and not report["duplicates"]
     assert report["seconds"] < 30
+
+
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal, so the progress bar turns on."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_corpus_shows_a_progress_bar_on_a_terminal_for_large_trees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i in range(PROGRESS_MIN_PAGES):
+        (tmp_path / f"{i:03}.html").write_text(
+            f"<h2>第{i}篇</h2><div class='entry'><p>第{i}篇的正文。</p></div>"
+        )
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["corpus", str(tmp_path), "--json"]) == 0
+    assert f"/{PROGRESS_MIN_PAGES} [" in terminal.getvalue() and "page/s" in terminal.getvalue()
+    assert json.loads(capsys.readouterr().out)["articles"] == PROGRESS_MIN_PAGES
+
+
+def test_corpus_shows_no_progress_bar_when_not_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i in range(PROGRESS_MIN_PAGES):
+        (tmp_path / f"{i:03}.html").write_text(
+            f"<h2>第{i}篇</h2><div class='entry'><p>第{i}篇的正文。</p></div>"
+        )
+    piped = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", piped)
+    assert main(["corpus", str(tmp_path), "--workers", "2"]) == 0
+    assert piped.getvalue() == ""
+    assert f"{PROGRESS_MIN_PAGES} pages" in capsys.readouterr().out

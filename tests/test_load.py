@@ -33,6 +33,7 @@ def corpus_dir(tmp_path: Path, seed_bytes: bytes) -> Path:
     (root / "huge.html").write_bytes(b"<p>" + "很长".encode() * 3000 + b"</p>")
     (root / "folder.html").mkdir()  # a directory named like a page cannot be read as one
     (root / "dangling.html").symlink_to(root / "no-such-target.html")
+    os.mkfifo(root / "pipe.html")  # reading a FIFO would block the whole batch
     (root / "readme.txt").write_text("not a page", encoding="utf-8")
     (root / ".git").mkdir()
     (root / ".git" / "hidden.html").write_bytes(seed_bytes)
@@ -56,6 +57,7 @@ def test_list_pages_is_sorted_relative_posix_and_recursive(corpus_dir: Path) -> 
         "news/XINHUA.HTML",
         "news/gb.htm",
         "notes.html",
+        "pipe.html",
     ]
 
 
@@ -85,6 +87,7 @@ def test_scan_reports_every_file_with_a_reason(corpus_dir: Path) -> None:
         "nav-only.html": ("failed", "no paragraphs"),
         "folder.html": ("failed", "unreadable: is a directory"),
         "dangling.html": ("failed", "unreadable: No such file or directory"),
+        "pipe.html": ("failed", "unreadable: not a regular file"),
     }
     for path, (status, reason) in expected.items():
         assert found[path].status == status, path

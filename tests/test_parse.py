@@ -253,6 +253,39 @@ GOVERNMENT = Golden(
     ),
 )
 
+PEOPLE = Golden(
+    title="外交部：中方坚决反对任何形式的单边制裁",
+    outlet="人民网－国际频道",
+    url=None,
+    date="2022-09-26",
+    tags=(),
+    paragraphs=(
+        ("body", "人民网北京9月26日电 外交部发言人毛宁26日主持例行记者会。"),
+        ("body", "有记者问：美方近日宣布对多家中国企业实施制裁，中方对此有何评论？"),
+        (
+            "body",
+            "毛宁表示，中方一贯坚决反对没有国际法依据、未经联合国安理会授权的任何形式的单边制裁和“长臂管辖”。"
+            "中方将采取坚决措施，维护中国企业的正当权益。",
+        ),
+    ),
+)
+NETEASE = Golden(
+    title="暴雨致多条高铁线路停运",
+    outlet="澎湃新闻",
+    url="https://www.163.com/news/article/HI3K2Q7B0001899O.html",
+    date="2022-09-05",
+    tags=(),
+    paragraphs=(
+        ("body", "受强降雨影响，9月5日起，途经四川、重庆的多条高铁线路部分列车停运。"),
+        (
+            "body",
+            "铁路部门提示，已购买停运列车车票的旅客，可在开车后30日内在全国任一车站办理退票，不收取退票费。",
+        ),
+        ("caption", "成都东站，旅客在售票窗口办理退票。"),
+        ("body", "气象部门预计，未来三天四川盆地仍有大到暴雨，局地特大暴雨。"),
+    ),
+)
+
 GOLDEN = {
     "entry-full.html": TYPHOON,  # whole document with head: canonical beats og:url, meta date
     "entry-no-h2.html": HONG_KONG,  # title from <title>, date from the dateline, 来源: with ASCII colon
@@ -269,6 +302,14 @@ GOLDEN = {
     "generic-xinhua.html": XINHUA,  # 【纠错】 trailer, date from the canonical URL
     "generic-wordpress.html": WORDPRESS,  # figcaption, share bar and comments dropped
     "generic-gov.html": GOVERNMENT,  # GB18030 government CMS: table layout, ArticleTitle, PubDate
+    "generic-people.html": PEOPLE,  # GB page: （责编：…） line, 来源：<a> in the dateline, "--" suffixes
+    "generic-netease.html": NETEASE,  # 本文来源, 特别声明, 责任编辑 dropped; <img><br>caption in a <p>
+}
+GB_ENCODED = {
+    "entry-gb18030.html",
+    "entry-gbk-nometa.html",
+    "generic-gov.html",
+    "generic-people.html",
 }
 
 
@@ -298,13 +339,8 @@ def test_fixture_paragraphs_are_in_the_visible_text(name: str) -> None:
     data = (PAGES / name).read_bytes()
     article = parse_article(data, name)
     # The oracle decodes with the codec we know each fixture was written in, not with corpus.decode.
-    encoding = (
-        "big5"
-        if "big5" in name
-        else "gb18030"
-        if ("gb18030" in name or "gbk" in name or "gov" in name)
-        else "utf-8-sig"
-    )
+    encoding = "big5" if "big5" in name else "gb18030" if name in GB_ENCODED else "utf-8-sig"
+
     visible = visible_text(data, encoding)
     for paragraph in article.paragraphs:
         assert squash(paragraph.text) in visible
@@ -352,6 +388,19 @@ def test_truncated_html_keeps_what_is_there_and_says_so(seed_bytes: bytes) -> No
 def test_truncated_before_any_paragraph_fails(seed_bytes: bytes) -> None:
     with pytest.raises(PageError, match="no paragraphs"):
         parse_article(seed_bytes[: seed_bytes.index(b'<div class="entry">') + 30], "cut.html")
+
+
+def test_title_is_the_h2_before_the_entry_never_a_sidebar_h2() -> None:
+    page = (
+        "<html><head><title>真正的标题 - 某新闻网</title></head><body>"
+        "<div class='entry'><p>正文第一段，内容完整。</p></div>"
+        "<div class='sidebar'><h2>热门文章</h2></div></body></html>"
+    ).encode()
+    assert parse_article(page, "t.html").title == "真正的标题"
+    inside = "<div class='entry'><h2>段内标题</h2><p>正文第一段，内容完整。</p></div>".encode()
+    article = parse_article(inside, "t.html")
+    assert article.title == "段内标题"
+    assert [p.text for p in article.paragraphs] == ["正文第一段，内容完整。"]
 
 
 def test_page_without_any_title_takes_its_first_sentence() -> None:
