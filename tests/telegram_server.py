@@ -266,6 +266,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: avoid the 40 ms delayed-ACK stall
     server: _HTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -650,6 +651,8 @@ class BotApiServer:
         else:
             if chat_type not in ("group", "supergroup", "channel"):
                 raise ValueError(f"unknown chat type {chat_type!r}")
+            if chat_id >= 0:
+                raise ValueError("group, supergroup and channel ids are negative (e.g. -1001234567890)")
             old = self._chats.get(chat_id, {})
             chat = {
                 "id": chat_id,
