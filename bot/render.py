@@ -143,6 +143,8 @@ def _highlighted(value: str, spans: Sequence[tuple[int, int]], open_: str, close
 
 # Tags, the entities Telegram decodes (each one character once parsed), then single characters.
 _TOKEN = re.compile(r"<[^>]*>|&(?:lt|gt|amp|quot|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});|[^<&]|&", re.S)
+_TAG = re.compile(r"<[^>]*>")
+_ENTITY = re.compile(r"&(?:lt|gt|amp|quot|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});")
 _TAG_NAME = re.compile(r"</?\s*([A-Za-z0-9-]*)")
 _SENTENCE_END = set("。！？!?；;…")
 _CLOSERS = set("”’」』）)】》\"'")
@@ -190,17 +192,21 @@ def _has_text(chunk: str) -> bool:
 def split_message(html_text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     """Split well-formed Telegram HTML into messages of at most `limit` parsed characters.
 
-    Cuts prefer the gap between blocks (a blank line outside any tag, i.e. between quotes), then a
-    line break or sentence end inside a quote, then a space or comma, and never fall inside a tag
-    or an entity. Tags open at a cut are closed and reopened, so a long quote continues as a
-    second blockquote. Chunks with no visible text are dropped.
+    Cuts prefer the gap between blocks (a blank line outside any tag, i.e. between quotes) when
+    the next block then fits in one message; otherwise a line break or sentence end inside a
+    quote, then a space or comma; never inside a tag or an entity. Tags open at a cut are closed
+    and reopened, so a long quote continues as a second blockquote. Raw text also stays under
+    Telegram's byte cap. Chunks with no visible text (Telegram would refuse them) are dropped.
     """
+    if len(_ENTITY.sub("&", _TAG.sub("", html_text))) <= limit and len(html_text.encode()) <= RAW_LIMIT:
+        return [html_text] if _has_text(html_text) else []
     tokens = _TOKEN.findall(html_text)
+    gaps = _block_gaps(tokens)
     chunks: list[str] = []
     start = 0
     stack: list[str] = []
     while start < len(tokens):
-        end, stack_at_end, cut = _next_chunk(tokens, start, stack, limit)
+        end, stack_at_end, cut = _next_chunk(tokens, start, stack, limit, gaps)
         body = "".join(stack) + "".join(tokens[start:end]) + (_closing(stack_at_end) if cut else "")
         if _has_text(body):
             chunks.append(body)
@@ -217,36 +223,64 @@ def split_message(html_text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     return chunks
 
 
-def _next_chunk(tokens: list[str], start: int, stack: list[str], limit: int) -> tuple[int, list[str], bool]:
+def _block_gaps(tokens: list[str]) -> dict[int, int]:
+    """Map each gap between blocks (a token index) to the visible length of the block after it."""
+    starts: list[int] = []
+    counts: list[int] = []  # visible characters before each gap
+    depth, prev, seen = 0, "", 0
+    for i, token in enumerate(tokens):
+        if token.startswith("<"):
+            depth = max(0, depth - 1) if token.startswith("</") else depth + 1
+            continue
+        char = _atom_char(token)
+        seen += 1
+        if char == "\n" and prev == "\n" and depth == 0:
+            starts.append(i + 1)
+            counts.append(seen)
+        prev = char
+    counts.append(seen)
+    return {gap: counts[n + 1] - counts[n] for n, gap in enumerate(starts)}
+
+
+def _next_chunk(
+    tokens: list[str], start: int, stack: list[str], limit: int, gaps: Mapping[int, int]
+) -> tuple[int, list[str], bool]:
     """Return (end, open tags at end, whether the end is a cut) of the chunk beginning at `start`."""
-    stack = list(stack)
-    length, size = 0, len("".join(stack).encode())
-    best: tuple[int, int, list[str]] | None = None  # (priority, end index, stack snapshot)
+    open_tags = tuple(stack)
+    closing = len(_closing(open_tags))
+    length, size = 0, len("".join(open_tags).encode())
+    # (priority, end index, open tags there): the best cut overall, and the best since the last gap.
+    best: tuple[int, int, tuple[str, ...]] | None = None
+    since_gap: tuple[int, int, tuple[str, ...]] | None = None
     prev, sentence_open = "", False
     for i in range(start, len(tokens)):
         token = tokens[i]
         if token.startswith("<"):
-            if token.startswith("</"):
-                if stack:
-                    stack.pop()
-            else:
-                stack.append(token)
+            open_tags = open_tags[:-1] if token.startswith("</") else (*open_tags, token)
+            closing = len(_closing(open_tags))
             size += len(token.encode())
             continue
         char = _atom_char(token)
         token_size = len(token.encode())
-        if length + len(char) > limit or size + token_size + len(_closing(stack)) > RAW_LIMIT:
+        if length + 1 > limit or size + token_size + closing > RAW_LIMIT:
             if best is None:  # a limit below one character: nothing can be sent
-                return i, stack, True
-            return best[1], best[2], True
-        length += len(char)
+                return i, list(open_tags), True
+            # A gap is worth a short message only if the block after it then fits whole.
+            if best[0] == 4 and since_gap is not None and gaps.get(best[1], 0) > limit:
+                best = since_gap
+            return best[1], list(best[2]), True
+        length += 1
         size += token_size
-        rank = _priority(char, prev, len(stack), sentence_open)
+        rank = _priority(char, prev, len(open_tags), sentence_open)
         sentence_open = char in _SENTENCE_END or (sentence_open and char in _CLOSERS)
         if best is None or rank >= best[0]:
-            best = (rank, i + 1, list(stack))
+            best = (rank, i + 1, open_tags)
+        if rank == 4:
+            since_gap = None
+        elif since_gap is None or rank >= since_gap[0]:
+            since_gap = (rank, i + 1, open_tags)
         prev = char
-    return len(tokens), stack, False
+    return len(tokens), list(open_tags), False
 
 
 def _replies(html_text: str, buttons: tuple[tuple[Button, ...], ...] = ()) -> list[Reply]:

@@ -245,6 +245,16 @@ def test_split_prefers_the_gap_between_quotes() -> None:
         assert sum(body in quoted([r.html]) for r in replies) == 1
 
 
+def test_a_quote_that_must_be_split_anyway_fills_the_previous_message() -> None:
+    bodies = ["短的引文。" * 20, "很长的引文，一句又一句。" * 400]
+    replies = render_answer(
+        Answer("q", True, tuple(hit(i, b, highlight=()) for i, b in enumerate(bodies, 1))), "en"
+    )
+    assert len(replies) == 2  # 100 + 4,800 characters: two full messages, not three
+    assert bodies[0] in quoted([replies[0].html])
+    assert quoted([r.html for r in replies]) == "".join(bodies)
+
+
 def test_a_quote_longer_than_a_message_splits_at_sentences_into_closed_blockquotes() -> None:
     sentences = [f"第{i}句话讲的是上海房价的变化情况和原因分析。" for i in range(400)]
     body = "".join(sentences)
@@ -301,10 +311,15 @@ def test_split_message_counts_code_points_not_utf16() -> None:
 
 
 def test_split_message_prefers_paragraphs_then_sentences() -> None:
+    # The second paragraph fits in a message of its own: cut between the paragraphs.
+    source = "第一段。" * 10 + "\n\n" + "第二段的句子，很长。" * 7
+    assert split_message(source, limit=80) == ["第一段。" * 10 + "\n\n", "第二段的句子，很长。" * 7]
+    # It does not: fill the first message and cut the long paragraph at a sentence end.
     source = "第一段。" * 10 + "\n\n" + "第二段的句子，很长。" * 10
     chunks = split_message(source, limit=80)
-    assert chunks[0] == "第一段。" * 10 + "\n\n"
+    assert chunks[0] == "第一段。" * 10 + "\n\n" + "第二段的句子，很长。" * 3
     assert all(visible(c).rstrip().endswith("。") for c in chunks)
+    assert "".join(chunks) == source
 
 
 def test_split_message_drops_nothing_visible_and_adds_no_empty_message() -> None:
