@@ -79,6 +79,9 @@ _JUNK_ID = re.compile(r"^(?:taboola|ad[-_]|ads[-_]|google_ads|div-gpt-ad|archive
 _CAPTION_CLASS = re.compile(
     r"caption|pic[-_]?(?:txt|text|info|desc)|img[-_]?(?:desc|title|txt)", re.IGNORECASE
 )
+# translate() lower-cases the style and drops its spaces ("DISPLAY: none" -> "display:none").
+_STYLE = "translate(@style, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ ', 'abcdefghijklmnopqrstuvwxyz')"
+_HIDDEN = f"//*[@hidden or contains({_STYLE}, 'display:none') or contains({_STYLE}, 'visibility:hidden')]"
 _SENTENCE_END = re.compile(r"[。！？!?]")
 _MIN_MATCH_CHARS = 8
 _MIN_GENERIC_CHARS = 10
@@ -131,6 +134,9 @@ def build_tree(source: str, path: str = "<page>") -> etree._Element:
     for element in list(root.iter(*_INVISIBLE)):
         _drop(element)
     for element in list(root.iter(etree.Comment, etree.ProcessingInstruction)):
+        _drop(element)
+    # Text a browser does not show (anti-copy watermarks, collapsed widgets) is not the page's text.
+    for element in root.xpath(_HIDDEN):
         _drop(element)
     return root
 

@@ -403,6 +403,14 @@ def test_title_is_the_h2_before_the_entry_never_a_sidebar_h2() -> None:
     assert [p.text for p in article.paragraphs] == ["正文第一段，内容完整。"]
 
 
+def test_hidden_text_is_not_displayed_text() -> None:
+    page = (
+        "<h2>标题</h2><div class='entry'><p>正文<span style='display: none'>本文来自某网站</span>第一段。</p>"
+        "<p hidden>隐藏的段落。</p><p>第二段<font style='VISIBILITY:hidden'>水印</font>完。</p></div>"
+    ).encode()
+    assert [p.text for p in parse_article(page, "h.html").paragraphs] == ["正文第一段。", "第二段完。"]
+
+
 def test_page_without_any_title_takes_its_first_sentence() -> None:
     page = "<div class='entry'><p>市政府今天宣布新的交通管制措施。措施下周一起实施。</p></div>".encode()
     assert parse_article(page, "t.html").title == "市政府今天宣布新的交通管制措施"
