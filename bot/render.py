@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -126,16 +126,13 @@ def _spans(length: int, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int
 
 def _highlighted(value: str, spans: Sequence[tuple[int, int]], open_: str, close: str, esc: bool) -> str:
     """Wrap the highlight spans of `value` in open_/close, escaping the text for HTML when `esc`."""
+    quote: Callable[[str], str] = _esc if esc else str
     out: list[str] = []
     pos = 0
     for start, end in _spans(len(value), spans):
-        out += (
-            [value[pos:start], open_, value[start:end], close]
-            if not esc
-            else [_esc(value[pos:start]), open_, _esc(value[start:end]), close]
-        )
+        out += [quote(value[pos:start]), open_, quote(value[start:end]), close]
         pos = end
-    out.append(_esc(value[pos:]) if esc else value[pos:])
+    out.append(quote(value[pos:]))
     return "".join(out)
 
 
