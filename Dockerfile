@@ -73,7 +73,7 @@ SentenceTransformer(sys.argv[1], device='cpu').save('/opt/quotebot/model')" "$MO
 ENV QUOTEBOT_MODEL=${MODEL:+/opt/quotebot/model}
 ENV QUOTEBOT_MODEL=${QUOTEBOT_MODEL:-$DEFAULT_MODEL}
 
-RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/quotebot quotebot \
+RUN useradd --uid 10001 --user-group --create-home --home-dir /home/quotebot quotebot \
     && mkdir -p /data/index \
     && chown -R quotebot:quotebot /data
 USER quotebot
