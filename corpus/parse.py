@@ -400,11 +400,12 @@ def _generic_layout(root: etree._Element) -> _Layout:
     first = chosen[0] if chosen else len(all_segments)
     header = " ".join(segment.text for segment in all_segments[:first])
     page_text = "\n".join(segment.text for segment in all_segments)
+    declared = _meta(root, "source", "ContentSource", "og:site_name", "SiteName")
     outlet = (
         outlet
         or tx.find_outlet(header)
         or tx.find_outlet(page_text)
-        or _meta(root, "source", "ContentSource", "og:site_name", "SiteName")
+        or (declared and (tx.find_outlet(declared) or declared))
     )
     return title, outlet, paragraphs, lambda: header, tags
 

@@ -411,6 +411,20 @@ def test_hidden_text_is_not_displayed_text() -> None:
     assert [p.text for p in parse_article(page, "h.html").paragraphs] == ["正文第一段。", "第二段完。"]
 
 
+@pytest.mark.parametrize(
+    ("head", "outlet"),
+    [
+        ('<meta name="source" content="来源：人民网 原创稿">', "人民网"),
+        ('<meta name="ContentSource" content="市卫生健康委员会">', "市卫生健康委员会"),
+        ('<meta property="og:site_name" content="港台時事評論">', "港台時事評論"),
+        ("", None),
+    ],
+)
+def test_generic_outlet_from_meta_when_the_page_names_none(head: str, outlet: str | None) -> None:
+    page = f"<html><head>{head}</head><body><h1>标题</h1><div><p>正文第一段，内容足够长。</p></div></body>"
+    assert parse_article(page.encode(), "m.html").outlet == outlet
+
+
 def test_page_without_any_title_takes_its_first_sentence() -> None:
     page = "<div class='entry'><p>市政府今天宣布新的交通管制措施。措施下周一起实施。</p></div>".encode()
     assert parse_article(page, "t.html").title == "市政府今天宣布新的交通管制措施"
