@@ -91,9 +91,18 @@ def make_encoder(settings: Settings) -> Encoder:
 
 def run_index(args: argparse.Namespace, settings: Settings) -> int:
     """Build, update or roll back the index and print what changed."""
+    index_dir = Path(settings.index_dir)
+    try:
+        return _index(args, settings, index_dir)
+    except OSError as exc:  # disk full, read-only directory, a file where the directory should be
+        print(f"quotebot: cannot update the index in {index_dir}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _index(args: argparse.Namespace, settings: Settings, index_dir: Path) -> int:
+    """Run the index command once the index directory is known."""
     from embeddings.store import build_index, read_manifest, rollback
 
-    index_dir = Path(settings.index_dir)
     if args.rollback:
         manifest = rollback(index_dir)
         print(

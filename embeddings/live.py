@@ -41,6 +41,7 @@ class LiveSearcher:
         self._generation: str | None = None  # the generation name _searcher serves
         self._failed: str | None = None  # a generation that failed to load (not retried until it changes)
         self._checked = 0.0
+        self._error: EmbeddingsError | None = None  # why the first load failed, while nothing is served
         self._loading = threading.Lock()
 
     @property
@@ -52,12 +53,21 @@ class LiveSearcher:
     def current(self) -> Searcher:
         """Return the Searcher of the newest loadable generation (raises only when none ever loaded)."""
         searcher = self._searcher
+        now = time.monotonic()
         if searcher is None:
-            self.reload()
+            # Until an index loads, each failure is remembered for check_interval, not retried per question.
+            if self._error is not None and now - self._checked < self.check_interval:
+                raise self._error
+            self._checked = now
+            try:
+                self.reload()
+            except EmbeddingsError as exc:
+                self._error = exc
+                raise
+            self._error = None
             searcher = self._searcher
             assert searcher is not None
             return searcher
-        now = time.monotonic()
         if now - self._checked >= self.check_interval:
             self._checked = now
             if self._link() not in (self._generation, self._failed):

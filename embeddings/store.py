@@ -191,6 +191,17 @@ def diff_pages(previous: Mapping[str, str], results: Iterable[FileResult]) -> Pa
     )
 
 
+def nothing_to_index(corpus_dir: Path, diff: PageDiff) -> str:
+    """Return the message for a corpus none of whose pages yields text, with the first reasons."""
+    problems = [*diff.failed, *diff.skipped]
+    reasons = "; ".join(f"{f.doc}: {f.reason}" for f in problems[:3])
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    return (
+        f"no page under {corpus_dir} has text to index ({len(diff.skipped)} skipped, "
+        f"{len(diff.failed)} failed: {reasons}{more}); the index is left as it was"
+    )
+
+
 def corpus_fingerprint(pages: Mapping[str, PageRecord]) -> str:
     """Return a sha256 over the indexed pages' paths and content hashes."""
     digest = hashlib.sha256()
@@ -537,6 +548,8 @@ def build_index(
         if previous is not None and not diff.changes_index:
             reporter.emit("done")
             return _report(diff, manifest.passages if manifest else 0, started, full)
+        if not diff.kept and not diff.fresh:
+            raise CorpusError(nothing_to_index(corpus_dir, diff))
         contents = _assemble(diff, previous, manifest, encoder, reporter)
         reporter.emit("write", len(contents.embedded))
         generation = _commit(index_dir, corpus_dir, contents, diff, previous, manifest)

@@ -234,6 +234,14 @@ def test_index_of_a_missing_corpus_or_without_previous_index_fails_clearly(
     assert code == 2 and "no .html or .htm pages" in err
     code, _, err = run(capsys, "--index-dir", str(tmp_path / "i"), "index", "--rollback")
     assert code == 2 and "no previous index" in err
+    (tmp_path / "blank" / "empty.html").write_bytes(b"")
+    code, _, err = run(capsys, "--index-dir", str(tmp_path / "i"), "index", str(tmp_path / "blank"))
+    assert code == 2 and "no page under" in err and "empty.html" in err and "left as it was" in err
+    (tmp_path / "a-file").write_text("x", encoding="utf-8")
+    code, _, err = run(
+        capsys, "--index-dir", str(tmp_path / "a-file" / "i"), "index", str(tmp_path / "blank")
+    )
+    assert code == 2 and err.startswith("quotebot: cannot update the index in") and "Traceback" not in err
 
 
 def test_plain_progress_lines_and_terminal_bars(caplog: pytest.LogCaptureFixture) -> None:

@@ -110,6 +110,19 @@ def test_no_index_raises_until_one_is_built(built: tuple[Path, Path], tmp_path: 
     assert isinstance(live.current, Searcher)
 
 
+def test_a_failed_first_load_is_not_retried_on_every_question(
+    built: tuple[Path, Path], tmp_path: Path
+) -> None:
+    live = LiveSearcher(tmp_path / "index", shared_encoder(), check_interval=3600)
+    with pytest.raises(IndexMissing) as first:
+        live.current  # noqa: B018
+    build_index(built[0], tmp_path / "index", shared_encoder())
+    with pytest.raises(IndexMissing) as again:
+        live.current  # noqa: B018
+    assert again.value is first.value
+    assert live.reload() is True and isinstance(live.current, Searcher)
+
+
 def test_threads_always_get_a_complete_searcher_during_swaps(copy: tuple[Path, Path]) -> None:
     corpus, index_dir = copy
     live = LiveSearcher(index_dir, shared_encoder(), check_interval=0)
