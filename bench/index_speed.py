@@ -17,6 +17,9 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -64,6 +67,48 @@ def edit_one_page(corpus: Path, pages: list[str]) -> str:
     raise SystemExit("no UTF-8 page with a div.entry paragraph to edit")
 
 
+class ZeroCostEncoder:
+    """Stands in for the model (random unit vectors) to time everything else at full corpus scale."""
+
+    def __init__(self, dimension: int = 384, batch_size: int = 32) -> None:
+        self.model_id = "zero-cost"
+        self.dimension = dimension
+        self.prompts = {"query": "", "passage": ""}
+        self.batch_size = batch_size
+        self.rng = np.random.default_rng(0)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        vectors = self.rng.standard_normal((len(texts), self.dimension)).astype(np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def overhead_at_scale(corpus: Path, workdir: Path) -> dict[str, float]:
+    """Time a full build and a one-page reindex of the whole corpus with the model taken out."""
+    pages = list_pages(corpus)
+    copy_subset(corpus, pages, workdir / "all")
+    index_dir = workdir / "all-index"
+    shutil.rmtree(index_dir, ignore_errors=True)
+    stub: Any = ZeroCostEncoder()
+    full, full_s = timed(build_index, workdir / "all", index_dir, stub, full=True)
+    _, noop_s = timed(build_index, workdir / "all", index_dir, stub)
+    edit_one_page(workdir / "all", pages)
+    _, incr_s = timed(build_index, workdir / "all", index_dir, stub)
+    passages = load_passages(current_generation(index_dir))
+    from embeddings.lexical import LexicalIndex
+
+    _, lexical_s = timed(LexicalIndex.build, [p.id for p in passages], [p.text for p in passages])
+    _, scan_s = timed(lambda: list(scan_corpus(workdir / "all")))
+    return {
+        "pages": len(pages),
+        "passages": full.passages,
+        "full_without_model_s": round(full_s, 2),
+        "noop_reindex_s": round(noop_s, 3),
+        "one_page_reindex_without_model_s": round(incr_s, 3),
+        "lexical_rebuild_s": round(lexical_s, 3),
+        "parse_all_pages_s": round(scan_s, 3),
+    }
+
+
 def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     """Return (result, seconds)."""
     start = time.perf_counter()
@@ -79,7 +124,19 @@ def main() -> None:
     parser.add_argument("--model", default=str(SHARED / "models" / "multilingual-e5-small-zh-en"))
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/b2/index_speed"))
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--skip-scale", action="store_true", help="skip the whole-corpus run with the model taken out"
+    )
     args = parser.parse_args()
+    if not args.skip_scale:
+        scale = overhead_at_scale(args.corpus, args.workdir)
+        print(
+            f"whole corpus, model taken out: {scale['pages']} pages, {scale['passages']} passages: full build"
+            f" {scale['full_without_model_s']} s, no-op {scale['noop_reindex_s']} s, one page edited"
+            f" {scale['one_page_reindex_without_model_s']} s (of which lexical rebuild"
+            f" {scale['lexical_rebuild_s']} s, parsing all pages {scale['parse_all_pages_s']} s)"
+        )
+        print(json.dumps({"scale": scale}))
 
     pages = pick_pages(args.corpus, args.pages)
     corpus, index_dir = args.workdir / "corpus", args.workdir / "index"
