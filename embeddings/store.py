@@ -53,6 +53,7 @@ PASSAGES = "passages.jsonl"
 VECTORS = "vectors.npy"
 DENSE = "dense.faiss"
 LEXICAL = "lexical"
+PARTIAL = ".partial"  # vectors of an unfinished reindex (see EmbeddingCache)
 GENERATION_PREFIX = "gen-"
 TEMP_PREFIX = ".tmp-"
 FULL_FIX = "run `quotebot index --full` to rebuild it"
@@ -442,23 +443,50 @@ def _write_generation(
 # ---------------------------------------------------------------- reindex
 
 
-def embed_in_chunks(
-    encoder: Encoder,
-    texts: Sequence[str],
-    dimension: int,
-    on_chunk: Callable[[int], None],
-) -> np.ndarray:
-    """Encode passages longest first in chunks (so batches pad little), reporting progress per chunk."""
-    vectors = np.empty((len(texts), dimension), dtype=np.float32)
+def chunks_longest_first(texts: Sequence[str], size: int) -> list[list[int]]:
+    """Return row numbers in chunks of size, longest text first (so the model's batches pad little)."""
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    chunk = max(1, encoder.batch_size * 4)
-    done = 0
-    for start in range(0, len(order), chunk):
-        rows = order[start : start + chunk]
-        vectors[rows] = encoder.encode_passages([texts[i] for i in rows])
-        done += len(rows)
-        on_chunk(done)
-    return vectors
+    return [order[start : start + size] for start in range(0, len(order), max(1, size))]
+
+
+class EmbeddingCache:
+    """Vectors a reindex has embedded so far, kept on disk so a killed run's successor need not redo them."""
+
+    def __init__(self, index_dir: Path, model: str, dimension: int, prompts: Mapping[str, str]) -> None:
+        self.directory = index_dir / PARTIAL
+        self.dimension = dimension
+        key = {"model": model, "dimension": dimension, "prompts": dict(prompts)}
+        try:
+            valid = json.loads((self.directory / "meta.json").read_text(encoding="utf-8")) == key
+        except (OSError, ValueError):
+            valid = False
+        if not valid:  # another model's vectors must never be reused
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory.mkdir(parents=True)
+            (self.directory / "meta.json").write_text(json.dumps(key), encoding="utf-8")
+        numbers = (p.stem.removeprefix("chunk-") for p in self.directory.glob("chunk-*.npz"))
+        self.count = max((int(n) for n in numbers if n.isdigit()), default=0)
+
+    def load(self) -> dict[int, np.ndarray]:
+        """Return the cached vectors by passage id (unreadable chunks, e.g. cut by a kill, are ignored)."""
+        cached: dict[int, np.ndarray] = {}
+        for path in sorted(self.directory.glob("chunk-*.npz")):
+            try:
+                with np.load(path) as data:
+                    ids, vectors = data["ids"], data["vectors"]
+            except (OSError, ValueError, KeyError):
+                continue
+            if vectors.ndim == 2 and vectors.shape[1] == self.dimension and len(ids) == len(vectors):
+                cached.update(zip(ids.tolist(), vectors, strict=True))
+        return cached
+
+    def save(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add one chunk atomically (written aside, then renamed)."""
+        self.count += 1
+        temp = self.directory / f".chunk-{self.count:06d}.tmp"
+        with temp.open("wb") as out:
+            np.savez(out, ids=ids, vectors=vectors)
+        os.replace(temp, self.directory / f"chunk-{self.count:06d}.npz")
 
 
 class _Reporter:
@@ -550,9 +578,10 @@ def build_index(
             return _report(diff, manifest.passages if manifest else 0, started, full)
         if not diff.kept and not diff.fresh:
             raise CorpusError(nothing_to_index(corpus_dir, diff))
-        contents = _assemble(diff, previous, manifest, encoder, reporter)
+        contents = _assemble(index_dir, diff, previous, manifest, encoder, reporter)
         reporter.emit("write", len(contents.embedded))
         generation = _commit(index_dir, corpus_dir, contents, diff, previous, manifest)
+        shutil.rmtree(index_dir / PARTIAL, ignore_errors=True)  # its vectors are in the generation now
         log.info("index %s now serves %s (%d passages)", index_dir, generation, len(contents.passages))
         reporter.emit("done", len(contents.embedded))
         return _report(diff, len(contents.passages), started, full)
@@ -571,6 +600,7 @@ class _Contents:
 
 
 def _assemble(
+    index_dir: Path,
     diff: PageDiff,
     previous: Path | None,
     manifest: Manifest | None,
@@ -596,7 +626,6 @@ def _assemble(
         passages.extend(passages_of(article))
     passages = _unique(sorted(passages, key=lambda p: (p.doc, p.ordinal)))
     todo = [i for i, p in enumerate(passages) if p.id not in old_rows]
-    reporter.passages_total = len(todo)
     if todo or manifest is None:
         dimension, prompts = encoder.dimension, encoder.prompts
         if manifest is not None and (reason := mismatch(manifest, encoder.model_id, dimension, prompts)):
@@ -608,12 +637,39 @@ def _assemble(
     if reuse and old_vectors is not None:
         vectors[reuse] = old_vectors[[old_rows[passages[i].id] for i in reuse]]
     if todo:
-        reporter.embed_started = time.monotonic()
-        reporter.emit("embed", 0)
-        fresh = embed_in_chunks(encoder, [passages[i].text for i in todo], dimension, reporter.embedded)
-        vectors[todo] = fresh
+        cache = EmbeddingCache(index_dir, encoder.model_id, dimension, prompts)
+        _embed(encoder, passages, todo, vectors, cache, reporter)
     log.info("reused %d vectors, embedded %d passages", len(reuse), len(todo))
     return _Contents(passages, vectors, todo, encoder.model_id, dimension, dict(prompts))
+
+
+def _embed(
+    encoder: Encoder,
+    passages: Sequence[Passage],
+    rows: Sequence[int],
+    vectors: np.ndarray,
+    cache: EmbeddingCache,
+    reporter: _Reporter,
+) -> None:
+    """Fill vectors[rows], taking what an interrupted run already embedded and saving each new chunk."""
+    cached = cache.load()
+    have = [i for i in rows if passages[i].id in cached]
+    for i in have:
+        vectors[i] = cached[passages[i].id]
+    if have:
+        log.info("reusing %d vectors embedded by an interrupted reindex", len(have))
+    missing = [i for i in rows if passages[i].id not in cached]
+    reporter.passages_total = len(missing)
+    reporter.embed_started = time.monotonic()
+    reporter.emit("embed", 0)
+    done = 0
+    for chunk in chunks_longest_first([passages[i].text for i in missing], encoder.batch_size * 4):
+        picked = [missing[j] for j in chunk]
+        fresh = encoder.encode_passages([passages[i].text for i in picked])
+        vectors[picked] = fresh
+        cache.save(np.array([passages[i].id for i in picked], dtype=np.int64), fresh)
+        done += len(picked)
+        reporter.embedded(done)
 
 
 def _unique(passages: Sequence[Passage]) -> list[Passage]:

@@ -21,7 +21,7 @@ from bot.cli import main
 from bot.cli_index import ProgressDisplay, parse_request
 from embeddings.models import ReindexProgress
 from embeddings.store import CURRENT, build_index, open_searcher, read_manifest
-from tests.test_store import PAGES, shared_encoder, write_corpus, write_page
+from tests.test_store import PAGES, CountingEncoder, shared_encoder, write_corpus, write_page
 
 HIT_KEYS = {"text", "doc", "title", "outlet", "url", "date", "score", "highlight"}
 
@@ -284,7 +284,7 @@ def stderr_lines(proc: subprocess.Popen[str]) -> queue.Queue[str]:
 
 
 def test_kill_9_mid_embedding_keeps_the_old_index_serving_and_the_rerun_completes(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     corpus, index_dir = write_corpus(tmp_path / "c", seed=False), tmp_path / "i"
     build_index(corpus, index_dir, shared_encoder())
@@ -327,13 +327,18 @@ def test_kill_9_mid_embedding_keeps_the_old_index_serving_and_the_rerun_complete
     assert any("scanned 16/16 pages (12 new or changed)" in s for s in seen)
 
     assert os.readlink(index_dir / CURRENT) == old
+    assert list((index_dir / ".partial").glob("chunk-*.npz")), "the chunks embedded so far are kept"
     searcher = open_searcher(index_dir, shared_encoder())
     assert searcher.search("台风在哪里登陆？").hits[0].doc == "news/typhoon.html"
     assert "more/0.html" not in read_manifest(index_dir).pages
 
+    counting = CountingEncoder()
+    monkeypatch.setattr(bot.cli_index, "make_encoder", lambda settings: counting)
     code, out, err = run(capsys, "--index-dir", str(index_dir), "index", str(corpus))
     assert code == 0, err
     assert "added 12, updated 0, removed 0, unchanged 4" in out
+    assert 0 < len(counting.embedded) < 60  # the killed run's finished chunks were not embedded again
+    assert not (index_dir / ".partial").exists()
     assert os.readlink(index_dir / CURRENT) != old
     assert len(read_manifest(index_dir).pages) == 16
     answer = open_searcher(index_dir, shared_encoder()).search("第7号补充报道公布了什么？")

@@ -24,6 +24,7 @@ from embeddings.store import (
     CURRENT,
     PREVIOUS,
     SCHEMA_VERSION,
+    EmbeddingCache,
     Manifest,
     PageRecord,
     build_index,
@@ -283,6 +284,20 @@ def test_mismatch_names_what_differs() -> None:
     assert "/models/other" in mismatch(m, "/models/other", None, None)
     assert "768-d" in mismatch(m, "/models/e5", 768, None)
     assert "prompts" in mismatch(m, "/models/e5", 384, {"query": "", "passage": ""})
+
+
+def test_embedding_cache_keeps_chunks_of_the_same_model_only(tmp_path: Path) -> None:
+    prompts = {"query": "query: ", "passage": "passage: "}
+    cache = EmbeddingCache(tmp_path, "/models/e5", 3, prompts)
+    cache.save(np.array([11, 12], dtype=np.int64), np.eye(3, dtype=np.float32)[:2])
+    (tmp_path / ".partial" / "chunk-000009.npz").write_bytes(b"cut short by kill -9")
+    again = EmbeddingCache(tmp_path, "/models/e5", 3, prompts)
+    cached = again.load()
+    assert sorted(cached) == [11, 12] and cached[12].tolist() == [0.0, 1.0, 0.0]
+    again.save(np.array([13], dtype=np.int64), np.ones((1, 3), dtype=np.float32))
+    assert (tmp_path / ".partial" / "chunk-000010.npz").exists()  # never overwrites a chunk
+    assert EmbeddingCache(tmp_path, "/models/other", 3, prompts).load() == {}
+    assert EmbeddingCache(tmp_path, "/models/other", 3, prompts).count == 0
 
 
 # ---------------------------------------------------------------- real model, real FAISS
