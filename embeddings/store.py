@@ -560,6 +560,12 @@ def build_index(
         prune(index_dir)
         previous, manifest = _previous_state(index_dir, encoder, full)
         known = {path: rec.content_hash for path, rec in manifest.pages.items()} if manifest else {}
+        if manifest and manifest.corpus_dir != str(corpus_dir.resolve()):
+            log.warning(
+                "the index was built from %s; updating it from %s (pages missing there leave the index)",
+                manifest.corpus_dir,
+                corpus_dir,
+            )
         pages = list_pages(corpus_dir)
         if not pages:
             raise CorpusError(f"no .html or .htm pages under {corpus_dir}; nothing to index")
