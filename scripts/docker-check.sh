@@ -12,6 +12,7 @@
 #                     (default ../shared/models/multilingual-e5-small-zh-en)
 #   TORCH_FIND_LINKS  host directory with the torch +cpu wheel (default /opt/wheels when it holds one);
 #                     empty: the Dockerfile's TORCH_INDEX_URL (download.pytorch.org) is used
+#   PY                python with the dev extras, for the test Bot API server (default .venv/bin/python)
 #   KEEP=1            keep the scratch directory (build context, index); the images are always kept
 #                     (localhost/quotebot:check, :check-model) so a second run reuses the layers
 set -euo pipefail
@@ -27,6 +28,8 @@ step() { printf '\ndocker-check [%3ds] %s\n' "$SECONDS" "$*" >&2; }
 fail() { printf 'docker-check: FAIL: %s\n' "$*" >&2; exit 1; }
 
 [[ $(id -u) -eq 0 ]] || fail "run as root: rootful podman is what works here (see scripts/podman-setup.sh)"
+PY=${PY:-$REPO/.venv/bin/python}
+[[ -x $PY ]] || fail "no $PY: run \`make setup-dev\` first (the bot check uses tests/telegram_server.py)"
 [[ -d $MODEL_DIR ]] || fail "no model directory at $MODEL_DIR; set MODEL_DIR to a local sentence-transformers model"
 
 step "podman and the base image"
@@ -42,7 +45,7 @@ fi
 
 scratch=$(mktemp -d /var/tmp/quotebot-check.XXXXXX)
 cleanup() {
-    "${PODMAN[@]}" rm -f -i quotebot-check-health >/dev/null 2>&1 || true
+    "${PODMAN[@]}" rm -f -i quotebot-check-health quotebot-check-serve >/dev/null 2>&1 || true
     if [[ -z ${KEEP:-} ]]; then
         rm -rf "$scratch"
     else
@@ -134,6 +137,11 @@ check_answers "baked model" "${run[@]}" "$TAG-model"
 step "answering them again on the image without a model, the model mounted at run time"
 check_answers "mounted model" "${run[@]}" -v "$MODEL_DIR:/opt/quotebot/model:ro" \
     -e QUOTEBOT_MODEL=/opt/quotebot/model "$TAG"
+
+step "the default CMD (index, then serve) answers on Telegram: the test Bot API server on this host"
+"$PY" scripts/container_bot_check.py "$REPO/sample_corpus/examples.json" -- \
+    "${PODMAN[@]}" run --rm --name quotebot-check-serve --no-healthcheck --network=host \
+    -e HF_HUB_OFFLINE=1 -v "$index:/data/index" "$TAG-model" >&2 || fail "the bot in the container did not answer"
 
 step "the HEALTHCHECK passes against the live index"
 "${PODMAN[@]}" run -d --name quotebot-check-health --network=none -v "$index:/data/index" \
