@@ -39,9 +39,10 @@ except ConfigError as exc:
     raise SystemExit(f"quotebot: {exc}")
 print("token" if s.telegram_token else "no-token")
 print("model-set" if "model" in s.model_fields_set else "model-default")
+print("log-set" if "log_level" in s.model_fields_set else "log-default")
 PY
 )
-{ read -r token; read -r model_state; } <<<"$settings"
+{ read -r token; read -r model_state; read -r log_state; } <<<"$settings"
 
 if [[ $mode == serve && $token != token ]]; then
     echo "run.sh: serve needs a bot token: set QUOTEBOT_TELEGRAM_TOKEN (from @BotFather) in the environment or .env" >&2
@@ -63,6 +64,9 @@ if [[ -z $mode ]]; then
     [[ $token == token ]] && mode=serve
 fi
 if [[ $mode == chat ]]; then
-    echo "run.sh: no QUOTEBOT_TELEGRAM_TOKEN configured: starting the terminal chat (Ctrl-D to quit)" >&2
+    [[ $token == token ]] || echo "run.sh: no QUOTEBOT_TELEGRAM_TOKEN configured: starting the terminal chat (Ctrl-D to quit)" >&2
+    # Library INFO lines (model and FAISS loading) would interleave with the answers.
+    [[ $log_state == log-set ]] || export QUOTEBOT_LOG_LEVEL=WARNING
+    export TQDM_DISABLE=${TQDM_DISABLE:-1}
 fi
 exec "$QUOTEBOT" "$mode"
