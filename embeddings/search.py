@@ -64,6 +64,16 @@ class Searcher:
         self._pages = {doc: sorted(ps, key=lambda p: p.ordinal) for doc, ps in by_doc.items()}
 
     @property
+    def dense(self) -> DenseIndex:
+        """Return the dense index (read-only use: benchmarks, status)."""
+        return self._dense
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        """Return the lexical index (read-only use: benchmarks, status)."""
+        return self._lexical
+
+    @property
     def stats(self) -> IndexStats:
         """Return what the index holds."""
         return self._stats
@@ -108,7 +118,7 @@ class Searcher:
     def _answer(self, question: str, vector: np.ndarray, top_k: int, offset: int) -> Answer:
         """Rank, then build the Answer (hits with highlights, or the nearest headlines)."""
         candidates = self.candidates(question, vector)
-        if not rank.is_answerable(candidates, self.min_score):
+        if not rank.is_answerable(candidates, self.min_score, cross_lingual=not rank.has_han(question)):
             return Answer(question, False, nearest=rank.nearest_headlines(candidates, self._passages))
         hits = rank.select_hits(
             candidates, self._passages, top_k=top_k, offset=offset, max_per_article=self.max_per_article

@@ -138,3 +138,11 @@ def test_abstention_and_nearest_headlines() -> None:
     assert rank.is_answerable(candidates, 0.99) and not rank.is_answerable(candidates, 1.01)
     assert not rank.is_answerable([], 0.0)
     assert [h.doc for h in rank.nearest_headlines(candidates, passages)] == ["0.html", "1.html"]
+
+
+def test_cross_lingual_questions_are_judged_by_cosine_alone() -> None:
+    candidates = [rank.Candidate(1, 0.75, 0.0, 0.0, 0.75)]
+    assert rank.is_answerable(candidates, cross_lingual=True)
+    assert not rank.is_answerable(candidates)
+    assert not rank.is_answerable(candidates, rank.DEFAULT_MIN_RELEVANCE + 0.05, cross_lingual=True)
+    assert not rank.has_han("Who won the match?") and rank.has_han("Who is 蔡英文?")

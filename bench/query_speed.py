@@ -1,0 +1,182 @@
+"""Query latency on the eval index, and FAISS alone at 1M vectors (figures, not pass/fail).
+
+usage: bench/query_speed.py [--cache DIR] [--questions N] [--million N] [--skip-eval] [--skip-million]
+
+1. p50/p95 of Searcher.search (encode + both searches + fusion + highlight) over N eval questions,
+   with the time split into encode / dense / lexical / ranking, on the index bench/quality.py built.
+2. IVF recall@10 against exact search on the real eval embeddings, over nprobe.
+3. FAISS alone on 1M random 384-d vectors with the index kind DenseIndex uses at that size:
+   build time, bytes per vector, one-query latency, and the exact flat scan for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.quality import EVAL, MODEL, CachedEncoder, build
+from embeddings import rank
+from embeddings.dense import FLAT_MAX, DenseIndex, ivf_shape
+from embeddings.encoder import Encoder
+
+
+def percentiles(samples: list[float]) -> str:
+    """Return 'p50 x ms, p95 y ms' for samples in seconds."""
+    p50, p95 = np.percentile(np.array(samples) * 1000, [50, 95])
+    return f"p50 {p50:6.1f} ms  p95 {p95:6.1f} ms"
+
+
+def eval_latency(cache: Path, n: int) -> None:
+    """Time the whole query path and its parts on the eval index with a live (uncached) encoder."""
+    from embeddings.store import open_searcher
+
+    build(CachedEncoder(MODEL, cache), cache)  # makes sure the index exists (cached vectors)
+    encoder = Encoder(MODEL)
+    searcher = open_searcher(cache / "index", encoder)
+    questions = [json.loads(line)["question"] for line in (EVAL / "questions.jsonl").open(encoding="utf-8")]
+    sample = [questions[i] for i in np.random.default_rng(0).choice(len(questions), n, replace=False)]
+    searcher.search(sample[0])  # load the model and warm up
+    total, encode, dense, lexical, ranking = [], [], [], [], []
+    for question in sample:
+        t0 = time.perf_counter()
+        searcher.search(question)
+        total.append(time.perf_counter() - t0)
+        text = rank.check_question(question)
+        t0 = time.perf_counter()
+        vector = encoder.encode_queries([text])[0]
+        t1 = time.perf_counter()
+        searcher.dense.search(vector[None, :], 50)
+        t2 = time.perf_counter()
+        searcher.lexical.scores(text)
+        t3 = time.perf_counter()
+        searcher._answer(text, vector, 3, 0)
+        t4 = time.perf_counter()
+        encode.append(t1 - t0)
+        dense.append(t2 - t1)
+        lexical.append(t3 - t2)
+        ranking.append(t4 - t3)
+    print(f"eval index: {searcher.stats.passages} passages, dense {searcher.dense.kind}, {n} questions")
+    print(f"  search() end to end     {percentiles(total)}")
+    print(f"  encode question         {percentiles(encode)}")
+    print(f"  dense top-50            {percentiles(dense)}")
+    print(f"  BM25 scores             {percentiles(lexical)}")
+    print(f"  candidates+rank+hilite  {percentiles(ranking)}  (includes dense and BM25 again)")
+    started = time.perf_counter()
+    searcher.search_many(questions[:500])
+    per = (time.perf_counter() - started) / 500 * 1000
+    print(f"  search_many, 500 questions: {per:.1f} ms per question")
+
+
+def exact_top(base: np.ndarray, queries: np.ndarray, k: int, chunk: int = 200_000) -> np.ndarray:
+    """Return the exact top-k row numbers of base for each query by brute force, chunked."""
+    best_scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
+    best_rows = np.zeros((len(queries), 0), dtype=np.int64)
+    for start in range(0, len(base), chunk):
+        sims = queries @ base[start : start + chunk].T
+        part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        scores = np.concatenate([best_scores, np.take_along_axis(sims, part, axis=1)], axis=1)
+        rows = np.concatenate([best_rows, part + start], axis=1)
+        order = np.argsort(-scores, axis=1)[:, :k]
+        best_scores, best_rows = (
+            np.take_along_axis(scores, order, axis=1),
+            np.take_along_axis(rows, order, axis=1),
+        )
+    return best_rows
+
+
+def recall(found: np.ndarray, truth: np.ndarray) -> float:
+    """Return mean recall@k of found rows against truth rows."""
+    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)]))
+
+
+def real_recall(cache: Path) -> None:
+    """Report IVF recall@10 against exact search on the real eval passage and question vectors."""
+    encoder = CachedEncoder(MODEL, cache)
+    searcher = build(encoder, cache)
+    ids = searcher.lexical.ids()
+    base = encoder.encode_passages([p.text for i in ids.tolist() if (p := searcher.passage(i))])
+    questions = [json.loads(line)["question"] for line in (EVAL / "questions.jsonl").open(encoding="utf-8")]
+    queries = encoder.encode_queries([rank.check_question(q) for q in questions[:2000]])
+    truth = ids[exact_top(base, queries, 10)]
+    index = DenseIndex.create(base.shape[1], flat_max=1000)
+    index.add(ids, base)
+    nlist, shipped = ivf_shape(len(ids))
+    ivf = index._index
+    print(f"IVF on real embeddings: {len(ids)} passages, nlist {nlist}, 2000 eval questions")
+    for nprobe in sorted({1, 2, 4, shipped, 8, 16, 32}):
+        ivf.nprobe = nprobe
+        _, found = index.search(queries, 10)
+        mark = "  <- shipped (1/16 of lists, at least 16)" if nprobe == shipped else ""
+        print(
+            f"  nprobe {nprobe:3d} ({nprobe / nlist:5.1%} of lists)"
+            f"  recall@10 {recall(found, truth):.3f}{mark}"
+        )
+
+
+def million(n: int) -> None:
+    """Build the index DenseIndex uses at n random 384-d vectors and time single queries."""
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((n, 384), dtype=np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    queries = rng.standard_normal((100, 384), dtype=np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    started = time.perf_counter()
+    index = DenseIndex.create(384, expected_size=n)
+    for start in range(0, n, 50_000):
+        index.add(ids[start : start + 50_000], base[start : start + 50_000])
+    built = time.perf_counter() - started
+    print(
+        f"FAISS alone, {n:,} random 384-d vectors (FLAT_MAX {FLAT_MAX:,}): kind {index.kind}, {ivf_shape(n)}"
+    )
+    print(f"  build {built:.1f}s ({n / built:,.0f} vectors/s), {index.memory_bytes() / n:,.0f} bytes/vector")
+    times = []
+    found = []
+    for q in queries:
+        t0 = time.perf_counter()
+        _, got = index.search(q, 10)
+        times.append(time.perf_counter() - t0)
+        found.append(got[0] - 1)
+    print(f"  one query, 1 thread     {percentiles(times)}")
+    truth = exact_top(base, queries, 10)
+    print(
+        f"  recall@10 vs exact {recall(np.array(found), truth):.3f}"
+        " (uniform random data: the worst case for IVF)"
+    )
+    flat = DenseIndex.create(384, flat_max=n + 1)
+    flat.add(ids[:n], base)
+    times = []
+    for q in queries[:20]:
+        t0 = time.perf_counter()
+        flat.search(q, 10)
+        times.append(time.perf_counter() - t0)
+    print(f"  exact flat for comparison {percentiles(times)}, {flat.memory_bytes() / n:,.0f} bytes/vector")
+
+
+def main() -> None:
+    """Parse arguments and run the measurements."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/b1/quality"))
+    parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument("--million", type=int, default=1_000_000)
+    parser.add_argument("--skip-eval", action="store_true")
+    parser.add_argument("--skip-million", action="store_true")
+    args = parser.parse_args()
+    if not args.skip_eval:
+        eval_latency(args.cache, args.questions)
+        real_recall(args.cache)
+    if not args.skip_million:
+        million(args.million)
+
+
+if __name__ == "__main__":
+    main()
