@@ -58,6 +58,7 @@ PAGES = [
         [
             "在世界杯亚洲区预选赛中，中国男足客场以0比7负于日本队，遭遇两连败。",
             "赛后主教练伊万科维奇表示，球队需要尽快调整状态，备战下一场比赛。",
+            "这场比赛在埼玉体育场举行。日本队上半场打进两球。下半场中国队体能下降，又连丢五球。",
         ],
     ),
     (
@@ -113,6 +114,13 @@ def test_english_question_finds_chinese_passage(searcher: Searcher) -> None:
     answer = searcher.search("How much revenue did TSMC report for the third quarter?")
     assert answer.answered and answer.hits[0].doc == "tw/chips.html"
     assert answer.hits[0].ordinal == 0
+
+
+def test_an_english_question_highlights_the_sentence_closest_in_meaning(searcher: Searcher) -> None:
+    answer = searcher.search("In which stadium was the football match held?")
+    hit = answer.hits[0]
+    assert answer.answered and hit.doc == "cn/football.html" and hit.ordinal == 2
+    assert [hit.text[s:e] for s, e in hit.highlight] == ["这场比赛在埼玉体育场举行。"]
 
 
 def test_hits_quote_exactly_and_highlight_the_answering_sentence(searcher: Searcher) -> None:
@@ -172,4 +180,4 @@ def test_passage_context_and_headlines(searcher: Searcher) -> None:
     assert [p.ordinal for p in searcher.context(1, radius=1)] == [0, 1]
     assert searcher.context(999_999) == ()
     assert [h.doc for h in searcher.headlines(2)] == ["cn/space.html", "wire/rates-copy.html"]
-    assert searcher.stats.passages == 13
+    assert searcher.stats.passages == 14
