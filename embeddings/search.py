@@ -57,7 +57,8 @@ class Searcher:
         self.top_k = top_k
         self.max_per_article = max_per_article
         self.min_score = rank.DEFAULT_MIN_RELEVANCE if min_score is None else min_score
-        self._lexical_position = {int(pid): i for i, pid in enumerate(lexical.ids())}
+        self._lexical_ids = lexical.ids()
+        self._lexical_position = {int(pid): i for i, pid in enumerate(self._lexical_ids.tolist())}
         by_doc: dict[str, list[Passage]] = {}
         for p in passages:
             by_doc.setdefault(p.doc, []).append(p)
@@ -104,9 +105,11 @@ class Searcher:
         dense_scores, dense_ids = self._dense.search(vector[None, :], POOL)
         lexical_scores = self._lexical.scores(question)
         weight = self._lexical.query_weight(question)
-        top = np.argsort(-lexical_scores, kind="stable")[:POOL]
-        top = top[lexical_scores[top] > 0]
-        lexical_ids = self._lexical.ids()[top] if top.size else np.zeros(0, dtype=np.int64)
+        top = np.flatnonzero(lexical_scores > 0)
+        if top.size > POOL:
+            top = top[np.argpartition(-lexical_scores[top], POOL - 1)[:POOL]]
+        top = top[np.lexsort((top, -lexical_scores[top]))]
+        lexical_ids = self._lexical_ids[top]
         wanted = set(dense_ids[0].tolist()) | set(lexical_ids.tolist())
         coverage = {
             pid: float(lexical_scores[self._lexical_position[pid]]) / weight
