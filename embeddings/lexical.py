@@ -86,6 +86,8 @@ class LexicalIndex:
         self._bm25 = bm25
         self._ids = np.asarray(ids, dtype=np.int64)
         self.segmenter = segmenter
+        # Document frequency per vocabulary entry: the CSC matrix has one column per token.
+        self._df = np.diff(np.asarray(bm25.scores["indptr"]))
 
     @classmethod
     def build(
@@ -119,7 +121,7 @@ class LexicalIndex:
         # bm25s "lucene": each term adds idf * tf / (tf + k1 * norm) < idf, so this bounds the score.
         # Terms no passage contains count at df = 0: a question about absent things matches less.
         vocab = self._bm25.vocab_dict
-        df = np.diff(np.asarray(self._bm25.scores["indptr"]))
+        df = self._df
         n = len(self)
         return float(
             sum(
