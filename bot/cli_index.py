@@ -132,7 +132,8 @@ def _index(args: argparse.Namespace, settings: Settings, index_dir: Path) -> int
 
 def format_report(report: ReindexReport, corpus_dir: Path, index_dir: Path, articles: int) -> str:
     """Return the human summary of a reindex, one reason per skipped or failed page."""
-    mode = "full rebuild" if report.full else "incremental"
+    first = not (report.unchanged or report.updated or report.removed)
+    mode = "full rebuild" if report.full else ("new index" if first else "incremental")
     lines = [
         f"indexed {corpus_dir} into {index_dir} in {report.seconds:.1f} s ({mode})",
         f"  added {report.added}, updated {report.updated}, removed {report.removed}, "

@@ -96,6 +96,7 @@ class PageDiff:
     fresh: tuple[Article, ...] = ()  # new or changed articles to (re)index
     added: int = 0
     updated: int = 0
+    reparsed: int = 0  # indexed pages parsed again although their bytes did not change
     removed: tuple[str, ...] = ()  # indexed pages no longer in the corpus
     dropped: tuple[str, ...] = ()  # indexed pages that now fail, are skipped or are duplicates
     skipped: tuple[Failure, ...] = ()
@@ -142,7 +143,7 @@ def diff_pages(previous: Mapping[str, str], results: Iterable[FileResult]) -> Pa
     dropped: list[str] = []
     skipped: list[Failure] = []
     failed: list[Failure] = []
-    added = updated = 0
+    added = updated = reparsed = 0
     seen: set[str] = set()
     by_hash: dict[str, str] = {}
     for result in results:
@@ -161,8 +162,10 @@ def diff_pages(previous: Mapping[str, str], results: Iterable[FileResult]) -> Pa
             else:
                 by_hash[article.content_hash] = path
                 fresh.append(article)
-                updated += path in previous
-                added += path not in previous
+                old_hash = previous.get(path)
+                added += old_hash is None
+                updated += old_hash is not None and old_hash != article.content_hash
+                reparsed += old_hash == article.content_hash
                 continue
         elif result.status == "duplicate":
             skipped.append(Failure(path, f"duplicate of {result.duplicate_of or 'another page'}"))
@@ -185,6 +188,7 @@ def diff_pages(previous: Mapping[str, str], results: Iterable[FileResult]) -> Pa
         fresh=tuple(fresh),
         added=added,
         updated=updated,
+        reparsed=reparsed,
         removed=removed,
         dropped=tuple(dropped),
         skipped=tuple(skipped),
@@ -499,6 +503,8 @@ class _Reporter:
         self.pages_changed = 0
         self.passages_total = 0
         self.embed_started = 0.0
+        self.chars_total = 0
+        self.chars_done = 0
 
     def emit(self, stage: str, embedded: int = 0, eta: float | None = None) -> None:
         if self.callback is not None:
@@ -514,10 +520,12 @@ class _Reporter:
                 )
             )
 
-    def embedded(self, done: int) -> None:
+    def embedded(self, done: int, chars: int) -> None:
+        # Passages go longest first, so the ETA follows characters, not passages.
+        self.chars_done += chars
         elapsed = time.monotonic() - self.embed_started
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = (self.passages_total - done) / rate if rate > 0 else None
+        rate = self.chars_done / elapsed if elapsed > 0 else 0.0
+        eta = (self.chars_total - self.chars_done) / rate if rate > 0 else None
         self.emit("embed", done, eta)
 
 
@@ -578,7 +586,14 @@ def build_index(
                 reporter.emit("scan")
                 yield result
 
-        diff = diff_pages(known, scanned(scan_corpus(corpus_dir, max_bytes=max_page_bytes, known=known)))
+        skip = known
+        if manifest and manifest.package_version != package_version():
+            # Another quotebot may parse pages differently: parse them all again, reusing every vector
+            # whose paragraph text is unchanged (passage ids hash the text).
+            log.info("index built by quotebot %s: re-parsing every page", manifest.package_version)
+            skip = {}
+        results = scan_corpus(corpus_dir, max_bytes=max_page_bytes, known=skip)
+        diff = diff_pages(known, scanned(results))
         if previous is not None and not diff.changes_index:
             reporter.emit("done")
             return _report(diff, manifest.passages if manifest else 0, started, full)
@@ -666,6 +681,7 @@ def _embed(
         log.info("reusing %d vectors embedded by an interrupted reindex", len(have))
     missing = [i for i in rows if passages[i].id not in cached]
     reporter.passages_total = len(missing)
+    reporter.chars_total = sum(len(passages[i].text) for i in missing)
     reporter.embed_started = time.monotonic()
     reporter.emit("embed", 0)
     done = 0
@@ -675,7 +691,7 @@ def _embed(
         vectors[picked] = fresh
         cache.save(np.array([passages[i].id for i in picked], dtype=np.int64), fresh)
         done += len(picked)
-        reporter.embedded(done)
+        reporter.embedded(done, sum(len(passages[i].text) for i in picked))
 
 
 def _unique(passages: Sequence[Passage]) -> list[Passage]:
@@ -766,7 +782,7 @@ def _report(diff: PageDiff, passages: int, started: float, full: bool) -> Reinde
         added=diff.added,
         updated=diff.updated,
         removed=len(diff.removed),
-        unchanged=len(diff.kept),
+        unchanged=len(diff.kept) + diff.reparsed,
         skipped=len(diff.skipped),
         failed=diff.failed,
         passages=passages,

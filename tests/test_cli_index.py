@@ -192,7 +192,7 @@ def test_index_reports_changes_and_rolls_back(capsys: pytest.CaptureFixture[str]
     code, out, err = run(capsys, "--index-dir", index_dir, "index", str(corpus))
     assert code == 0, err
     assert "added 4, updated 0, removed 0, unchanged 0, skipped 1, failed 0" in out
-    assert "skipped empty.html: " in out and "full rebuild" not in out
+    assert "skipped empty.html: " in out and "(new index)" in out
 
     write_page(
         corpus,
@@ -205,6 +205,7 @@ def test_index_reports_changes_and_rolls_back(capsys: pytest.CaptureFixture[str]
     (corpus / "news/volleyball.html").unlink()
     code, out, _ = run(capsys, "--index-dir", index_dir, "index", str(corpus), "--json")
     report = json.loads(out)
+    assert report["full"] is False
     assert code == 0 and (report["added"], report["updated"], report["removed"], report["unchanged"]) == (
         0,
         1,

@@ -400,6 +400,21 @@ def test_incremental_reindex_embeds_only_what_changed(tmp_path: Path, encoder: C
         np.testing.assert_allclose(incremental[pid], vector, atol=1e-5)
 
 
+def test_an_index_from_another_quotebot_version_is_reparsed_but_not_re_embedded(
+    built: tuple[Path, Path], tmp_path: Path, encoder: CountingEncoder
+) -> None:
+    corpus, _ = built
+    index_dir = copy_index(built, tmp_path)
+    manifest_path = index_dir / CURRENT / "manifest.json"
+    data = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest_path.write_text(json.dumps(data | {"package_version": "0.0.1"}), encoding="utf-8")
+    report = build_index(corpus, index_dir, encoder)
+    assert (report.added, report.updated, report.removed, report.unchanged) == (0, 0, 0, 5)
+    assert encoder.embedded == []
+    assert read_manifest(index_dir).package_version == "0.1.0"
+    assert build_index(corpus, index_dir, encoder).unchanged == 5
+
+
 def test_generations_swap_prune_and_roll_back(tmp_path: Path, encoder: CountingEncoder) -> None:
     corpus, index_dir = write_corpus(tmp_path / "c", seed=False), tmp_path / "i"
     build_index(corpus, index_dir, encoder)
