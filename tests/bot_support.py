@@ -1,0 +1,136 @@
+"""Shared pieces of the bot tests and bench: a real small index, settings, a running bot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import REPO, SHARED_MODEL
+
+SAMPLES = REPO / "sample_corpus"
+# A handful of real pages: simplified, traditional and translated-English-source Chinese.
+PAGES = (
+    "seed-article.html",
+    "drcd/drcd-00145.html",
+    "xquad/xquad-00000.html",
+    "cmrc2018/cmrc2018-00016.html",
+)
+LATER_PAGE = "drcd/drcd-00109.html"  # added by the reindex and upload tests
+LATER_QUESTION = "全球第一個電視播送服務是BBC從何時開始的?"  # answered only by LATER_PAGE
+LATER_ANSWER = "1936年11月2日"
+QUESTION = "台北101的動土儀式是誰主持的？"
+QUESTION_DOC = "drcd/drcd-00145.html"
+QUESTION_ANSWER = "陳水扁"
+ADMIN_ID = 1001
+TOKEN = "123456:TEST-token-for-quotebot"
+
+
+@dataclass(frozen=True)
+class BuiltIndex:
+    """A corpus of PAGES and the index built from it (read-only: copy before changing)."""
+
+    corpus_dir: Path
+    index_dir: Path
+
+
+_lock = threading.RLock()
+_cache: dict[str, Any] = {}
+
+
+def shared_encoder() -> Any:
+    """Return the one Encoder of the test session (the real local model)."""
+    from embeddings.encoder import Encoder
+
+    with _lock:
+        if "encoder" not in _cache:
+            _cache["encoder"] = Encoder(str(SHARED_MODEL))
+        return _cache["encoder"]
+
+
+def copy_pages(target: Path, pages: tuple[str, ...] = PAGES) -> Path:
+    """Copy sample pages into a corpus directory and return it."""
+    for rel in pages:
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SAMPLES / rel, target / rel)
+    return target
+
+
+def shared_index(root: Path) -> BuiltIndex:
+    """Build the session's index once (under root) with build_index, and return where it is."""
+    from embeddings.store import build_index
+
+    with _lock:
+        if "index" not in _cache:
+            corpus = copy_pages(root / "corpus")
+            index = root / "index"
+            build_index(corpus, index, shared_encoder())
+            _cache["index"] = BuiltIndex(corpus, index)
+        return _cache["index"]  # type: ignore[no-any-return]
+
+
+def private_copy(built: BuiltIndex, target: Path) -> BuiltIndex:
+    """Copy a built corpus and index so a test may reindex or upload without touching others."""
+    corpus = target / "corpus"
+    index = target / "index"
+    shutil.copytree(built.corpus_dir, corpus, symlinks=True)
+    shutil.copytree(built.index_dir, index, symlinks=True)
+    return BuiltIndex(corpus, index)
+
+
+def bot_settings(built: BuiltIndex, api_url: str, **overrides: Any) -> Any:
+    """Return Settings for a bot talking to the test server about a built index."""
+    from bot.config import Settings
+
+    values: dict[str, Any] = {
+        "model": str(SHARED_MODEL),
+        "corpus_dir": built.corpus_dir,
+        "index_dir": built.index_dir,
+        "telegram_token": TOKEN,
+        "telegram_api_url": api_url,
+        "admin_ids": frozenset({ADMIN_ID}),
+        "questions_per_minute": 1000,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(settings: Any, *, webhook: dict[str, Any] | None = None) -> AsyncIterator[Any]:
+    """Run the real Application (long polling, or a webhook) until the block ends."""
+    from bot.app import build_application, polling_options
+    from embeddings.live import LiveSearcher
+
+    encoder = shared_encoder()
+    live = LiveSearcher(
+        settings.index_dir, encoder, top_k=settings.top_k, max_per_article=settings.max_per_article
+    )
+    app = build_application(settings, live, encoder)
+    await app.initialize()
+    if app.post_init is not None:
+        await app.post_init(app)
+    if webhook is None:
+        await app.updater.start_polling(poll_interval=0.0, timeout=1, **polling_options())
+    else:
+        await app.updater.start_webhook(**webhook)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        if app.post_stop is not None:
+            await app.post_stop(app)
+        await app.shutdown()
+        if app.post_shutdown is not None:
+            await app.post_shutdown(app)
+
+
+async def settle(seconds: float = 0.2) -> None:
+    """Give the bot a moment to (not) react."""
+    await asyncio.sleep(seconds)
