@@ -1,0 +1,202 @@
+"""Admin side of the bot over real HTTP: refusal, menus, /status, reindex under load, uploads."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import i18n
+from bot.app import ADMIN_COMMANDS, USER_COMMANDS
+from tests.bot_support import (
+    ADMIN_ID,
+    LATER_ANSWER,
+    LATER_PAGE,
+    LATER_QUESTION,
+    QUESTION,
+    QUESTION_ANSWER,
+    SAMPLES,
+    TOKEN,
+    BuiltIndex,
+    bot_settings,
+    private_copy,
+    running_bot,
+    settle,
+    shared_index,
+)
+from tests.telegram_server import BotApiServer, Call
+
+pytestmark = pytest.mark.slow
+REPORT_TIMEOUT = 240  # a reindex embeds a page on 2 shared cores
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltIndex:
+    return shared_index(tmp_path_factory.getbasetemp() / "bot-index")
+
+
+@pytest.fixture
+def copy(built: BuiltIndex, tmp_path: Path) -> BuiltIndex:
+    return private_copy(built, tmp_path)
+
+
+@pytest.fixture
+def server() -> Iterator[BotApiServer]:
+    with BotApiServer(token=TOKEN, username="quotebot_test") as api:
+        api.add_chat(ADMIN_ID)  # the admin has started the bot, so their menu can be set
+        yield api
+
+
+def quoted(call: Call) -> bool:
+    return bool(
+        {e["type"] for e in call.result.get("entities", [])} & {"blockquote", "expandable_blockquote"}
+    )
+
+
+async def replies(
+    server: BotApiServer, chat_id: int, since: int, count: int = 1, timeout: float = 60
+) -> list[Call]:
+    return await server.wait_for_async(
+        "sendMessage", lambda c: c.params.get("chat_id") == chat_id, timeout=timeout, count=count, since=since
+    )
+
+
+async def say(server: BotApiServer, text: str, user_id: int, **kwargs: Any) -> Call:
+    since = len(server.calls())
+    server.add_text(text, user_id=user_id, **kwargs)
+    return (await replies(server, user_id, since))[0]
+
+
+async def wait_report(server: BotApiServer, since: int) -> Call:
+    """Wait for the final reindex report sent to the admin after call index `since`."""
+    calls = await server.wait_for_async(
+        "sendMessage",
+        lambda c: c.params.get("chat_id") == ADMIN_ID and "added" in c.result.get("text", ""),
+        timeout=REPORT_TIMEOUT,
+        since=since,
+    )
+    return calls[0]
+
+
+async def test_non_admin_is_refused_and_nothing_runs(server: BotApiServer, copy: BuiltIndex) -> None:
+    before = sorted(p.name for p in copy.index_dir.iterdir())
+    async with running_bot(bot_settings(copy, server.url)):
+        for command in ("/reindex", "/reindex full", "/status"):
+            reply = await say(server, command, user_id=31, language_code="en")
+            assert reply.result["text"] == i18n.text("en", "refused")
+        since = len(server.calls())
+        server.add_document("x.html", (SAMPLES / LATER_PAGE).read_bytes(), user_id=31)
+        (reply,) = await replies(server, 31, since)
+        assert reply.result["text"] == i18n.text("zh-hans", "refused")
+        await settle(1.0)
+    assert not server.calls("getFile") and not server.calls("editMessageText")
+    assert not (copy.corpus_dir / "x.html").exists()
+    assert sorted(p.name for p in copy.index_dir.iterdir()) == before
+
+
+async def test_admin_menu_is_scoped_and_status_reports(server: BotApiServer, copy: BuiltIndex) -> None:
+    async with running_bot(bot_settings(copy, server.url)):
+        reply = await say(server, "/status", user_id=ADMIN_ID, language_code="en")
+    admin_menu = [c["command"] for c in server.menu(ADMIN_ID)]
+    assert admin_menu == [n for n, _ in USER_COMMANDS] + [n for n, _ in ADMIN_COMMANDS]
+    assert [c["command"] for c in server.menu(32)] == [n for n, _ in USER_COMMANDS]
+    text = reply.result["text"]
+    assert "4" in text and "32" in text  # articles and passages of the shared index
+    assert "multilingual-e5-small-zh-en" in text
+
+
+async def test_reindex_while_twenty_users_ask(server: BotApiServer, copy: BuiltIndex) -> None:
+    settings = bot_settings(copy, server.url)
+    async with running_bot(settings):
+        before = await say(server, LATER_QUESTION, user_id=40)
+        assert not quoted(before)
+        (copy.corpus_dir / LATER_PAGE).parent.mkdir(parents=True, exist_ok=True)
+        (copy.corpus_dir / LATER_PAGE).write_bytes((SAMPLES / LATER_PAGE).read_bytes())
+
+        start = len(server.calls())
+        server.add_text("/reindex", user_id=ADMIN_ID, language_code="en")
+        (progress,) = await replies(server, ADMIN_ID, start)
+        busy = await say(server, "/reindex full", user_id=ADMIN_ID, language_code="en")
+        assert busy.result["text"] == i18n.text("en", "busy")
+
+        asked = len(server.calls())
+        users = range(100, 120)
+        for user in users:
+            server.add_text(QUESTION, user_id=user)
+        for user in users:
+            (answer,) = await replies(server, user, asked, timeout=REPORT_TIMEOUT)
+            assert quoted(answer) and QUESTION_ANSWER in answer.result["text"]
+
+        report = await wait_report(server, start)
+        assert "added 1," in report.result["text"]
+        edits = [
+            c
+            for c in server.calls("editMessageText")
+            if c.params.get("message_id") == progress.result["message_id"]
+        ]
+        assert edits and all(c.ok or "not modified" in (c.description or "") for c in edits)
+
+        after = await say(server, LATER_QUESTION, user_id=41)
+        assert quoted(after) and LATER_ANSWER in after.result["text"]
+        status = await say(server, "/status", user_id=ADMIN_ID, language_code="en")
+        assert "5" in status.result["text"]
+    failures = [c for c in server.calls("sendMessage") if not c.ok and c.status != 429]
+    assert failures == []
+
+
+def zip_of(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in entries.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+async def test_upload_zip_refuses_zip_slip_and_indexes(server: BotApiServer, copy: BuiltIndex) -> None:
+    page = (SAMPLES / LATER_PAGE).read_bytes()
+    data = zip_of({"bbc/bbc.html": page, "../../escaped.html": page, "notes.txt": b"hi"})
+    async with running_bot(bot_settings(copy, server.url)):
+        since = len(server.calls())
+        server.add_document("pages.zip", data, user_id=ADMIN_ID, language_code="en")
+        summary = (await replies(server, ADMIN_ID, since))[0].result["text"]
+        assert "added 1," in (await wait_report(server, since)).result["text"]
+        assert "bbc/bbc.html" in summary and "../../escaped.html" in summary and "notes.txt" in summary
+        assert i18n.text("en", "upload_unsafe_path") in summary
+        after = await say(server, LATER_QUESTION, user_id=42)
+        assert quoted(after) and LATER_ANSWER in after.result["text"]
+    assert (copy.corpus_dir / "bbc" / "bbc.html").read_bytes() == page
+    assert not (copy.corpus_dir.parent / "escaped.html").exists()
+    assert not list(copy.corpus_dir.parent.parent.glob("escaped.html"))
+
+
+async def test_upload_html_says_when_it_replaces(server: BotApiServer, copy: BuiltIndex) -> None:
+    page = (SAMPLES / LATER_PAGE).read_bytes()
+    async with running_bot(bot_settings(copy, server.url, max_upload_bytes=len(page) + 10)):
+        since = len(server.calls())
+        server.add_document("bbc.html", page, user_id=ADMIN_ID, language_code="en")
+        saved = (await replies(server, ADMIN_ID, since))[0].result["text"]
+        assert i18n.text("en", "upload_saved", name="bbc.html") in saved
+        assert "added 1," in (await wait_report(server, since)).result["text"]
+
+        changed = page.replace(b"BBC", b"BBC ", 1)
+        since = len(server.calls())
+        again = await say_document(server, "bbc.html", changed)
+        assert i18n.text("en", "upload_replaced", name="bbc.html") in again.result["text"]
+        assert (copy.corpus_dir / "bbc.html").read_bytes() == changed
+        assert "updated 1," in (await wait_report(server, since)).result["text"]
+
+        too_big = await say_document(server, "big.html", b"x" * (len(page) + 11))
+        assert "big.html" in too_big.result["text"]
+        assert not (copy.corpus_dir / "big.html").exists()
+        wrong = await say_document(server, "notes.pdf", b"%PDF")
+        assert i18n.text("en", "upload_bad_type") in wrong.result["text"]
+
+
+async def say_document(server: BotApiServer, name: str, data: bytes) -> Call:
+    since = len(server.calls())
+    server.add_document(name, data, user_id=ADMIN_ID, language_code="en")
+    return (await replies(server, ADMIN_ID, since))[0]
