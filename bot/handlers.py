@@ -286,9 +286,10 @@ async def answer_question(
         except IndexMissing:
             await send_replies(context.bot, chat.id, [render.Reply(say(lang, "index_missing"))], quote=quote)
             return
-        replies = answer_replies(rt, answer, lang, offset)
+        # Rendering and the button keys' SQLite writes stay off the event loop too.
+        replies = await asyncio.to_thread(answer_replies, rt, answer, lang, offset)
     await send_replies(context.bot, chat.id, replies, quote=quote)
-    rt.state.count("questions")
+    await asyncio.to_thread(rt.state.count, "questions")
     log.info(
         "answered chat=%s answered=%s hits=%d offset=%d in %.0f ms",
         chat.id,
@@ -355,7 +356,7 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     lang = language_of(update)
     try:
         examples = await examples_for(rt)
-        stats = rt.live.current.stats
+        stats = await asyncio.to_thread(lambda: rt.live.current.stats)
     except IndexMissing:
         await update.message.reply_html(say(lang, "index_missing"))
         return
@@ -512,7 +513,7 @@ async def on_inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         for item in items
     ]
     await query.answer(results, cache_time=300)
-    rt.state.count("questions")
+    await asyncio.to_thread(rt.state.count, "questions")
 
 
 async def apologise(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -253,3 +253,14 @@ async def test_webhook_mode_checks_the_secret(server: BotApiServer, built: Built
     deliveries = server.deliveries()
     assert deliveries and all(d.secret_token == "s3cret-token" for d in deliveries)
     assert deliveries[-1].status == 200
+
+
+async def test_per_user_rate_limit(server: BotApiServer, built: BuiltIndex) -> None:
+    async with running_bot(bot_settings(built, server.url, questions_per_minute=2)):
+        for _ in range(2):
+            (reply,) = await ask(server, QUESTION, user_id=24)
+            assert QUESTION_ANSWER in reply.result["text"]
+        (limited,) = await ask(server, QUESTION, user_id=24, language_code="en")
+        assert limited.result["text"].startswith("Too many questions")
+        (other,) = await ask(server, QUESTION, user_id=25)  # other users are not held back
+        assert QUESTION_ANSWER in other.result["text"]

@@ -1,0 +1,38 @@
+"""`quotebot serve` and `quotebot chat` through the real CLI entry."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from tests.bot_support import QUESTION, QUESTION_ANSWER, BuiltIndex, shared_index
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltIndex:
+    return shared_index(tmp_path_factory.getbasetemp() / "bot-index")
+
+
+def test_serve_without_a_token_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.delenv("QUOTEBOT_TELEGRAM_TOKEN", raising=False)
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert "QUOTEBOT_TELEGRAM_TOKEN" in err and "quotebot chat" in err
+
+
+@pytest.mark.slow
+def test_chat_answers_from_the_index(
+    built: BuiltIndex, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(QUESTION + "\n"))
+    code = main(["--index-dir", str(built.index_dir), "chat", "--lang", "en"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert QUESTION_ANSWER in out and "台北101" in out
