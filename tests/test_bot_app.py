@@ -20,6 +20,7 @@ from tests.bot_support import (
     TOKEN,
     BuiltIndex,
     bot_settings,
+    private_copy,
     running_bot,
     settle,
     shared_index,
@@ -264,3 +265,37 @@ async def test_per_user_rate_limit(server: BotApiServer, built: BuiltIndex) -> N
         assert limited.result["text"].startswith("Too many questions")
         (other,) = await ask(server, QUESTION, user_id=25)  # other users are not held back
         assert QUESTION_ANSWER in other.result["text"]
+
+
+async def test_broken_index_gets_an_apology_and_a_log_without_user_text(
+    server: BotApiServer, built: BuiltIndex, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = private_copy(built, tmp_path)
+    (broken.index_dir / "current" / "passages.jsonl").write_text("{not json\n", encoding="utf-8")
+    with caplog.at_level(logging.INFO):
+        async with running_bot(bot_settings(broken, server.url)):
+            (reply,) = await ask(server, QUESTION, user_id=26)
+    assert reply.result["text"] == i18n.text("zh-hans", "error")
+    failures = [r for r in caplog.records if r.levelno >= logging.ERROR and "26" in r.getMessage()]
+    assert failures, "the failure is logged with its chat"
+    assert QUESTION not in caplog.text  # user text only at DEBUG
+
+
+async def test_typing_is_renewed_during_long_work(
+    server: BotApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from telegram import Bot
+
+    from bot import handlers
+
+    monkeypatch.setattr(handlers, "TYPING_EVERY", 0.05)
+    server.add_chat(27)
+    telegram_bot = Bot(TOKEN, base_url=server.base_url)
+    async with telegram_bot, handlers.typing_action(telegram_bot, 27):
+        await asyncio.sleep(0.5)
+    count = len(server.chat_actions(27))
+    await asyncio.sleep(0.2)
+    assert count >= 3 and set(server.chat_actions(27)) == {"typing"}
+    assert len(server.chat_actions(27)) == count  # stopped when the work ended
