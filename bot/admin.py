@@ -183,11 +183,12 @@ class ReindexJob:
     lang: i18n.Lang
     progress: ReindexProgress | None = None
     again: bool = False  # files arrived while running: run once more afterwards
+    finished: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def running(self) -> bool:
         """Tell whether the job has not finished yet."""
-        return self.task is not None and not self.task.done()
+        return not self.finished
 
 
 Send = Callable[[int, str], Coroutine[Any, Any, Any]]
@@ -219,15 +220,31 @@ async def start_reindex(rt: Runtime, bot: Any, chat_id: int, lang: i18n.Lang, *,
     """Start a background reindex with a progress message; return False when one already runs."""
     if rt.reindex is not None and rt.reindex.running():
         return False
-    message = await bot.send_message(chat_id, render.render_progress(start_progress(), lang))
-    job = ReindexJob(full=full, chat_id=chat_id, message_id=message.message_id, lang=lang)
+    # Claim the slot before the first await, so two /reindex arriving together start one job.
+    job = ReindexJob(full=full, chat_id=chat_id, message_id=0, lang=lang)
     rt.reindex = job
+    try:
+        message = await bot.send_message(chat_id, render.render_progress(start_progress(), lang))
+    except BaseException:
+        job.finished = True
+        raise
+    job.message_id = message.message_id
     job.task = asyncio.create_task(run_reindex(rt, bot, job))
     return True
 
 
 async def run_reindex(rt: Runtime, bot: Any, job: ReindexJob) -> None:
     """Build the index in a worker thread, edit the progress message, swap in and report."""
+    try:
+        await reindex_and_report(rt, bot, job)
+    finally:
+        job.finished = True
+    if job.again:
+        await start_reindex(rt, bot, job.chat_id, job.lang, full=False)
+
+
+async def reindex_and_report(rt: Runtime, bot: Any, job: ReindexJob) -> None:
+    """Run one reindex for a job and tell its chat how it went."""
     from embeddings.store import build_index
 
     settings = rt.settings
@@ -280,9 +297,6 @@ async def run_reindex(rt: Runtime, bot: Any, job: ReindexJob) -> None:
             )
     for part in render.split_message(render.render_report(report, job.lang)):
         await bot.send_message(job.chat_id, part)
-    if job.again:
-        rt.reindex = None
-        await start_reindex(rt, bot, job.chat_id, job.lang, full=False)
 
 
 def report_summary(report: ReindexReport) -> dict[str, object]:

@@ -31,7 +31,13 @@ from tests.bot_support import (
 from tests.telegram_server import BotApiServer, Call
 
 pytestmark = pytest.mark.slow
-REPORT_TIMEOUT = 240  # a reindex embeds a page on 2 shared cores
+REPORT_TIMEOUT = 240
+NEW_PAGES = (
+    LATER_PAGE,
+    "xquad/xquad-00003.html",
+    "drcd/drcd-00106.html",
+    "cmrc2018/cmrc2018-00065.html",
+)  # a reindex embeds a page on 2 shared cores
 
 
 @pytest.fixture(scope="module")
@@ -114,25 +120,31 @@ async def test_reindex_while_twenty_users_ask(server: BotApiServer, copy: BuiltI
     async with running_bot(settings):
         before = await say(server, LATER_QUESTION, user_id=40)
         assert not quoted(before)
-        (copy.corpus_dir / LATER_PAGE).parent.mkdir(parents=True, exist_ok=True)
-        (copy.corpus_dir / LATER_PAGE).write_bytes((SAMPLES / LATER_PAGE).read_bytes())
+        for rel in NEW_PAGES:
+            (copy.corpus_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            (copy.corpus_dir / rel).write_bytes((SAMPLES / rel).read_bytes())
 
         start = len(server.calls())
         server.add_text("/reindex", user_id=ADMIN_ID, language_code="en")
-        (progress,) = await replies(server, ADMIN_ID, start)
-        busy = await say(server, "/reindex full", user_id=ADMIN_ID, language_code="en")
-        assert busy.result["text"] == i18n.text("en", "busy")
+        server.add_text("/reindex full", user_id=ADMIN_ID, language_code="en")  # while the first runs
+        first_two = await replies(server, ADMIN_ID, start, count=2)
+        texts = [c.result["text"] for c in first_two]
+        assert texts.count(i18n.text("en", "busy")) == 1
+        progress = next(c for c in first_two if c.result["text"] != i18n.text("en", "busy"))
 
         asked = len(server.calls())
         users = range(100, 120)
         for user in users:
             server.add_text(QUESTION, user_id=user)
+        answers = []
         for user in users:
             (answer,) = await replies(server, user, asked, timeout=REPORT_TIMEOUT)
             assert quoted(answer) and QUESTION_ANSWER in answer.result["text"]
+            answers.append(answer)
 
         report = await wait_report(server, start)
-        assert "added 1," in report.result["text"]
+        assert f"added {len(NEW_PAGES)}," in report.result["text"]
+        assert min(a.at for a in answers) < report.at  # answering went on during the reindex
         edits = [
             c
             for c in server.calls("editMessageText")
@@ -143,7 +155,11 @@ async def test_reindex_while_twenty_users_ask(server: BotApiServer, copy: BuiltI
         after = await say(server, LATER_QUESTION, user_id=41)
         assert quoted(after) and LATER_ANSWER in after.result["text"]
         status = await say(server, "/status", user_id=ADMIN_ID, language_code="en")
-        assert "5" in status.result["text"]
+        assert "8" in status.result["text"]  # 4 + 4 articles
+    progress_messages = [
+        c for c in server.calls("sendMessage") if c.ok and c.result["text"].startswith("Reindexing")
+    ]
+    assert len(progress_messages) == 1
     failures = [c for c in server.calls("sendMessage") if not c.ok and c.status != 429]
     assert failures == []
 
