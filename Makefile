@@ -11,7 +11,7 @@ TORCH_INDEX_URL ?=
 TORCH_INDEX := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
 SHARED_MODEL := $(abspath ../shared/models/multilingual-e5-small-zh-en)
 
-.PHONY: help setup setup-dev test lint run bench docker-check clean
+.PHONY: help setup setup-dev test lint run bench docker-check podman-setup clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -47,8 +47,11 @@ bench: setup-dev  ## speed and quality figures (not pass/fail)
 	$(PY) bench/quality.py
 	$(PY) bench/speed.py
 
-docker-check:  ## build the image with podman, index the sample corpus in it, answer one question
+docker-check: setup-dev  ## build the image with podman, index the sample corpus in it, answer questions
 	./scripts/docker-check.sh
+
+podman-setup:  ## install podman and build the local debootstrap base image (root)
+	./scripts/podman-setup.sh
 
 clean:  ## remove the virtual environment and local index
 	rm -rf $(VENV) var
