@@ -34,6 +34,10 @@ DUPLICATE_JACCARD = 0.8
 # Sentence ends: Chinese and Western terminators, then any closing quotes/brackets that belong to it.
 _SENTENCE = re.compile(r"[^。！？!?；;\n]*(?:[。！？!?；;\n]+[」』”’\"')）]*|$)")
 _ALLOWED_CONTROLS = {"\t", "\n", "\r"}
+_NOT_ALNUM = re.compile(r"[\W_]+")
+# Once the page of hits is full, keep looking this far down the list for copies to fold in:
+# syndicated copies score (almost) the same as the original, so they sit right beside it.
+DUPLICATE_LOOKAHEAD = 20
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 
 
@@ -98,7 +102,7 @@ def fuse(
 
 def shingles(text: str, n: int = 4) -> frozenset[str]:
     """Return the character n-grams of text's letters and digits (case-folded)."""
-    chars = "".join(c for c in unicodedata.normalize("NFKC", text).casefold() if c.isalnum())
+    chars = _NOT_ALNUM.sub("", unicodedata.normalize("NFKC", text).casefold())
     return frozenset(chars[i : i + n] for i in range(max(1, len(chars) - n + 1)))
 
 
@@ -169,6 +173,7 @@ def select_hits(
     """Return hits offset..offset+top_k: duplicates folded (also_in), at most max_per_article per page."""
     kept: list[tuple[Hit, frozenset[str]]] = []
     per_doc: dict[str, int] = {}
+    lookahead = DUPLICATE_LOOKAHEAD
     for candidate in candidates:
         passage = passages.get(candidate.passage_id)
         if passage is None:
@@ -183,7 +188,10 @@ def select_hits(
         if per_doc.get(passage.doc, 0) >= max_per_article:
             continue
         if len(kept) >= offset + top_k:
-            # Later candidates may still be duplicates of kept hits; keep scanning only for those.
+            # Later candidates may still be copies of kept hits; look a little further for those.
+            lookahead -= 1
+            if lookahead < 0:
+                break
             continue
         per_doc[passage.doc] = per_doc.get(passage.doc, 0) + 1
         hit = Hit(
