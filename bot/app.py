@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -38,6 +39,7 @@ NETWORK_RETRIES = 3
 CONCURRENT_UPDATES = 64  # many users at once; CPU work goes to threads, so this is mostly waiting
 # Requests that change nothing when repeated may be retried even after a timeout; a timed-out
 # sendMessage may have been delivered, so it is retried only when the connection itself failed.
+STATE_FILE = "bot-state.sqlite3"
 IDEMPOTENT_PREFIXES = ("get", "set", "delete", "answer", "edit", "sendchataction")
 
 USER_COMMANDS = (
@@ -95,10 +97,10 @@ def token_of(settings: Settings) -> str:
     return token
 
 
-def state_path(settings: Settings) -> Any:
-    """Return where the bot keeps its small state: next to (not inside) the swapped index directory."""
-    index_dir = settings.index_dir
-    return index_dir.parent / f"{index_dir.name}.bot-state.sqlite3"
+def state_path(settings: Settings) -> Path:
+    """Return where the bot keeps its small state (button keys, counters, last reindex)."""
+    # Inside the index directory (a volume in Docker); the store's prune leaves other files alone.
+    return settings.index_dir / STATE_FILE
 
 
 def build_application(settings: Settings, live: LiveSearcher, encoder: Encoder) -> Application:  # type: ignore[type-arg]
