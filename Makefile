@@ -45,7 +45,9 @@ run: setup  ## index the corpus and start the bot (Telegram with a token, else t
 bench: setup-dev  ## speed and quality figures (not pass/fail)
 	$(PY) bench/parse_speed.py
 	$(PY) bench/quality.py
-	$(PY) bench/speed.py
+	$(PY) bench/query_speed.py
+	$(PY) bench/index_speed.py
+	$(PY) bench/bot_speed.py
 
 docker-check: setup-dev  ## build the image with podman, index the sample corpus in it, answer questions
 	./scripts/docker-check.sh
