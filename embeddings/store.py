@@ -630,6 +630,7 @@ def _assemble(
 ) -> _Contents:
     """Return the new generation's passages and vectors, embedding only passages not indexed before."""
     old_rows: dict[int, int] = {}
+    old_texts: dict[str, int] = {}
     old_vectors: np.ndarray | None = None
     passages: list[Passage] = []
     if previous is not None and manifest is not None:
@@ -641,26 +642,30 @@ def _assemble(
                 f"{manifest.passages}; {FULL_FIX}"
             )
         old_rows = {p.id: row for row, p in enumerate(old)}
+        # A vector depends only on the text: a paragraph moved by an insertion above it keeps its vector.
+        old_texts = {p.text: row for row, p in enumerate(old)}
         kept = set(diff.kept)
         passages = [p for p in old if p.doc in kept]
     for article in diff.fresh:
         passages.extend(passages_of(article))
     passages = _unique(sorted(passages, key=lambda p: (p.doc, p.ordinal)))
     todo = [i for i, p in enumerate(passages) if p.id not in old_rows]
-    if todo or manifest is None:
+    source = [old_rows.get(p.id, old_texts.get(p.text)) for p in passages]
+    encode = [i for i in todo if source[i] is None]
+    if encode or manifest is None:
         dimension, prompts = encoder.dimension, encoder.prompts
         if manifest is not None and (reason := mismatch(manifest, encoder.model_id, dimension, prompts)):
             raise IndexMismatch(f"the index was {reason}; an incremental reindex would mix them: {FULL_FIX}")
     else:
         dimension, prompts = manifest.dimension, dict(manifest.prompts)
     vectors = np.empty((len(passages), dimension), dtype=np.float32)
-    reuse = [i for i, p in enumerate(passages) if p.id in old_rows]
+    reuse = [(i, row) for i, row in enumerate(source) if row is not None]
     if reuse and old_vectors is not None:
-        vectors[reuse] = old_vectors[[old_rows[passages[i].id] for i in reuse]]
-    if todo:
+        vectors[[i for i, _ in reuse]] = old_vectors[[row for _, row in reuse]]
+    if encode:
         cache = EmbeddingCache(index_dir, encoder.model_id, dimension, prompts)
-        _embed(encoder, passages, todo, vectors, cache, reporter)
-    log.info("reused %d vectors, embedded %d passages", len(reuse), len(todo))
+        _embed(encoder, passages, encode, vectors, cache, reporter)
+    log.info("reused %d vectors, embedded %d passages", len(reuse), len(encode))
     return _Contents(passages, vectors, todo, encoder.model_id, dimension, dict(prompts))
 
 

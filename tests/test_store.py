@@ -367,7 +367,9 @@ def test_incremental_reindex_embeds_only_what_changed(tmp_path: Path, encoder: C
     assert encoder.embedded == [] and os.readlink(index_dir / CURRENT) == old_generation
 
     title, outlet, date, paras = PAGES["news/plane.html"]
-    edited = [*paras[:2], "中国商飞公司表示，C919的订单已经超过一千二百架。"]
+    # A new lead shifts every paragraph down one place: moved paragraphs keep their vectors.
+    lead, more = "新华社北京电 国产客机再获大单。", "中国商飞公司表示，C919的订单已经超过一千二百架。"
+    edited = [lead, *paras[:2], more]
     write_page(corpus, "news/plane.html", title, outlet, date, edited)
     write_page(
         corpus, "news/quake.html", "四川发生地震", "新华社", "2024-08-01", ["四川泸定县发生六点八级地震。"]
@@ -375,7 +377,7 @@ def test_incremental_reindex_embeds_only_what_changed(tmp_path: Path, encoder: C
     (corpus / "news/volleyball.html").unlink()
     report = build_index(corpus, index_dir, encoder)
     assert (report.added, report.updated, report.removed, report.unchanged) == (1, 1, 1, 2)
-    assert sorted(encoder.embedded) == sorted([edited[2], "四川泸定县发生六点八级地震。"])
+    assert sorted(encoder.embedded) == sorted([lead, more, "四川泸定县发生六点八级地震。"])
     assert os.readlink(index_dir / PREVIOUS) == old_generation
 
     searcher = open_searcher(index_dir, encoder)
