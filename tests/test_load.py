@@ -167,15 +167,6 @@ def test_workers_give_the_same_results_in_the_same_order(corpus_dir: Path) -> No
     assert one == two
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_a_file_without_read_permission_fails(tmp_path: Path, seed_bytes: bytes) -> None:
-    page = tmp_path / "locked.html"
-    page.write_bytes(seed_bytes)
-    page.chmod(0)
-    (result,) = scan_corpus(tmp_path)
-    assert result.status == "failed" and result.reason and "Permission denied" in result.reason
-
-
 def test_size_limit_is_inclusive_of_the_limit(tmp_path: Path, seed_bytes: bytes) -> None:
     (tmp_path / "seed.html").write_bytes(seed_bytes)
     assert next(scan_corpus(tmp_path, max_bytes=len(seed_bytes))).status == "ok"
