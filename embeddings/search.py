@@ -63,6 +63,7 @@ class Searcher:
         for p in passages:
             by_doc.setdefault(p.doc, []).append(p)
         self._pages = {doc: sorted(ps, key=lambda p: p.ordinal) for doc, ps in by_doc.items()}
+        self._captions = frozenset(p.id for p in passages if p.kind == "caption")
 
     @property
     def dense(self) -> DenseIndex:
@@ -116,7 +117,8 @@ class Searcher:
             for pid in wanted
             if weight > 0 and pid in self._lexical_position
         }
-        return rank.fuse(dense_ids[0], dense_scores[0], lexical_ids, coverage)
+        fused = rank.fuse(dense_ids[0], dense_scores[0], lexical_ids, coverage)
+        return rank.demote(fused, self._captions, rank.CAPTION_PENALTY)
 
     def _answer(self, question: str, vector: np.ndarray, top_k: int, offset: int) -> Answer:
         """Rank, then build the Answer (hits with highlights, or the nearest headlines)."""

@@ -146,3 +146,21 @@ def test_cross_lingual_questions_are_judged_by_cosine_alone() -> None:
     assert not rank.is_answerable(candidates)
     assert not rank.is_answerable(candidates, rank.DEFAULT_MIN_RELEVANCE + 0.05, cross_lingual=True)
     assert not rank.has_han("Who won the match?") and rank.has_han("Who is 蔡英文?")
+
+
+def test_captions_rank_below_a_close_body_paragraph_but_win_when_clearly_best() -> None:
+    caption, body, other = 1, 2, 3
+    close = [
+        rank.Candidate(caption, 0.90, 0.5, 0.0, 1.05),
+        rank.Candidate(body, 0.89, 0.5, 0.0, 1.03),
+        rank.Candidate(other, 0.80, 0.0, 0.0, 0.80),
+    ]
+    demoted = rank.demote(close, frozenset({caption}), rank.CAPTION_PENALTY)
+    assert [c.passage_id for c in demoted] == [body, caption, other]
+    assert demoted[1].relevance == pytest.approx(1.05 - rank.CAPTION_PENALTY)
+    far = [rank.Candidate(caption, 0.95, 0.9, 0.0, 1.22), rank.Candidate(body, 0.80, 0.1, 0.0, 0.83)]
+    assert [c.passage_id for c in rank.demote(far, frozenset({caption}), rank.CAPTION_PENALTY)] == [
+        caption,
+        body,
+    ]
+    assert rank.demote(close, frozenset(), rank.CAPTION_PENALTY) == close
