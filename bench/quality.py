@@ -1,11 +1,12 @@
 """Retrieval quality on ../shared/eval: BM25-only, dense-only and hybrid, per subset, scored by score.py.
 
-usage: bench/quality.py [--cache DIR] [--segmenters] [--calibrate] [--methods a,b,...]
+usage: bench/quality.py [--cache DIR] [--segmenters | --calibrate | --trims]
 
 The eval pages are parsed with corpus.parse and indexed with embeddings.store.build_index; passage and
 question vectors are cached per text under --cache (keyed by model id, prompt and text), so a second run
 costs seconds. Prints ans@1/ans@3/MRR@10 per subset for each method, side by side.
 --segmenters compares BM25 over jieba words, character bigrams and unigrams+bigrams.
+--trims scores the full Searcher at the shipped threshold per caption penalty and relative margin.
 --calibrate indexes half of the pages and reports, per threshold, how often questions about the indexed
 half are answered and questions about the other half abstain.
 """
@@ -232,6 +233,41 @@ def calibrate(args: argparse.Namespace) -> None:
     print(f"\nshipped threshold {t}: answered {answered:.3f} inside, abstained {abstained:.3f} outside")
 
 
+def trims(args: argparse.Namespace) -> None:
+    """Score the full Searcher (shipped threshold) per caption penalty and relative margin."""
+    encoder = CachedEncoder(MODEL, args.cache)
+    questions = load_questions()
+    searcher = build(encoder, args.cache)
+    searcher.min_score = rank.DEFAULT_MIN_RELEVANCE
+    shipped = (rank.CAPTION_PENALTY, rank.RELATIVE_MARGIN)
+    print(
+        f"\n{'penalty':>7} {'margin':>6} {'answered':>8} {'quotes':>6} "
+        + " ".join(f"{s:>18}" for s in SUBSETS)
+    )
+    for penalty, margin in (
+        (0.0, 9.0),
+        (0.05, 9.0),
+        (1.0, 9.0),
+        (0.05, 0.05),
+        (0.05, 0.08),
+        (0.05, 0.12),
+        (1.0, 0.08),
+    ):
+        rank.CAPTION_PENALTY, rank.RELATIVE_MARGIN = penalty, margin
+        answers = searcher.search_many([q["question"] for q in questions], top_k=10)
+        hits = [
+            [] if isinstance(a, Exception) else [{"text": h.text, "doc": h.doc} for h in a.hits]
+            for a in answers
+        ]
+        answered = np.mean([bool(h) for h in hits])
+        quotes = np.mean([min(3, len(h)) for h in hits if h])
+        table = score(questions, hits, args.cache, f"trim-{penalty}-{margin}")
+        row = " ".join(f"{fmt(table[s]):>18}" for s in (*SUBSETS, "ALL"))
+        print(f"{penalty:7.2f} {margin:6.2f} {answered:8.3f} {quotes:6.2f} {row}", flush=True)
+    rank.CAPTION_PENALTY, rank.RELATIVE_MARGIN = shipped
+    print(f"shipped: caption penalty {shipped[0]}, margin {shipped[1]}")
+
+
 def rates(values: np.ndarray, inside: np.ndarray, threshold: float) -> tuple[float, float, float]:
     """Return (answered inside, abstained outside, their mean) at threshold."""
     answered = float(np.mean(values[inside] >= threshold))
@@ -249,12 +285,17 @@ def main() -> None:
     )
     parser.add_argument("--segmenters", action="store_true", help="compare BM25 segmentations")
     parser.add_argument("--calibrate", action="store_true", help="measure abstention on a half index")
+    parser.add_argument(
+        "--trims", action="store_true", help="caption penalty and relative margin, full Searcher"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.segmenters:
         segmenters(args)
     elif args.calibrate:
         calibrate(args)
+    elif args.trims:
+        trims(args)
     else:
         quality(args)
 

@@ -33,31 +33,6 @@ PROGRESS_EVERY = 3.0  # seconds between progress edits; Telegram throttles edits
 PAGE_SUFFIXES = (".html", ".htm")
 ZIP_EXPANSION = 10  # a zip may unpack to at most this many times max_upload_bytes
 
-# Strings D1's catalogue does not have (yet); i18n wins when it has the key.
-ADMIN_TEXT: dict[str, dict[str, str]] = {
-    "reindex_queued": {
-        "zh-hans": "当前的重建索引完成后会再索引一次新文件。",
-        "zh-hant": "目前的重建索引完成後會再索引一次新檔案。",
-        "en": "The new files will be indexed when the running reindex finishes.",
-    },
-    "reindex_locked": {
-        "zh-hans": "索引正被另一个进程（命令行）重建，请稍后再试；现有索引保持不变。",
-        "zh-hant": "索引正被另一個程序（命令列）重建，請稍後再試；現有索引保持不變。",
-        "en": "Another process (the command line) is rebuilding the index; try again later. "
-        "The current index is unchanged.",
-    },
-    "upload_unchanged": {
-        "zh-hans": "内容相同，未改动：{name}",
-        "zh-hant": "內容相同，未改動：{name}",
-        "en": "Already there, unchanged: {name}",
-    },
-    "upload_link": {"zh-hans": "是符号链接", "zh-hant": "是符號連結", "en": "a symbolic link"},
-    "upload_broken_zip": {
-        "zh-hans": "不是完好的 .zip 压缩包",
-        "zh-hant": "不是完好的 .zip 壓縮檔",
-        "en": "not a readable .zip archive",
-    },
-}
 
 # Reason codes of plan_upload -> i18n keys.
 REASON_KEYS = {
@@ -67,16 +42,6 @@ REASON_KEYS = {
     "link": "upload_link",
     "zip": "upload_broken_zip",
 }
-
-
-def say(lang: i18n.Lang, key: str, **values: object) -> str:
-    """Return an admin UI string from D1's catalogue, falling back to the app's own strings."""
-    try:
-        return i18n.text(lang, key, **values)
-    except KeyError:
-        if key not in ADMIN_TEXT:
-            raise
-        return ADMIN_TEXT[key][lang].format(**values)
 
 
 # ---------------------------------------------------------------- uploads (pure, then disk)
@@ -278,13 +243,13 @@ async def reindex_and_report(rt: Runtime, bot: Any, job: ReindexJob) -> None:
         report = worker.result()
     except IndexBusy:
         remember_reindex(rt, started, report=None, error="locked by another process")
-        await edit_quietly(bot, job.chat_id, job.message_id, say(job.lang, "reindex_locked"))
+        await edit_quietly(bot, job.chat_id, job.message_id, i18n.text(job.lang, "reindex_locked"))
         return
     except (EmbeddingsError, OSError) as exc:
         log.error("reindex failed: %s", exc)
         remember_reindex(rt, started, report=None, error=str(exc))
         await edit_quietly(
-            bot, job.chat_id, job.message_id, say(job.lang, "reindex_failed", reason=escape(str(exc)))
+            bot, job.chat_id, job.message_id, i18n.text(job.lang, "reindex_failed", reason=escape(str(exc)))
         )
         return
     await asyncio.to_thread(rt.live.reload)
@@ -346,7 +311,7 @@ async def refuse_non_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return False
     log.info("refused admin command from user %s", user.id if user else None)
     if update.effective_message is not None:
-        await update.effective_message.reply_html(say(language_of(update), "refused"))
+        await update.effective_message.reply_html(i18n.text(language_of(update), "refused"))
     return True
 
 
@@ -357,7 +322,7 @@ async def on_reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     full = bool(context.args) and context.args[0].lower() == "full"  # type: ignore[index]
     lang = language_of(update)
     if not await start_reindex(runtime(context), context.bot, update.effective_chat.id, lang, full=full):
-        await context.bot.send_message(update.effective_chat.id, say(lang, "busy"))
+        await context.bot.send_message(update.effective_chat.id, i18n.text(lang, "busy"))
 
 
 async def on_status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -403,15 +368,15 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     limit = rt.settings.max_upload_bytes
     refusal = None
     if not (is_page(name) or name.lower().endswith(".zip")):
-        refusal = say(lang, "upload_bad_type")
+        refusal = i18n.text(lang, "upload_bad_type")
     elif document.file_size is not None and document.file_size > limit:
-        refusal = say(lang, "upload_too_big", limit=limit)
+        refusal = i18n.text(lang, "upload_too_big", limit=limit)
     if refusal is None:
         data = bytes(await (await document.get_file()).download_as_bytearray())
         if len(data) > limit:
-            refusal = say(lang, "upload_too_big", limit=limit)
+            refusal = i18n.text(lang, "upload_too_big", limit=limit)
     if refusal is not None:
-        await message.reply_html(say(lang, "upload_refused", name=escape(name or "?"), reason=refusal))
+        await message.reply_html(i18n.text(lang, "upload_refused", name=escape(name or "?"), reason=refusal))
         return
     plan = plan_upload(
         name, data, max_page_bytes=rt.settings.max_page_bytes, max_total_bytes=ZIP_EXPANSION * limit
@@ -423,7 +388,7 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         chat_id = update.effective_chat.id
         if not await start_reindex(rt, context.bot, chat_id, lang, full=False):
             rt.reindex.again = True
-            await message.reply_html(say(lang, "reindex_queued"))
+            await message.reply_html(i18n.text(lang, "reindex_queued"))
 
 
 def upload_text(plan: UploadPlan, outcome: list[tuple[str, str]], lang: i18n.Lang, limit: int) -> str:
@@ -434,14 +399,14 @@ def upload_text(plan: UploadPlan, outcome: list[tuple[str, str]], lang: i18n.Lan
         if status == "path":
             refused.append((rel, "path"))
         else:
-            lines.append(say(lang, f"upload_{status}", name=escape(rel)))
+            lines.append(i18n.text(lang, f"upload_{status}", name=escape(rel)))
     for name, code in refused:
-        reason = say(lang, REASON_KEYS[code], limit=limit)
-        lines.append(say(lang, "upload_refused", name=escape(name), reason=reason))
+        reason = i18n.text(lang, REASON_KEYS[code], limit=limit)
+        lines.append(i18n.text(lang, "upload_refused", name=escape(name), reason=reason))
     saved = sum(1 for _, status in outcome if status in ("saved", "replaced"))
     if saved:
-        lines.append(say(lang, "upload_summary", saved=saved, refused=len(refused)))
+        lines.append(i18n.text(lang, "upload_summary", saved=saved, refused=len(refused)))
     else:
-        lines.append(say(lang, "upload_nothing"))
+        lines.append(i18n.text(lang, "upload_nothing"))
     text = "\n".join(lines)
     return text if len(text) <= 4000 else render.split_message(text)[0]

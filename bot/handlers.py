@@ -50,19 +50,6 @@ EXAMPLE_COUNT = 3
 EXAMPLE_BUTTON_CHARS = 40
 EXAMPLES_FILE = "examples.json"  # curated example questions shipped with a corpus
 
-# Strings the app needs beyond D1's catalogue; used only when i18n has no such key.
-FALLBACK_TEXT: dict[str, dict[str, str]] = {}
-
-
-def say(lang: i18n.Lang, key: str, **values: object) -> str:
-    """Return a UI string from D1's catalogue, falling back to the app's own strings."""
-    try:
-        return i18n.text(lang, key, **values)
-    except KeyError:
-        if key not in FALLBACK_TEXT:
-            raise
-        return FALLBACK_TEXT[key][lang].format(**values)
-
 
 def language_of(update: Update) -> i18n.Lang:
     """Pick the UI language of the user behind an update."""
@@ -248,12 +235,12 @@ async def send_replies(
 
 def answer_replies(rt: Runtime, answer: Answer, lang: i18n.Lang, offset: int) -> list[render.Reply]:
     """Render an answer with "more" and "context" buttons whose keys survive restarts."""
+    if offset > 0 and not answer.hits:
+        return [render.Reply(html=i18n.text(lang, "more_none"))]
     if not answer.answered:
-        if offset > 0:
-            return [render.Reply(html=say(lang, "more_none"))]
         return render.render_not_found(answer, lang)
     more_data = None
-    if len(answer.hits) >= rt.settings.top_k:
+    if answer.has_more:
         more_data = "m:" + rt.state.remember(answer.question, offset + len(answer.hits))
     context_data = [f"c:{passage_token(hit.passage_id)}" for hit in answer.hits]
     return render.render_answer(answer, lang, more_data=more_data, context_data=context_data)
@@ -273,7 +260,9 @@ async def answer_question(
     quote = message if chat.type != ChatType.PRIVATE and message is not None else None
     wait = rt.limiter.wait_seconds(user.id if user else chat.id)
     if wait:
-        await send_replies(context.bot, chat.id, [render.Reply(say(lang, "rate_limited", seconds=wait))])
+        await send_replies(
+            context.bot, chat.id, [render.Reply(i18n.text(lang, "rate_limited", seconds=wait))]
+        )
         return
     started = time.perf_counter()
     log.debug("question in chat %s: %r", chat.id, question)
@@ -281,10 +270,14 @@ async def answer_question(
         try:
             answer = await search(rt, question, offset)
         except BadQuestion:
-            await send_replies(context.bot, chat.id, [render.Reply(say(lang, "usage_question"))], quote=quote)
+            await send_replies(
+                context.bot, chat.id, [render.Reply(i18n.text(lang, "usage_question"))], quote=quote
+            )
             return
         except IndexMissing:
-            await send_replies(context.bot, chat.id, [render.Reply(say(lang, "index_missing"))], quote=quote)
+            await send_replies(
+                context.bot, chat.id, [render.Reply(i18n.text(lang, "index_missing"))], quote=quote
+            )
             return
         # Rendering and the button keys' SQLite writes stay off the event loop too.
         replies = await asyncio.to_thread(answer_replies, rt, answer, lang, offset)
@@ -358,7 +351,7 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         examples = await examples_for(rt)
         stats = await asyncio.to_thread(lambda: rt.live.current.stats)
     except IndexMissing:
-        await update.message.reply_html(say(lang, "index_missing"))
+        await update.message.reply_html(i18n.text(lang, "index_missing"))
         return
     buttons = [
         [render.Button(text=shorten(q, EXAMPLE_BUTTON_CHARS), data="q:" + rt.state.remember(q))]
@@ -388,7 +381,7 @@ async def on_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     question = " ".join(context.args or []).strip()
     if not question:
-        await update.message.reply_html(say(language_of(update), "usage_ask"))
+        await update.message.reply_html(i18n.text(language_of(update), "usage_ask"))
         return
     await answer_question(update, context, question)
 
@@ -430,7 +423,7 @@ async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if question is None:
         return
     if not question:
-        await message.reply_html(say(language_of(update), "usage_ask"), do_quote=True)
+        await message.reply_html(i18n.text(language_of(update), "usage_ask"), do_quote=True)
         return
     await answer_question(update, context, question)
 
@@ -448,7 +441,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if kind in ("m", "q") and chat_id is not None:
             ref = rt.state.recall(key)
             if ref is None:
-                await query.answer(say(lang, "stale"), show_alert=True)
+                await query.answer(i18n.text(lang, "stale"), show_alert=True)
                 return
             await query.answer()
             await answer_question(update, context, ref.question, offset=ref.offset if kind == "m" else 0)
@@ -456,7 +449,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if kind == "c" and chat_id is not None:
             await show_context(update, context, key, chat_id, lang)
             return
-        await query.answer(say(lang, "stale"), show_alert=True)
+        await query.answer(i18n.text(lang, "stale"), show_alert=True)
     except BadRequest as exc:
         # The query may already be answered or too old; nothing more to tell the user.
         log.info("callback query %s not answered: %s", query.id, exc)
@@ -472,7 +465,7 @@ async def show_context(
     try:
         passage_id = int(token, 36)
     except ValueError:
-        await query.answer(say(lang, "stale"), show_alert=True)
+        await query.answer(i18n.text(lang, "stale"), show_alert=True)
         return
 
     def neighbours() -> tuple[Any, ...]:
@@ -480,7 +473,7 @@ async def show_context(
 
     passages = await asyncio.to_thread(neighbours)
     if not passages:
-        await query.answer(say(lang, "context_missing"), show_alert=True)
+        await query.answer(i18n.text(lang, "context_missing"), show_alert=True)
         return
     await query.answer()
     await send_replies(context.bot, chat_id, render.render_context(passages, passage_id, lang))
@@ -531,9 +524,9 @@ async def apologise(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         lang = language_of(update)
         if update.callback_query is not None:
             with contextlib.suppress(TelegramError):
-                await update.callback_query.answer(say(lang, "error"))
+                await update.callback_query.answer(i18n.text(lang, "error"))
         if chat is not None:
             with contextlib.suppress(TelegramError):
-                await context.bot.send_message(chat.id, say(lang, "error"))
+                await context.bot.send_message(chat.id, i18n.text(lang, "error"))
     else:
         log.error("error outside an update: %s", type(error).__name__, exc_info=error)

@@ -67,6 +67,7 @@ class Answer:
     answered: bool
     hits: tuple[Hit, ...] = ()
     nearest: tuple[Headline, ...] = ()
+    has_more: bool = False  # further quotable passages exist past these hits
 
 
 @dataclass(frozen=True)

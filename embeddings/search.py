@@ -123,14 +123,17 @@ class Searcher:
     def _answer(self, question: str, vector: np.ndarray, top_k: int, offset: int) -> Answer:
         """Rank, then build the Answer (hits with highlights, or the nearest headlines)."""
         candidates = self.candidates(question, vector)
-        if not rank.is_answerable(candidates, self.min_score, cross_lingual=not rank.has_han(question)):
+        good = rank.quotable(candidates, self.min_score, cross_lingual=not rank.has_han(question))
+        if not good:
             return Answer(question, False, nearest=rank.nearest_headlines(candidates, self._passages))
+        # One hit beyond the page tells whether a "more" page would have anything on it.
         hits = rank.select_hits(
-            candidates, self._passages, top_k=top_k, offset=offset, max_per_article=self.max_per_article
+            good, self._passages, top_k=top_k + 1, offset=offset, max_per_article=self.max_per_article
         )
+        has_more, hits = len(hits) > top_k, hits[:top_k]
         scorer = rank.token_overlap_scorer(tokenize(question), tokenize)
         hits = [replace(h, highlight=rank.highlight(h.text, scorer)) for h in hits]
-        return Answer(question, True, hits=tuple(self._highlight_by_meaning(vector, hits)))
+        return Answer(question, True, hits=tuple(self._highlight_by_meaning(vector, hits)), has_more=has_more)
 
     def _highlight_by_meaning(self, vector: np.ndarray, hits: list[Hit]) -> list[Hit]:
         """Highlight hits that share no words with the question (e.g. English) by sentence embeddings."""

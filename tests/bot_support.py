@@ -27,6 +27,7 @@ LATER_ANSWER = "1936年11月2日"
 QUESTION = "台北101的動土儀式是誰主持的？"
 QUESTION_DOC = "drcd/drcd-00145.html"
 QUESTION_ANSWER = "陳水扁"
+MORE_QUESTION = "台北101有多高？"  # two paragraphs of QUESTION_DOC answer it: one quote plus "more"
 ADMIN_ID = 1001
 TOKEN = "123456:TEST-token-for-quotebot"
 

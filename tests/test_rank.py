@@ -164,3 +164,17 @@ def test_captions_rank_below_a_close_body_paragraph_but_win_when_clearly_best() 
         body,
     ]
     assert rank.demote(close, frozenset(), rank.CAPTION_PENALTY) == close
+
+
+def test_only_quotes_near_the_best_are_quotable() -> None:
+    best, close, far = (
+        rank.Candidate(1, 0.90, 0.3, 0.0, 0.99),
+        rank.Candidate(2, 0.88, 0.2, 0.0, 0.94),
+        rank.Candidate(3, 0.86, 0.1, 0.0, 0.93),
+    )
+    # All three clear the threshold; the third is too far below the best to be quoted beside it.
+    assert [c.passage_id for c in rank.quotable([best, close, far], 0.92, margin=0.055)] == [1, 2]
+    assert [c.passage_id for c in rank.quotable([best, close, far], 0.92, margin=0.1)] == [1, 2, 3]
+    assert rank.quotable([close, far], 0.95) == []
+    english = [rank.Candidate(1, 0.80, 0.0, 0.0, 0.80), rank.Candidate(2, 0.70, 0.0, 0.0, 0.70)]
+    assert [c.passage_id for c in rank.quotable(english, cross_lingual=True, margin=0.2)] == [1]
