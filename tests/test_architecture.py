@@ -24,6 +24,7 @@ HOMES = {
     "faiss": {"embeddings/dense.py"},
     "sentence_transformers": {"embeddings/encoder.py"},
     "torch": {"embeddings/encoder.py"},
+    "transformers": {"embeddings/encoder.py"},
     "bm25s": {"embeddings/lexical.py"},
     "jieba": {"embeddings/lexical.py"},
     "opencc": {"embeddings/lexical.py"},
