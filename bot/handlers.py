@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from telegram import (
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InlineQueryResultArticle,
@@ -428,6 +429,15 @@ async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await answer_question(update, context, question)
 
 
+async def acknowledge(query: CallbackQuery, text: str | None = None) -> None:
+    """Answer a callback query, shrugging off Telegram's refusal of one that is too old."""
+    try:
+        await query.answer(text, show_alert=text is not None)
+    except BadRequest as exc:
+        # A press queued while the bot was down is "too old" to answer, but still deserves its result.
+        log.info("callback query %s not answered: %s", query.id, exc)
+
+
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Handle "more", "context" and example-question buttons; always answer the callback query."""
     query = update.callback_query
@@ -437,22 +447,17 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     lang = language_of(update)
     kind, _, key = (query.data or "").partition(":")
     chat_id = query.message.chat.id if query.message else None
-    try:
-        if kind in ("m", "q") and chat_id is not None:
-            ref = rt.state.recall(key)
-            if ref is None:
-                await query.answer(i18n.text(lang, "stale"), show_alert=True)
-                return
-            await query.answer()
-            await answer_question(update, context, ref.question, offset=ref.offset if kind == "m" else 0)
+    if kind in ("m", "q") and chat_id is not None:
+        ref = await asyncio.to_thread(rt.state.recall, key)
+        if ref is None:
+            await acknowledge(query, i18n.text(lang, "stale"))
             return
-        if kind == "c" and chat_id is not None:
-            await show_context(update, context, key, chat_id, lang)
-            return
-        await query.answer(i18n.text(lang, "stale"), show_alert=True)
-    except BadRequest as exc:
-        # The query may already be answered or too old; nothing more to tell the user.
-        log.info("callback query %s not answered: %s", query.id, exc)
+        await acknowledge(query)
+        await answer_question(update, context, ref.question, offset=ref.offset if kind == "m" else 0)
+    elif kind == "c" and chat_id is not None:
+        await show_context(update, context, key, chat_id, lang)
+    else:
+        await acknowledge(query, i18n.text(lang, "stale"))
 
 
 async def show_context(
@@ -465,7 +470,7 @@ async def show_context(
     try:
         passage_id = int(token, 36)
     except ValueError:
-        await query.answer(i18n.text(lang, "stale"), show_alert=True)
+        await acknowledge(query, i18n.text(lang, "stale"))
         return
 
     def neighbours() -> tuple[Any, ...]:
@@ -473,9 +478,9 @@ async def show_context(
 
     passages = await asyncio.to_thread(neighbours)
     if not passages:
-        await query.answer(i18n.text(lang, "context_missing"), show_alert=True)
+        await acknowledge(query, i18n.text(lang, "context_missing"))
         return
-    await query.answer()
+    await acknowledge(query)
     await send_replies(context.bot, chat_id, render.render_context(passages, passage_id, lang))
 
 

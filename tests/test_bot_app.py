@@ -128,6 +128,19 @@ async def test_more_and_context_buttons_survive_a_restart(server: BotApiServer, 
         assert answer is not None and answer.get("text") == i18n.text("zh-hans", "stale")
 
 
+async def test_buttons_pressed_too_long_ago_still_get_their_result(built: BuiltIndex) -> None:
+    # A press queued while the bot was down arrives too old to answer; its result is still owed.
+    with BotApiServer(token=TOKEN, username=BOT_NAME, callback_query_ttl=0.0) as server:
+        async with running_bot(bot_settings(built, server.url, top_k=1)):
+            (first,) = await ask(server, MORE_QUESTION, user_id=19)
+            for data in button_data(first):
+                since = len(server.calls())
+                query = server.press_button(first.result["message_id"], data, user_id=19)
+                (reply,) = await sent(server, 19, since)
+                assert entity_types(reply) & {"blockquote", "expandable_blockquote"}
+                assert server.callback_answer(query) is None  # Telegram refused the late answer
+
+
 async def test_deep_link_asks_its_question(server: BotApiServer, bot: Any) -> None:
     payload = encode_start_payload(QUESTION)
     assert payload is not None
