@@ -15,7 +15,7 @@ from typing import Literal
 from corpus.errors import CorpusError
 from corpus.models import Article
 from corpus.parse import PageError, read_page
-from corpus.text import squash
+from corpus.text import text_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +91,7 @@ def _read_task(task: tuple[Path, str, int, str | None]) -> FileResult:
 
 def article_fingerprint(article: Article) -> str:
     """Return a hash of an article's title and text, equal for the same article saved twice."""
-    text = "\n".join(squash(paragraph.text) for paragraph in article.body)
-    return hashlib.sha256(f"{squash(article.title)}\n{text}".encode()).hexdigest()
+    return text_fingerprint(article.title, (paragraph.text for paragraph in article.body))
 
 
 def scan_corpus(

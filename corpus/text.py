@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Iterable
 from datetime import date
 
 # Browsers collapse every whitespace run (\u3000, nbsp included) into one space; zero-width characters
@@ -54,6 +56,12 @@ def normalize_space(text: str) -> str:
 def squash(text: str) -> str:
     """Return text without any whitespace, for comparing paragraphs regardless of spacing."""
     return _SPACE.sub("", text)
+
+
+def text_fingerprint(title: str, body: Iterable[str]) -> str:
+    """Return a hash of a title and body paragraphs, equal for the same article saved twice."""
+    text = "\n".join(squash(paragraph) for paragraph in body)
+    return hashlib.sha256(f"{squash(title)}\n{text}".encode()).hexdigest()
 
 
 def is_caption(text: str) -> bool:

@@ -33,6 +33,7 @@ import numpy as np
 
 from corpus.errors import CorpusError
 from corpus.models import Article
+from corpus.text import text_fingerprint
 from embeddings.errors import IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing
 from embeddings.models import Failure, Passage, ReindexProgress, ReindexReport
 
@@ -136,8 +137,34 @@ def passages_of(article: Article) -> tuple[Passage, ...]:
     )
 
 
-def diff_pages(previous: Mapping[str, str], results: Iterable[FileResult]) -> PageDiff:
-    """Compare scan results with the indexed pages (path -> content hash) and sort them into a diff."""
+def page_fingerprints(passages: Iterable[Passage]) -> dict[str, str]:
+    """Return each indexed page's text fingerprint, as corpus.text.text_fingerprint gives its article."""
+    titles: dict[str, str] = {}
+    bodies: dict[str, list[Passage]] = {}
+    for p in passages:
+        titles.setdefault(p.doc, p.title)
+        if p.kind == "body":
+            bodies.setdefault(p.doc, []).append(p)
+    return {
+        doc: text_fingerprint(title, (p.text for p in sorted(bodies.get(doc, ()), key=lambda p: p.ordinal)))
+        for doc, title in titles.items()
+    }
+
+
+def diff_pages(
+    previous: Mapping[str, str], results: Iterable[FileResult], fingerprints: Mapping[str, str] | None = None
+) -> PageDiff:
+    """Compare scan results with the indexed pages (path -> content hash) and sort them into a diff.
+
+    fingerprints (indexed path -> text fingerprint) lets a new page with the text of an unchanged
+    indexed page count as its duplicate, as a full scan would: an unchanged page is never parsed.
+    """
+    results = list(results)
+    fingerprints = fingerprints or {}
+    by_text: dict[str, str] = {}
+    for result in results:
+        if result.status == "unchanged" and result.path in previous and result.path in fingerprints:
+            by_text.setdefault(fingerprints[result.path], result.path)
     kept: list[str] = []
     fresh: list[Article] = []
     dropped: list[str] = []
@@ -156,7 +183,9 @@ def diff_pages(previous: Mapping[str, str], results: Iterable[FileResult]) -> Pa
             continue
         if result.status == "ok" and article is not None and passages_of(article):
             # Byte-identical copies are one article even when the scan saw the original unchanged.
-            twin = by_hash.get(article.content_hash)
+            twin = by_hash.get(article.content_hash) or by_text.get(
+                text_fingerprint(article.title, (p.text for p in article.body))
+            )
             if twin is not None:
                 skipped.append(Failure(path, f"duplicate of {twin}"))
             else:
@@ -592,14 +621,17 @@ def build_index(
             # whose paragraph text is unchanged (passage ids hash the text).
             log.info("index built by quotebot %s: re-parsing every page", manifest.package_version)
             skip = {}
-        results = scan_corpus(corpus_dir, max_bytes=max_page_bytes, known=skip)
-        diff = diff_pages(known, scanned(results))
+        results = list(scanned(scan_corpus(corpus_dir, max_bytes=max_page_bytes, known=skip)))
+        old: list[Passage] | None = None
+        if previous is not None and any(r.status == "ok" for r in results):
+            old = load_passages(previous)  # to spot copies of unchanged pages; _assemble reuses them
+        diff = diff_pages(known, results, page_fingerprints(old or ()))
         if previous is not None and not diff.changes_index:
             reporter.emit("done")
             return _report(diff, manifest.passages if manifest else 0, started, full)
         if not diff.kept and not diff.fresh:
             raise CorpusError(nothing_to_index(corpus_dir, diff))
-        contents = _assemble(index_dir, diff, previous, manifest, encoder, reporter)
+        contents = _assemble(index_dir, diff, previous, manifest, encoder, reporter, old)
         reporter.emit("write", len(contents.embedded))
         generation = _commit(index_dir, corpus_dir, contents, diff, previous, manifest)
         shutil.rmtree(index_dir / PARTIAL, ignore_errors=True)  # its vectors are in the generation now
@@ -627,6 +659,7 @@ def _assemble(
     manifest: Manifest | None,
     encoder: Encoder,
     reporter: _Reporter,
+    old: list[Passage] | None = None,
 ) -> _Contents:
     """Return the new generation's passages and vectors, embedding only passages not indexed before."""
     old_rows: dict[int, int] = {}
@@ -634,7 +667,7 @@ def _assemble(
     old_vectors: np.ndarray | None = None
     passages: list[Passage] = []
     if previous is not None and manifest is not None:
-        old = load_passages(previous)
+        old = load_passages(previous) if old is None else old
         old_vectors = load_vectors(previous, manifest)
         if len(old) != manifest.passages:
             raise IndexCorrupt(

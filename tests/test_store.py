@@ -545,3 +545,21 @@ def test_unreadable_files_raise_index_corrupt(built: tuple[Path, Path], tmp_path
     with pytest.raises(IndexCorrupt, match="quotebot index --full"):
         build_index(corpus, index_dir, shared_encoder())
     assert build_index(corpus, index_dir, shared_encoder(), full=True).passages > 0
+
+
+def test_a_copy_with_other_bytes_stays_a_duplicate_in_incremental_runs(
+    tmp_path: Path, encoder: CountingEncoder
+) -> None:
+    corpus, index_dir = write_corpus(tmp_path / "c", seed=False), tmp_path / "i"
+    # The same article saved again: equal title and text, other bytes (a comment the browser added).
+    saved = (corpus / "news/typhoon.html").read_bytes() + b"<!-- saved from url=(0042) -->"
+    (corpus / "news/typhoon-saved.html").write_bytes(saved)
+    first = build_index(corpus, index_dir, encoder)
+    assert (first.added, first.skipped) == (4, 1)
+    pages = read_manifest(index_dir).pages.keys()
+
+    again = build_index(corpus, index_dir, encoder)
+    assert (again.added, again.updated, again.unchanged, again.skipped) == (0, 0, 4, 1)
+    assert again.skipped_reasons == first.skipped_reasons
+    assert first.skipped_reasons[0].reason.startswith("duplicate of news/typhoon")
+    assert read_manifest(index_dir).pages.keys() == pages
