@@ -24,6 +24,7 @@ from telegram.ext import ContextTypes
 
 from bot import i18n, render
 from bot.handlers import Runtime, language_of, runtime
+from corpus.errors import CorpusError
 from embeddings.errors import EmbeddingsError, IndexBusy
 from embeddings.models import Failure, ReindexProgress, ReindexReport
 
@@ -202,6 +203,8 @@ async def run_reindex(rt: Runtime, bot: Any, job: ReindexJob) -> None:
     """Build the index in a worker thread, edit the progress message, swap in and report."""
     try:
         await reindex_and_report(rt, bot, job)
+    except Exception:  # nobody awaits this task: log here, and still honour a queued rerun
+        log.exception("reindex job failed")
     finally:
         job.finished = True
     if job.again:
@@ -245,7 +248,7 @@ async def reindex_and_report(rt: Runtime, bot: Any, job: ReindexJob) -> None:
         remember_reindex(rt, started, report=None, error="locked by another process")
         await edit_quietly(bot, job.chat_id, job.message_id, i18n.text(job.lang, "reindex_locked"))
         return
-    except (EmbeddingsError, OSError) as exc:
+    except (CorpusError, EmbeddingsError, OSError) as exc:  # e.g. an empty or missing corpus dir
         log.error("reindex failed: %s", exc)
         remember_reindex(rt, started, report=None, error=str(exc))
         await edit_quietly(

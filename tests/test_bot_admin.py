@@ -221,3 +221,18 @@ async def say_document(server: BotApiServer, name: str, data: bytes) -> Call:
     since = len(server.calls())
     server.add_document(name, data, user_id=ADMIN_ID, language_code="en")
     return (await replies(server, ADMIN_ID, since))[0]
+
+
+async def test_reindex_of_an_empty_corpus_says_it_failed(server: BotApiServer, copy: BuiltIndex) -> None:
+    for page in copy.corpus_dir.rglob("*.htm*"):
+        page.unlink()
+    async with running_bot(bot_settings(copy, server.url)):
+        since = len(server.calls())
+        server.add_text("/reindex", user_id=ADMIN_ID, language_code="en")
+        (edit,) = await server.wait_for_async(
+            "editMessageText", lambda c: c.params.get("chat_id") == ADMIN_ID, timeout=60, since=since
+        )
+        assert edit.result["text"].startswith("Reindex failed: ")
+        assert "The current index is unchanged." in edit.result["text"]
+        status = await say(server, "/status", user_id=ADMIN_ID, language_code="en")
+    assert "nothing to index" in status.result["text"]
