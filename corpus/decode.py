@@ -69,8 +69,10 @@ def decode_page(data: bytes) -> str:
         raise CorpusError("binary file, not a text page")
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as exc:
+        # A page cut off inside a multi-byte character (a truncated download) is still UTF-8.
+        if exc.reason == "unexpected end of data":
+            return data[: exc.start].decode("utf-8")
     declared = declared_charset(data)
     if declared and declared != "utf-8":
         try:

@@ -385,6 +385,18 @@ def test_truncated_html_keeps_what_is_there_and_says_so(seed_bytes: bytes) -> No
     assert read_page(full, "full.html")[1] == ()
 
 
+@pytest.mark.parametrize("extra", [1, 2])
+@pytest.mark.parametrize("declared", [b"", b'<meta charset="gb2312">'])
+def test_a_utf8_page_cut_inside_a_character_still_reads_as_utf8(
+    seed_bytes: bytes, extra: int, declared: bytes
+) -> None:
+    # A download cut off at any byte splits a three-byte Chinese character two times in three.
+    page = declared + seed_bytes
+    lead = "朝鲜最高领导人金正恩与美国前总统川普曾靠"
+    cut = page[: page.index(lead.encode()) + len(lead.encode()) + extra]
+    assert parse_article(cut, "cut.html").paragraphs[-1].text == lead
+
+
 def test_truncated_before_any_paragraph_fails(seed_bytes: bytes) -> None:
     with pytest.raises(PageError, match="no paragraphs"):
         parse_article(seed_bytes[: seed_bytes.index(b'<div class="entry">') + 30], "cut.html")
