@@ -73,6 +73,8 @@ def decode_page(data: bytes) -> str:
         # A page cut off inside a multi-byte character (a truncated download) is still UTF-8.
         if exc.reason == "unexpected end of data":
             return data[: exc.start].decode("utf-8")
+    if (damaged := _damaged_utf8(data)) is not None:
+        return damaged
     declared = declared_charset(data)
     if declared and declared != "utf-8":
         try:
@@ -82,6 +84,15 @@ def decode_page(data: bytes) -> str:
         else:
             return _recheck_chinese(data, declared, text)
     return _detect(data)
+
+
+def _damaged_utf8(data: bytes) -> str | None:
+    """Return a UTF-8 page with a few stray bytes decoded as a browser shows it (U+FFFD), else None."""
+    text = data.decode("utf-8", "replace")
+    bad = text.count("\ufffd")
+    good = sum(ch > "\x7f" for ch in text) - bad
+    # GBK or Big5 read as UTF-8 fails on nearly every character; a damaged UTF-8 page on a handful.
+    return text if good >= 50 * bad else None
 
 
 # Frequent characters of Chinese news in both scripts. A page decoded with the wrong Chinese codec

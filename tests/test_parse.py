@@ -397,6 +397,14 @@ def test_a_utf8_page_cut_inside_a_character_still_reads_as_utf8(
     assert parse_article(cut, "cut.html").paragraphs[-1].text == lead
 
 
+@pytest.mark.parametrize("declared", [b"", b'<meta charset="gb2312">'])
+def test_a_utf8_page_with_a_stray_byte_still_reads_as_utf8(seed_bytes: bytes, declared: bytes) -> None:
+    # Browsers show one U+FFFD for the bad byte and the rest of the page as it is.
+    lead = "朝鲜最高领导人金正恩"
+    page = declared + seed_bytes.replace(lead.encode(), b"\xff" + lead.encode(), 1)
+    assert parse_article(page, "stray.html").paragraphs[0].text.startswith("\ufffd" + lead)
+
+
 def test_truncated_before_any_paragraph_fails(seed_bytes: bytes) -> None:
     with pytest.raises(PageError, match="no paragraphs"):
         parse_article(seed_bytes[: seed_bytes.index(b'<div class="entry">') + 30], "cut.html")
