@@ -381,8 +381,13 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if refusal is not None:
         await message.reply_html(i18n.text(lang, "upload_refused", name=escape(name or "?"), reason=refusal))
         return
-    plan = plan_upload(
-        name, data, max_page_bytes=rt.settings.max_page_bytes, max_total_bytes=ZIP_EXPANSION * limit
+    # Unpacking a zip (up to ZIP_EXPANSION * limit bytes) is CPU work: keep it off the event loop.
+    plan = await asyncio.to_thread(
+        plan_upload,
+        name,
+        data,
+        max_page_bytes=rt.settings.max_page_bytes,
+        max_total_bytes=ZIP_EXPANSION * limit,
     )
     outcome = await asyncio.to_thread(save_upload, rt.settings.corpus_dir, plan)
     await message.reply_html(upload_text(plan, outcome, lang, limit))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot import i18n
+from bot import admin, i18n
 from bot.app import ADMIN_COMMANDS, USER_COMMANDS
 from tests.bot_support import (
     ADMIN_ID,
@@ -236,3 +237,25 @@ async def test_reindex_of_an_empty_corpus_says_it_failed(server: BotApiServer, c
         assert "The current index is unchanged." in edit.result["text"]
         status = await say(server, "/status", user_id=ADMIN_ID, language_code="en")
     assert "nothing to index" in status.result["text"]
+
+
+async def test_upload_is_unpacked_off_the_event_loop(
+    server: BotApiServer, copy: BuiltIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[threading.Thread] = []
+    plan_upload = admin.plan_upload
+
+    def recording(*args: Any, **kwargs: Any) -> admin.UploadPlan:
+        threads.append(threading.current_thread())
+        return plan_upload(*args, **kwargs)
+
+    monkeypatch.setattr(admin, "plan_upload", recording)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("notes.txt", "not a page")
+    async with running_bot(bot_settings(copy, server.url)):
+        since = len(server.calls())
+        server.add_document("pages.zip", buffer.getvalue(), user_id=ADMIN_ID, language_code="en")
+        (reply,) = await replies(server, ADMIN_ID, since)
+    assert "notes.txt" in reply.result["text"]
+    assert threads and threads[0] is not threading.main_thread()
