@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -40,6 +41,7 @@ CONCURRENT_UPDATES = 64  # many users at once; CPU work goes to threads, so this
 # Requests that change nothing when repeated may be retried even after a timeout; a timed-out
 # sendMessage may have been delivered, so it is retried only when the connection itself failed.
 STATE_FILE = "bot-state.sqlite3"
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what setWebhook accepts
 IDEMPOTENT_PREFIXES = ("get", "set", "delete", "answer", "edit", "sendchataction")
 
 USER_COMMANDS = (
@@ -201,6 +203,9 @@ def webhook_options(settings: Settings) -> dict[str, Any]:
         if settings.webhook_secret
         else secrets.token_urlsafe(32)  # still protected when none is configured
     )
+    if not WEBHOOK_SECRET.fullmatch(secret):
+        # setWebhook refuses any other secret, which would otherwise surface as a traceback.
+        raise ConfigError("QUOTEBOT_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
     return {
         "listen": settings.webhook_listen,
         "port": settings.webhook_port,

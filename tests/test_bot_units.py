@@ -12,6 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.admin import plan_upload, safe_relpath, save_upload
+from bot.app import webhook_options
+from bot.config import ConfigError, Settings
 from bot.handlers import (
     QuestionLimiter,
     decode_start_payload,
@@ -138,3 +140,16 @@ def test_token_is_redacted_from_logs(caplog: pytest.LogCaptureFixture) -> None:
             log.exception("boom")
     assert token not in caplog.text
     assert "<token>" in caplog.text
+
+
+@pytest.mark.parametrize("secret", ["has space", "dots.are.refused", "x" * 257])
+def test_webhook_secret_telegram_would_refuse_fails_at_start_up(secret: str) -> None:
+    settings = Settings(webhook_url="https://example.org/hook", webhook_secret=secret)
+    with pytest.raises(ConfigError, match="QUOTEBOT_WEBHOOK_SECRET"):
+        webhook_options(settings)
+
+
+def test_webhook_secret_is_generated_when_not_configured() -> None:
+    first = webhook_options(Settings(webhook_url="https://example.org/hook"))["secret_token"]
+    second = webhook_options(Settings(webhook_url="https://example.org/hook"))["secret_token"]
+    assert first != second and len(first) >= 32
