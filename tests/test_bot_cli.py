@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from tests.bot_support import QUESTION, QUESTION_ANSWER, BuiltIndex, shared_index
+from tests.bot_support import QUESTION, QUESTION_ANSWER, TOKEN, BuiltIndex, shared_index
+from tests.telegram_server import BotApiServer
 
 
 @pytest.fixture(scope="module")
@@ -36,3 +37,18 @@ def test_chat_answers_from_the_index(
     assert code == 0
     out = capsys.readouterr().out
     assert QUESTION_ANSWER in out and "台北101" in out
+
+
+def test_serve_with_a_rejected_token_does_not_print_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = "999999:wrong-token-AAAA"
+    monkeypatch.chdir(tmp_path)
+    with BotApiServer(token=TOKEN) as server:
+        monkeypatch.setenv("QUOTEBOT_TELEGRAM_TOKEN", wrong)
+        monkeypatch.setenv("QUOTEBOT_TELEGRAM_API_URL", server.url)
+        code = main(["--index-dir", str(tmp_path / "no-index"), "serve"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "rejected QUOTEBOT_TELEGRAM_TOKEN" in err
+    assert wrong not in err and "wrong-token" not in err
