@@ -256,7 +256,11 @@ def run_search(args: argparse.Namespace, settings: Settings) -> int:
         min_score=settings.min_score,
     )
     if args.jsonl:
-        return answer_jsonl(searcher, _stdin_lines(), sys.stdout, top_k=top_k)
+        try:
+            return answer_jsonl(searcher, _stdin_lines(), sys.stdout, top_k=top_k)
+        except BrokenPipeError:  # `quotebot search --jsonl < q.jsonl | head` closed the pipe: stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
     answer = searcher.search(args.question, top_k=top_k)
     if args.json:
         print(json.dumps(answer_json(answer), ensure_ascii=False, indent=1))
@@ -304,7 +308,8 @@ def parse_request(line: bytes | str, number: int) -> tuple[Any, str | None, str 
     """Return (id, question, error) for one --jsonl input line (its number stands in for a missing id)."""
     try:
         text = line.decode("utf-8") if isinstance(line, bytes) else line
-        request = json.loads(text)
+        # Windows tools start UTF-8 files with a byte-order mark, which json.loads refuses.
+        request = json.loads(text.removeprefix("\ufeff") if number == 1 else text)
     except UnicodeDecodeError:
         return number, None, f"line {number} is not UTF-8"
     except json.JSONDecodeError as exc:

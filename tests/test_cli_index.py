@@ -117,9 +117,43 @@ def test_search_jsonl_answers_each_line_and_reports_bad_ones(
     assert all(r["answered"] is False and r["hits"] == [] for r in rows[1:-1])
 
 
+def test_search_jsonl_stops_quietly_when_the_reader_closes_the_pipe(
+    built: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    class ClosedPipe(io.StringIO):
+        """stdout piped into `head`, which has exited."""
+
+        def __init__(self, fd: int) -> None:
+            super().__init__()
+            self.fd = fd
+
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self) -> int:
+            return self.fd
+
+    line = json.dumps({"id": "q1", "question": "台风在哪里登陆？"}, ensure_ascii=False).encode() + b"\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(line * 3), encoding="utf-8"))
+    with (tmp_path / "stdout").open("w") as target:
+        monkeypatch.setattr(sys, "stdout", ClosedPipe(target.fileno()))
+        code = main(["--index-dir", str(built[1]), "search", "--jsonl"])
+    assert (code, capsys.readouterr().err) == (0, "")
+
+
 def test_parse_request_keeps_ids_and_numbers_anonymous_lines() -> None:
     assert parse_request('{"id": 7, "question": "问"}', 1) == (7, "问", None)
     assert parse_request('{"question": "问"}', 5) == (5, "问", None)
+
+
+def test_parse_request_reads_a_first_line_behind_a_byte_order_mark() -> None:
+    # Windows editors and PowerShell's Out-File start UTF-8 files with a BOM.
+    line = '\ufeff{"id": "q1", "question": "问"}'
+    assert parse_request(line.encode(), 1) == ("q1", "问", None)
+    assert parse_request(line, 1) == ("q1", "问", None)
 
 
 @pytest.mark.parametrize(
