@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 PROGRESS_EVERY = 3.0  # seconds between progress edits; Telegram throttles edits of one message
 PAGE_SUFFIXES = (".html", ".htm")
 ZIP_EXPANSION = 10  # a zip may unpack to at most this many times max_upload_bytes
+UPLOAD_LINES_MAX = 20  # files listed one by one in the reply to an upload
 
 
 # Reason codes of plan_upload -> i18n keys.
@@ -400,7 +401,7 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 def upload_text(plan: UploadPlan, outcome: list[tuple[str, str]], lang: i18n.Lang, limit: int) -> str:
-    """Describe, one line per file, what an upload saved, replaced, kept or refused (HTML-escaped)."""
+    """Describe what an upload saved, replaced, kept or refused (a line per file, then the summary)."""
     lines: list[str] = []
     refused = [(name, code) for name, code in plan.refused]
     for rel, status in outcome:
@@ -411,10 +412,14 @@ def upload_text(plan: UploadPlan, outcome: list[tuple[str, str]], lang: i18n.Lan
     for name, code in refused:
         reason = i18n.text(lang, REASON_KEYS[code], limit=limit)
         lines.append(i18n.text(lang, "upload_refused", name=escape(name), reason=reason))
+    if len(lines) > UPLOAD_LINES_MAX:
+        # A zip of thousands of entries must not push the summary out of the one message.
+        hidden = len(lines) - UPLOAD_LINES_MAX
+        lines = [*lines[:UPLOAD_LINES_MAX], escape(i18n.text(lang, "report_more", n=hidden))]
     saved = sum(1 for _, status in outcome if status in ("saved", "replaced"))
     if saved:
-        lines.append(i18n.text(lang, "upload_summary", saved=saved, refused=len(refused)))
+        summary = i18n.text(lang, "upload_summary", saved=saved, refused=len(refused))
     else:
-        lines.append(i18n.text(lang, "upload_nothing"))
-    text = "\n".join(lines)
-    return text if len(text) <= 4000 else render.split_message(text)[0]
+        summary = i18n.text(lang, "upload_nothing")
+    listed = render.split_message("\n".join(lines), render.MESSAGE_LIMIT - len(summary) - 1)
+    return "\n".join([*listed[:1], summary])

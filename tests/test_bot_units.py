@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.admin import plan_upload, safe_relpath, save_upload
+from bot import i18n
+from bot.admin import plan_upload, safe_relpath, save_upload, upload_text
 from bot.app import webhook_options
 from bot.config import ConfigError, Settings
 from bot.handlers import (
@@ -21,6 +22,7 @@ from bot.handlers import (
     passage_token,
 )
 from bot.state import BotState, button_key
+from tests.telegram_html import parse_telegram_html
 
 
 def test_state_survives_reopen(tmp_path: Path) -> None:
@@ -153,3 +155,19 @@ def test_webhook_secret_is_generated_when_not_configured() -> None:
     first = webhook_options(Settings(webhook_url="https://example.org/hook"))["secret_token"]
     second = webhook_options(Settings(webhook_url="https://example.org/hook"))["secret_token"]
     assert first != second and len(first) >= 32
+
+
+def test_upload_reply_of_a_huge_zip_keeps_its_summary(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for n in range(400):
+            archive.writestr(f"attachments/scan-{n:04d}-{'x' * 60}.pdf", b"%PDF")
+        archive.writestr("news/page.html", b"<html><body><p>hi</p></body></html>")
+    plan = plan_upload("big.zip", buffer.getvalue(), max_page_bytes=10_000, max_total_bytes=10_000_000)
+    outcome = save_upload(tmp_path, plan)
+    reply = upload_text(plan, outcome, "en", 1000)
+    plain, _ = parse_telegram_html(reply)
+    assert len(plain) <= 4096
+    assert "Saved: news/page.html" in plain
+    assert plain.endswith(i18n.text("en", "upload_summary", saved=1, refused=400))
+    assert i18n.text("en", "report_more", n=401 - 20) in plain
