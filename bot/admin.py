@@ -11,7 +11,6 @@ import stat
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
@@ -156,9 +155,6 @@ class ReindexJob:
     def running(self) -> bool:
         """Tell whether the job has not finished yet."""
         return not self.finished
-
-
-Send = Callable[[int, str], Coroutine[Any, Any, Any]]
 
 
 async def edit_quietly(bot: Any, chat_id: int, message_id: int, html: str) -> None:
