@@ -52,6 +52,13 @@ def list_pages(root: Path) -> list[str]:
 
 def read_one(root: Path, path: str, max_bytes: int, known_hash: str | None = None) -> FileResult:
     """Read, hash and parse one page; never raise for a bad page."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        # Linux keeps the bytes of a name that is not UTF-8 (GBK names from a Windows zip); such a path
+        # cannot be printed, stored in the index or shown to users, so the page is reported by its bytes.
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        return FileResult(shown, "failed", "file name is not UTF-8: rename it (convmv -f gbk -t utf-8)")
     full = root / path
     try:
         status = full.stat()

@@ -171,3 +171,17 @@ def test_size_limit_is_inclusive_of_the_limit(tmp_path: Path, seed_bytes: bytes)
     (tmp_path / "seed.html").write_bytes(seed_bytes)
     assert next(scan_corpus(tmp_path, max_bytes=len(seed_bytes))).status == "ok"
     assert next(scan_corpus(tmp_path, max_bytes=len(seed_bytes) - 1)).status == "skipped"
+
+
+def test_a_file_name_that_is_not_utf8_fails_with_a_printable_path_and_a_fix(
+    tmp_path: Path, seed_bytes: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Zips made on Chinese Windows carry GBK file names; Linux keeps their bytes (新闻.html here).
+    (tmp_path / "seed.html").write_bytes(seed_bytes)
+    (tmp_path / os.fsdecode("新闻.html".encode("gbk"))).write_bytes(seed_bytes.replace(b"</p>", b" </p>"))
+    results = {r.path: r for r in scan_corpus(tmp_path)}
+    bad = results["\\xd0\\xc2\\xce\\xc5.html"]
+    assert bad.status == "failed" and bad.reason is not None
+    assert "not UTF-8" in bad.reason and "rename" in bad.reason
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert results["seed.html"].status == "ok"
