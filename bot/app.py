@@ -123,6 +123,7 @@ def build_application(settings: Settings, live: LiveSearcher, encoder: Encoder) 
         .connection_pool_size(CONCURRENT_UPDATES)
         .pool_timeout(30.0)
         .post_init(post_init)
+        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
         .build()
     )
@@ -176,16 +177,20 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
     log.info("bot @%s ready (%d stale button keys pruned)", bot.username, pruned)
 
 
-async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
-    """Let a running reindex finish its swap, then close the state database."""
+async def post_stop(application: Application) -> None:  # type: ignore[type-arg]
+    """Let a running reindex finish its swap and report while the bot can still send."""
     rt: Runtime = application.bot_data["runtime"]
-    job = rt.reindex
-    if job is not None and job.task is not None and not job.task.done():
+    while (job := rt.reindex) is not None and job.task is not None and not job.task.done():
         log.info("waiting for the running reindex to finish")
         try:
             await job.task
         except Exception:  # already logged by the job; shutting down regardless
             log.exception("reindex ended with an error during shutdown")
+
+
+async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+    """Close the state database."""
+    rt: Runtime = application.bot_data["runtime"]
     rt.state.close()
 
 

@@ -259,3 +259,14 @@ async def test_upload_is_unpacked_off_the_event_loop(
         (reply,) = await replies(server, ADMIN_ID, since)
     assert "notes.txt" in reply.result["text"]
     assert threads and threads[0] is not threading.main_thread()
+
+
+async def test_stopping_mid_reindex_still_sends_the_report(server: BotApiServer, copy: BuiltIndex) -> None:
+    (copy.corpus_dir / LATER_PAGE).parent.mkdir(parents=True, exist_ok=True)
+    (copy.corpus_dir / LATER_PAGE).write_bytes((SAMPLES / LATER_PAGE).read_bytes())
+    async with running_bot(bot_settings(copy, server.url)):
+        start = len(server.calls())
+        server.add_text("/reindex", user_id=ADMIN_ID, language_code="en")
+        await replies(server, ADMIN_ID, start)  # the progress message: the job runs; now stop
+    report = await wait_report(server, start)
+    assert "added 1," in report.result["text"]
