@@ -95,6 +95,7 @@ class QuestionLimiter:
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
         self._seen: dict[int, deque[float]] = defaultdict(deque)
+        self._told_until: dict[int, float] = {}
 
     def wait_seconds(self, user_id: int, now: float | None = None) -> int:
         """Record a question and return 0, or return the seconds to wait before the next one."""
@@ -106,6 +107,14 @@ class QuestionLimiter:
             return max(1, int(60.0 - (now - window[0])) + 1)
         window.append(now)
         return 0
+
+    def first_refusal(self, user_id: int, wait: int, now: float | None = None) -> bool:
+        """Tell whether a limited user should hear about the wait (once per wait, so floods get one reply)."""
+        now = time.monotonic() if now is None else now
+        if now < self._told_until.get(user_id, 0.0):
+            return False
+        self._told_until[user_id] = now + wait
+        return True
 
 
 @dataclass
@@ -259,11 +268,14 @@ async def answer_question(
         return
     message = update.message
     quote = message if chat.type != ChatType.PRIVATE and message is not None else None
-    wait = rt.limiter.wait_seconds(user.id if user else chat.id)
+    asker = user.id if user else chat.id
+    wait = rt.limiter.wait_seconds(asker)
     if wait:
-        await send_replies(
-            context.bot, chat.id, [render.Reply(i18n.text(lang, "rate_limited", seconds=wait))]
-        )
+        # One notice per wait: a flood of questions (in a group, too) must not get a flood of replies.
+        if rt.limiter.first_refusal(asker, wait):
+            await send_replies(
+                context.bot, chat.id, [render.Reply(i18n.text(lang, "rate_limited", seconds=wait))]
+            )
         return
     started = time.perf_counter()
     log.debug("question in chat %s: %r", chat.id, question)

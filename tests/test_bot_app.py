@@ -279,6 +279,10 @@ async def test_per_user_rate_limit(server: BotApiServer, built: BuiltIndex) -> N
             assert QUESTION_ANSWER in reply.result["text"]
         (limited,) = await ask(server, QUESTION, user_id=24, language_code="en")
         assert limited.result["text"].startswith("Too many questions")
+        since = len(server.calls())
+        server.add_text(QUESTION, user_id=24)  # still limited: told once already, so silence
+        await settle(1.5)
+        assert not [c for c in server.calls()[since:] if c.method == "sendMessage"]
         (other,) = await ask(server, QUESTION, user_id=25)  # other users are not held back
         assert QUESTION_ANSWER in other.result["text"]
 

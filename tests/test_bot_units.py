@@ -76,6 +76,18 @@ def test_limiter_window() -> None:
     assert limiter.wait_seconds(1, now=61.0) == 0
 
 
+def test_limited_user_is_told_once_per_wait() -> None:
+    limiter = QuestionLimiter(1)
+    assert limiter.wait_seconds(1, now=0.0) == 0
+    wait = limiter.wait_seconds(1, now=1.0)
+    assert wait > 0 and limiter.first_refusal(1, wait, now=1.0)
+    for t in (2.0, 3.0, 30.0):
+        assert limiter.first_refusal(1, limiter.wait_seconds(1, now=t), now=t) is False
+    assert limiter.first_refusal(2, 5, now=3.0)  # per user
+    assert limiter.wait_seconds(1, now=61.0) == 0
+    assert limiter.wait_seconds(1, now=62.0) > 0 and limiter.first_refusal(1, 59, now=62.0)
+
+
 @pytest.mark.parametrize(
     ("name", "safe"),
     [
