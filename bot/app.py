@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, LinkPreviewOptions
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -219,6 +219,23 @@ def webhook_options(settings: Settings) -> dict[str, Any]:
         "secret_token": secret,
         "allowed_updates": ["message", "callback_query", "inline_query"],
     }
+
+
+def serve(application: Application, settings: Settings) -> None:  # type: ignore[type-arg]
+    """Run the bot by long polling, or by webhook when one is configured, until interrupted."""
+    try:
+        if settings.webhook_url:
+            log.info("webhook mode on port %d", settings.webhook_port)
+            application.run_webhook(**webhook_options(settings))
+        else:
+            log.info("long polling %s", settings.telegram_api_url)
+            application.run_polling(**polling_options())
+    except InvalidToken:
+        # PTB's own message quotes the token, and an uncaught traceback would print it to stderr.
+        raise ConfigError(
+            f"the Bot API server at {settings.telegram_api_url} rejected QUOTEBOT_TELEGRAM_TOKEN; "
+            "check the token from @BotFather"
+        ) from None
 
 
 class _TokenRedactor:

@@ -61,10 +61,7 @@ def run_chat_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_serve_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run the bot on Telegram until interrupted."""
-    from telegram.error import InvalidToken
-
-    from bot.app import build_application, polling_options, token_of, webhook_options
-    from bot.config import ConfigError
+    from bot.app import build_application, serve, token_of
     from embeddings.errors import EmbeddingsError
 
     token_of(settings)  # fail before loading the model when there is no token
@@ -74,18 +71,5 @@ def run_serve_command(args: argparse.Namespace, settings: Settings) -> int:
         log.info("serving %d articles, %d passages", stats.articles, stats.passages)
     except EmbeddingsError as exc:
         log.warning("no usable index yet (%s); an admin can run /reindex", exc)
-    application = build_application(settings, live, encoder)
-    try:
-        if settings.webhook_url:
-            log.info("webhook mode on port %d", settings.webhook_port)
-            application.run_webhook(**webhook_options(settings))
-        else:
-            log.info("long polling %s", settings.telegram_api_url)
-            application.run_polling(**polling_options())
-    except InvalidToken:
-        # PTB's own message quotes the token, and an uncaught traceback would print it to stderr.
-        raise ConfigError(
-            f"the Bot API server at {settings.telegram_api_url} rejected QUOTEBOT_TELEGRAM_TOKEN; "
-            "check the token from @BotFather"
-        ) from None
+    serve(build_application(settings, live, encoder), settings)
     return 0
