@@ -24,13 +24,13 @@ from telegram.ext import ContextTypes
 from bot import i18n, render
 from bot.handlers import Runtime, language_of, runtime
 from corpus.errors import CorpusError
+from corpus.load import PAGE_SUFFIXES
 from embeddings.errors import EmbeddingsError, IndexBusy
 from embeddings.models import Failure, ReindexProgress, ReindexReport
 
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 3.0  # seconds between progress edits; Telegram throttles edits of one message
-PAGE_SUFFIXES = (".html", ".htm")
 ZIP_EXPANSION = 10  # a zip may unpack to at most this many times max_upload_bytes
 UPLOAD_LINES_MAX = 20  # files listed one by one in the reply to an upload
 

@@ -30,15 +30,10 @@ def register(subparsers: Any) -> None:
 
 def live_searcher(settings: Settings) -> tuple[Any, Any]:
     """Return (LiveSearcher, Encoder) for the configured index and model."""
-    from embeddings.encoder import Encoder
+    from bot.cli_index import make_encoder
     from embeddings.live import LiveSearcher
 
-    encoder = Encoder(
-        settings.model,
-        query_prompt=settings.query_prompt,
-        passage_prompt=settings.passage_prompt,
-        batch_size=settings.batch_size,
-    )
+    encoder = make_encoder(settings)
     live = LiveSearcher(
         settings.index_dir,
         encoder,

@@ -243,9 +243,7 @@ def run_search(args: argparse.Namespace, settings: Settings) -> int:
     top_k = args.top_k or settings.top_k
     if not args.jsonl:
         if args.question is None:
-            print(
-                'quotebot search: give a question, e.g. quotebot search "谁宣布了这项政策？"', file=sys.stderr
-            )
+            print(f"quotebot search: give a question, e.g. quotebot search {EXAMPLE}", file=sys.stderr)
             return 2
         check_question(args.question)  # fails fast, before the model loads
     searcher = open_searcher(
