@@ -247,8 +247,6 @@ def answer_replies(rt: Runtime, answer: Answer, lang: i18n.Lang, offset: int) ->
     """Render an answer with "more" and "context" buttons whose keys survive restarts."""
     if offset > 0 and not answer.hits:
         return [render.Reply(html=i18n.text(lang, "more_none"))]
-    if not answer.answered:
-        return render.render_not_found(answer, lang)
     more_data = None
     if answer.has_more:
         more_data = "m:" + rt.state.remember(answer.question, offset + len(answer.hits))
@@ -333,16 +331,11 @@ async def examples_for(rt: Runtime) -> tuple[str, ...]:
             return key, rt.examples[key]
         candidates = curated_examples(rt.settings.corpus_dir)
         candidates += [h.title.strip() for h in searcher.headlines(4 * EXAMPLE_COUNT)]
-        found: list[str] = []
-        for question in candidates:
-            if not question or question in found:
-                continue
-            with contextlib.suppress(BadQuestion):
-                if searcher.search(question).answered:
-                    found.append(question)
-            if len(found) == EXAMPLE_COUNT:
-                break
-        return key, tuple(found)
+        unique = list(dict.fromkeys(q for q in candidates if q))
+        # One batched encode for all candidates instead of a model call per question.
+        answers = searcher.search_many(unique)
+        found = [q for q, a in zip(unique, answers, strict=True) if isinstance(a, Answer) and a.answered]
+        return key, tuple(found[:EXAMPLE_COUNT])
 
     key, found = await asyncio.to_thread(derive)
     rt.examples = {key: found}
@@ -367,15 +360,10 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.message.reply_html(i18n.text(lang, "index_missing"))
         return
     buttons = [
-        [render.Button(text=shorten(q, EXAMPLE_BUTTON_CHARS), data="q:" + rt.state.remember(q))]
+        [render.Button(text=render.one_line(q, EXAMPLE_BUTTON_CHARS), data="q:" + rt.state.remember(q))]
         for q in examples
     ]
     await update.message.reply_html(render.render_start(stats, examples, lang), reply_markup=markup(buttons))
-
-
-def shorten(text: str, limit: int) -> str:
-    """Cut text to a button-friendly length with an ellipsis."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -76,7 +76,8 @@ def _esc(value: str) -> str:
     return html.escape(_clean(value), quote=False)
 
 
-def _one_line(value: str, limit: int = TITLE_MAX) -> str:
+def one_line(value: str, limit: int = TITLE_MAX) -> str:
+    """Return value on one line, cut to limit characters with an ellipsis."""
     flat = " ".join(_clean(value).split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
@@ -91,7 +92,7 @@ def _date(date: str | None) -> str | None:
     if not date:
         return None
     match = _ISO_DATETIME.match(date)
-    return match.group(1) if match else _one_line(date, 40)
+    return match.group(1) if match else one_line(date, 40)
 
 
 def _link(title: str, url: str | None) -> str:
@@ -101,14 +102,14 @@ def _link(title: str, url: str | None) -> str:
 
 
 def _title(title: str, doc: str, lang: Lang) -> str:
-    return _one_line(title) or _one_line(doc) or text(lang, "untitled")
+    return one_line(title) or one_line(doc) or text(lang, "untitled")
 
 
 def _source_line(
     title: str, doc: str, outlet: str | None, date: str | None, url: str | None, lang: Lang
 ) -> str:
     parts = [_link(_title(title, doc, lang), url)]
-    parts += [_esc(p) for p in (_one_line(outlet or "", 80), _date(date)) if p]
+    parts += [_esc(p) for p in (one_line(outlet or "", 80), _date(date)) if p]
     return SEPARATOR.join(parts)
 
 
@@ -300,7 +301,7 @@ def _quote(hit: Hit) -> str:
 
 def _also_in(sources: Sequence[Source], lang: Lang) -> str:
     names = [
-        _link(_one_line(s.outlet or "", 80) or _title(s.title, s.doc, lang), s.url)
+        _link(one_line(s.outlet or "", 80) or _title(s.title, s.doc, lang), s.url)
         + (f" ({_esc(d)})" if (d := _date(s.date)) else "")
         for s in sources[:ALSO_IN_MAX]
     ]
@@ -345,7 +346,7 @@ def _headline(headline: Headline, lang: Lang) -> str:
 
 def render_not_found(answer: Answer, lang: Lang) -> list[Reply]:
     """Say plainly that the corpus has no answer and list the nearest headlines (never a quote)."""
-    question = _esc(_one_line(answer.question, 200))
+    question = _esc(one_line(answer.question, 200))
     parts = [text(lang, "not_found", question=question)]
     if answer.nearest:
         parts.append(text(lang, "nearest") + "\n" + "\n".join(_headline(h, lang) for h in answer.nearest))
@@ -371,7 +372,7 @@ def render_inline(answer: Answer, lang: Lang) -> list[InlineItem]:
     if not answer.answered or not answer.hits:
         not_found = render_not_found(answer, lang)[0].html
         return [
-            InlineItem("notfound", text(lang, "inline_not_found"), _one_line(answer.question, 100), not_found)
+            InlineItem("notfound", text(lang, "inline_not_found"), one_line(answer.question, 100), not_found)
         ]
     items = []
     for hit in answer.hits:
@@ -380,8 +381,8 @@ def render_inline(answer: Answer, lang: Lang) -> list[InlineItem]:
         if len(chunks) > 1:
             note = _esc(text(lang, "quote_truncated"))
             block = split_message(block, MESSAGE_LIMIT - len(note) - 1)[0] + "\n" + note
-        meta = SEPARATOR.join(p for p in (_one_line(hit.outlet or "", 80), _date(hit.date)) if p)
-        excerpt = _one_line(hit.text, 120)
+        meta = SEPARATOR.join(p for p in (one_line(hit.outlet or "", 80), _date(hit.date)) if p)
+        excerpt = one_line(hit.text, 120)
         items.append(
             InlineItem(
                 id=str(hit.passage_id),
@@ -452,7 +453,7 @@ def _status_value(value: object, lang: Lang) -> str:
         return _report_summary(value, lang)
     if value is None:
         return text(lang, "status_never")
-    return _one_line(str(value), 300)
+    return one_line(str(value), 300)
 
 
 def render_status(status: Mapping[str, object], lang: Lang) -> str:
@@ -497,7 +498,7 @@ def render_status(status: Mapping[str, object], lang: Lang) -> str:
         lines.append(text(lang, "status_questions", questions=show("questions")))
     if values.pop("reindexing", False):
         lines.append(text(lang, "status_reindexing"))
-    lines += [f"{_esc(_one_line(str(k), 60))}: {show(k)}" for k in list(values)]
+    lines += [f"{_esc(one_line(str(k), 60))}: {show(k)}" for k in list(values)]
     return _fit("\n".join(lines))
 
 
@@ -507,7 +508,7 @@ def render_progress(progress: ReindexProgress, lang: Lang) -> str:
     try:
         stage = text(lang, stage_key)
     except KeyError:
-        stage = _esc(_one_line(progress.stage, 40))
+        stage = _esc(one_line(progress.stage, 40))
     eta = (
         _duration(progress.eta_seconds, lang)
         if progress.eta_seconds is not None and progress.eta_seconds >= 0
@@ -534,7 +535,7 @@ def _failures(header_key: str, failures: Sequence[object], lang: Lang) -> list[s
     lines = [f"<b>{_esc(text(lang, header_key))}</b>"]
     for failure in failures[:REPORT_LINES_MAX]:
         doc, reason = getattr(failure, "doc", ""), getattr(failure, "reason", "")
-        lines.append(f"• <code>{_esc(_one_line(doc, 120))}</code>: {_esc(_one_line(reason, 200))}")
+        lines.append(f"• <code>{_esc(one_line(doc, 120))}</code>: {_esc(one_line(reason, 200))}")
     if len(failures) > REPORT_LINES_MAX:
         lines.append(_esc(text(lang, "report_more", n=len(failures) - REPORT_LINES_MAX)))
     return lines
@@ -571,7 +572,7 @@ def _term(value: str) -> str:
 
 def _term_source(title: str, doc: str, outlet: str | None, date: str | None, lang: Lang) -> str:
     parts = [_term(_title(title, doc, lang))]
-    parts += [_term(p) for p in (_one_line(outlet or "", 80), _date(date)) if p]
+    parts += [_term(p) for p in (one_line(outlet or "", 80), _date(date)) if p]
     return SEPARATOR.join(parts)
 
 
@@ -584,7 +585,7 @@ def _term_quote(value: str, spans: Sequence[tuple[int, int]], color: bool) -> st
 def render_terminal(answer: Answer, lang: Lang, *, color: bool = False) -> str:
     """Render an answer for a terminal: numbered quotes with source lines, highlights bold or **marked**."""
     if not answer.answered or not answer.hits:
-        lines = [text(lang, "not_found", question=_term(_one_line(answer.question, 200)))]
+        lines = [text(lang, "not_found", question=_term(one_line(answer.question, 200)))]
         if answer.nearest:
             lines.append(text(lang, "nearest"))
             for h in answer.nearest:
@@ -602,7 +603,7 @@ def render_terminal(answer: Answer, lang: Lang, *, color: bool = False) -> str:
             names = [
                 SEPARATOR.join(
                     _term(p)
-                    for p in (_one_line(s.outlet or "", 80) or _title(s.title, s.doc, lang), _date(s.date))
+                    for p in (one_line(s.outlet or "", 80) or _title(s.title, s.doc, lang), _date(s.date))
                     if p
                 )
                 for s in hit.also_in[:ALSO_IN_MAX]
