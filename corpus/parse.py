@@ -359,9 +359,8 @@ def _date(root: etree._Element, url: str | None, path: str, header: Callable[[],
         "publish_date",
         "weibo:article:create_at",
     )
-    for candidate in (published and tx.iso_date(published),):
-        if candidate:
-            return candidate
+    if published and (found := tx.iso_date(published)):
+        return found
     for element in root.xpath("//time[@datetime]"):
         found = tx.iso_date(element.get("datetime") or "")
         if found:
@@ -521,8 +520,9 @@ def _trafilatura_text(root: etree._Element) -> str | None:
     logging.getLogger("trafilatura").setLevel(logging.ERROR)
 
     try:
+        # trafilatura copies the tree it is given, so ours is not changed and not parsed twice.
         return trafilatura.extract(
-            lxml.html.tostring(root, encoding="unicode"),
+            root,
             include_comments=False,
             include_tables=True,
             favor_recall=True,

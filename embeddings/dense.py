@@ -61,13 +61,11 @@ class DenseIndex:
         dim: int,
         *,
         flat_max: int = FLAT_MAX,
-        expected_size: int = 0,
         removed: np.ndarray | None = None,
     ) -> None:
         self._index = index
         self.dim = dim
         self.flat_max = flat_max
-        self._expected = expected_size
         self._removed: set[int] = set() if removed is None else set(removed.tolist())
 
     @classmethod

@@ -159,6 +159,8 @@ def diff_pages(
     fingerprints (indexed path -> text fingerprint) lets a new page with the text of an unchanged
     indexed page count as its duplicate, as a full scan would: an unchanged page is never parsed.
     """
+    from corpus.load import article_fingerprint
+
     results = list(results)
     fingerprints = fingerprints or {}
     by_text: dict[str, str] = {}
@@ -183,9 +185,7 @@ def diff_pages(
             continue
         if result.status == "ok" and article is not None and passages_of(article):
             # Byte-identical copies are one article even when the scan saw the original unchanged.
-            twin = by_hash.get(article.content_hash) or by_text.get(
-                text_fingerprint(article.title, (p.text for p in article.body))
-            )
+            twin = by_hash.get(article.content_hash) or by_text.get(article_fingerprint(article))
             if twin is not None:
                 skipped.append(Failure(path, f"duplicate of {twin}"))
             else:
