@@ -181,11 +181,6 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "zh-hant": "索引尚未建立，暫時無法回答。請管理員執行 /reindex。",
         "en": "There is no index yet, so I cannot answer. An admin needs to run /reindex.",
     },
-    "indexing": {
-        "zh-hans": "正在建立索引，请一分钟后再问。",
-        "zh-hant": "正在建立索引，請一分鐘後再問。",
-        "en": "The index is being built right now; please ask again in a minute.",
-    },
     # Usage lines for bad input
     "usage_question": {
         "zh-hans": "请用文字提一个问题（不要太长），例如：上海的房价怎么样？",
@@ -197,20 +192,10 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "zh-hant": "用法：/ask 問題，例如 /ask 上海的房價怎麼樣？",
         "en": "Usage: /ask followed by your question, e.g. /ask What happened to Shanghai house prices?",
     },
-    "usage_reindex": {
-        "zh-hans": "用法：/reindex（增量）或 /reindex full（全量）",
-        "zh-hant": "用法：/reindex（增量）或 /reindex full（完整）",
-        "en": "Usage: /reindex (incremental) or /reindex full (from scratch)",
-    },
     "usage_context": {
         "zh-hans": "用法：/context N，N 是上一个答案中引文的编号（1 到 {n}）",
         "zh-hant": "用法：/context N，N 是上一個答案中引文的編號（1 到 {n}）",
         "en": "Usage: /context N, where N is the number of a quote in the last answer (1 to {n})",
-    },
-    "usage_upload": {
-        "zh-hans": "请发送 .html、.htm 文件或包含它们的 .zip 压缩包。",
-        "zh-hant": "請傳送 .html、.htm 檔案或包含它們的 .zip 壓縮檔。",
-        "en": "Please send .html or .htm files, or a .zip of them.",
     },
     # Reindexing
     "busy": {
@@ -218,11 +203,6 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "zh-hant": "正在重建索引，請等它完成後再試；期間我照常用現有索引回答問題。",
         "en": "A reindex is already running; please wait for it to finish. "
         "Meanwhile I keep answering from the current index.",
-    },
-    "reindex_started": {
-        "zh-hans": "开始{mode}重建索引……",
-        "zh-hant": "開始{mode}重建索引……",
-        "en": "Starting a {mode} reindex…",
     },
     "reindex_queued": {
         "zh-hans": "当前的重建索引完成后，会再为新文件建立一次索引。",
@@ -306,11 +286,6 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "zh-hans": "路径不安全（不允许跳出语料目录）",
         "zh-hant": "路徑不安全（不允許跳出語料目錄）",
         "en": "unsafe path (it would leave the corpus directory)",
-    },
-    "upload_empty": {
-        "zh-hans": "压缩包里没有 .html 或 .htm 网页",
-        "zh-hant": "壓縮檔裡沒有 .html 或 .htm 網頁",
-        "en": "the archive holds no .html or .htm page",
     },
     "upload_summary": {
         "zh-hans": "上传完成：保存 {saved} 个网页，拒绝 {refused} 个。接下来重建索引。",
@@ -399,7 +374,6 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "zh-hant": "未知指令：{command}",
         "en": "Unknown command: {command}",
     },
-    "source": {"zh-hans": "来源", "zh-hant": "來源", "en": "Source"},
 }
 
 

@@ -52,7 +52,7 @@ REQUIRED_KEYS = {
     "start", "start_examples", "help", "help_admin", "not_found", "nearest", "more_button",
     "context_button", "stale", "rate_limited", "error", "refused", "progress", "report",
     "upload_saved", "upload_refused", "upload_summary", "status_title", "usage_question",
-    "usage_ask", "usage_reindex", "busy", "indexing", "index_missing",
+    "usage_ask", "busy", "index_missing",
 }  # fmt: skip
 
 
