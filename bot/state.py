@@ -89,16 +89,14 @@ class BotState:
             ).rowcount
         return gone
 
-    def count(self, name: str, by: int = 1) -> int:
-        """Add to a named counter and return its new value."""
+    def count(self, name: str, by: int = 1) -> None:
+        """Add to a named counter."""
         with self._lock:
             self._db.execute(
                 "INSERT INTO counters(name, value) VALUES (?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
                 (name, by),
             )
-            row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-        return int(row[0])
 
     def counter(self, name: str) -> int:
         """Return a named counter (0 when never counted)."""
