@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.config import Settings
-from corpus.load import FileResult, list_pages, scan_corpus
-from corpus.parse import PageError, parse_article
+from corpus.load import FileResult, list_pages, read_one, scan_corpus
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +51,11 @@ def run_parse(args: argparse.Namespace, settings: Settings) -> int:
     """Print each file's article as JSON; report unreadable or unparsable files and go on."""
     failed = 0
     for file in args.files:
-        try:
-            data = file.read_bytes()
-            if len(data) > settings.max_page_bytes:
-                raise PageError(
-                    file.as_posix(), f"too large: {len(data):,} bytes > limit {settings.max_page_bytes:,}"
-                )
-            article = parse_article(data, file.as_posix())
-        except OSError as exc:
-            print(f"quotebot: {file}: unreadable: {exc.strerror or exc}", file=sys.stderr)
-            failed += 1
-            continue
-        except PageError as exc:
-            print(f"quotebot: {exc}", file=sys.stderr)
+        # The same read, size limit and parse as an index run, so the admin sees what indexing would.
+        result = read_one(Path(), file.as_posix(), settings.max_page_bytes)
+        article = result.article
+        if article is None:
+            print(f"quotebot: {result.path}: {result.reason}", file=sys.stderr)
             failed += 1
             continue
         try:
