@@ -34,7 +34,13 @@ PY=${PY:-$REPO/.venv/bin/python}
 
 step "podman and the base image"
 if [[ -z ${BASE_IMAGE:-} ]]; then
-    BASE_IMAGE=$(./scripts/podman-setup.sh)
+    BASE_IMAGE=$(./scripts/podman-setup.sh) || fail "scripts/podman-setup.sh failed (its messages are above)"
+fi
+# One line naming an image ([registry[:port]/]path[:tag][@digest]); anything else means some command
+# wrote to standard output where only the image name belongs.
+ref_re='^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$'
+if [[ $BASE_IMAGE == *$'\n'* || ! $BASE_IMAGE =~ $ref_re ]]; then
+    fail "the base image name is not a valid image reference: $(printf '%q' "${BASE_IMAGE:0:300}")"
 fi
 echo "base image: $BASE_IMAGE" >&2
 

@@ -4,6 +4,9 @@
 #
 #   sudo ./scripts/podman-setup.sh            # idempotent; prints the base image name at the end
 #
+# Standard output carries exactly one line, the base image name (scripts/docker-check.sh captures
+# it); everything else (apt-get, debootstrap, podman, progress) goes to standard error.
+#
 # Environment:
 #   BASE_IMAGE_NAME   name of the local base image (default localhost/quotebot-base:bookworm)
 #   DEBIAN_MIRROR     debootstrap mirror (default http://deb.debian.org/debian)
@@ -12,6 +15,10 @@ set -euo pipefail
 
 BASE_IMAGE_NAME=${BASE_IMAGE_NAME:-localhost/quotebot-base:bookworm}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+CONTAINERS_CONF=${CONTAINERS_CONF:-/etc/containers/containers.conf}
+
+# Keep the real stdout on fd 3 for the image name; every command below writes to stderr.
+exec 3>&1 1>&2
 
 log() { printf 'podman-setup: %s\n' "$*" >&2; }
 
@@ -34,10 +41,10 @@ if ((${#need[@]})); then
 fi
 
 # 2. No default ulimits: the container runtime may not raise nofile/nproc inside this sandbox.
-conf=/etc/containers/containers.conf
+conf=$CONTAINERS_CONF
 if ! grep -qs '^default_ulimits *= *\[\]' "$conf"; then
     log "writing default_ulimits = [] to $conf"
-    mkdir -p /etc/containers
+    mkdir -p "$(dirname "$conf")"
     if grep -qs '^\[containers\]' "$conf"; then
         sed -i '/^\[containers\]/a default_ulimits = []' "$conf"
     else
@@ -58,12 +65,12 @@ else
     log "debootstrap bookworm into $root (a few minutes)"
     debootstrap --variant=minbase \
         --include=python3,python3-venv,python3-pip,ca-certificates \
-        bookworm "$root" "$DEBIAN_MIRROR" >&2
+        bookworm "$root" "$DEBIAN_MIRROR"
     # Keep the image small: package caches and lists are not needed at run time.
     rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
     log "importing $root as $BASE_IMAGE_NAME"
     tar -C "$root" -c . | "${PODMAN[@]}" import \
         --change 'CMD ["/bin/bash"]' --change 'ENV LANG=C.UTF-8' - "$BASE_IMAGE_NAME" >/dev/null
 fi
-"${PODMAN[@]}" run --rm --network=host "$BASE_IMAGE_NAME" python3 --version >&2
-echo "$BASE_IMAGE_NAME"
+"${PODMAN[@]}" run --rm --network=host "$BASE_IMAGE_NAME" python3 --version
+echo "$BASE_IMAGE_NAME" >&3
