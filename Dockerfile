@@ -40,16 +40,17 @@ RUN if [ -n "$TORCH_FIND_LINKS" ]; then src="--find-links $TORCH_FIND_LINKS"; \
     pip install $src "torch==${TORCH_VERSION}+cpu" \
     && python -W ignore -c "import torch; assert not torch.cuda.is_available(); print('torch', torch.__version__)"
 
-# Runtime dependencies from pyproject.toml (no dev extras), cached until pyproject changes.
+# Runtime dependencies from pyproject.toml (no dev extras) at the versions in constraints.txt (the
+# ones the tests passed with), cached until either changes.
 WORKDIR /opt/quotebot
-COPY pyproject.toml ./
+COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
     > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
+    && pip install -c constraints.txt -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
 # The project itself, without dev extras.
-COPY README.md ./
+COPY README.md LICENSE ./
 COPY corpus ./corpus
 COPY embeddings ./embeddings
 COPY bot ./bot

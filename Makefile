@@ -16,15 +16,18 @@ SHARED_MODEL := $(abspath ../shared/models/multilingual-e5-small-zh-en)
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
-$(VENV)/.runtime: pyproject.toml
+# constraints.txt: the versions tested together (see its header for how to update it).
+PIN := -c constraints.txt
+
+$(VENV)/.runtime: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH_INDEX) torch==$(TORCH_VERSION)
-	$(PIP) install -q -e .
+	$(PIP) install -q $(PIN) -e .
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q $(PIN) -e '.[dev]'
 	touch $@
 
 setup: $(VENV)/.runtime  ## create .venv with CPU torch and quotebot

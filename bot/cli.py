@@ -39,12 +39,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+OWN_LOGGERS = ("bot", "embeddings", "corpus", "__main__")
+
+
+class LibraryQuiet(logging.Filter):
+    """Lets other libraries' records through only from WARNING up, unless the level is DEBUG.
+
+    faiss logs its CPU-feature probing at INFO and bm25s sets its own logger to DEBUG on import, which
+    a newcomer reads as errors between the index progress and the chat.
+    """
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Return whether the record is shown."""
+        own = record.name.split(".", 1)[0] in OWN_LOGGERS
+        return record.levelno >= (self.level if own or self.level <= logging.DEBUG else logging.WARNING)
+
+
 def configure_logging(level: str) -> None:
-    """Configure logging once, keeping HTTP client logs (which carry the bot token) quiet."""
+    """Configure logging once: our records at level, libraries' from WARNING, HTTP clients quiet."""
+    numeric = logging.getLevelName(level.upper())
+    numeric = numeric if isinstance(numeric, int) else logging.INFO
     logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=numeric, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    # httpx logs every request URL, and Bot API URLs contain the token.
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(LibraryQuiet(numeric))
+    # httpx logs every request URL, and Bot API URLs contain the token: quiet even at DEBUG.
     for noisy in ("httpx", "httpcore", "telegram.ext.Updater", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
