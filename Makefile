@@ -18,16 +18,19 @@ help:  ## list the targets
 
 # constraints.txt: the versions tested together (see its header for how to update it).
 PIN := -c constraints.txt
+# setuptools warns on every editable install that top-level folders named like the packages shadow
+# them: that is this layout on purpose, and a newcomer reads the boxed warning as an error.
+QUIET_BUILD := PYTHONWARNINGS="ignore:Editable installation"
 
 $(VENV)/.runtime: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH_INDEX) torch==$(TORCH_VERSION)
-	$(PIP) install -q $(PIN) -e .
+	$(QUIET_BUILD) $(PIP) install -q $(PIN) -e .
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
-	$(PIP) install -q $(PIN) -e '.[dev]'
+	$(QUIET_BUILD) $(PIP) install -q $(PIN) -e '.[dev]'
 	touch $@
 
 setup: $(VENV)/.runtime  ## create .venv with CPU torch and quotebot
