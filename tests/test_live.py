@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -147,7 +148,11 @@ def test_threads_always_get_a_complete_searcher_during_swaps(copy: tuple[Path, P
     for n in range(3):
         write_page(corpus, f"extra/{n}.html", f"补充{n}", None, None, [f"第{n}条补充新闻。"])
         build_index(corpus, index_dir, shared_encoder())
-    final = live.current.stats.passages
+    # A reader thread may be loading the last generation right now (it serves the previous one until
+    # the load is done): wait for the swap instead of racing it on a busy machine.
+    deadline = time.monotonic() + 120
+    while (final := live.current.stats.passages) != start + 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
     stop.set()
     for t in threads:
         t.join(timeout=60)
