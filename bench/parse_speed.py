@@ -17,7 +17,8 @@ sys.path.insert(0, str(REPO))
 
 from corpus.decode import decode_page  # noqa: E402
 from corpus.load import list_pages, scan_corpus  # noqa: E402
-from corpus.parse import build_tree, parse_article  # noqa: E402
+from corpus.page_tree import build_tree  # noqa: E402
+from corpus.parse import parse_article  # noqa: E402
 
 DEFAULT_CORPUS = REPO.parent / "shared" / "eval" / "articles"
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from corpus.errors import CorpusError
+from corpus.errors import CorpusError, PageError
 from corpus.models import Article
-from corpus.parse import PageError, read_page
+from corpus.parse import read_page
 from corpus.text import text_fingerprint
 
 log = logging.getLogger(__name__)

@@ -104,7 +104,7 @@ def bot_settings(built: BuiltIndex, api_url: str, **overrides: Any) -> Any:
 @contextlib.asynccontextmanager
 async def running_bot(settings: Any, *, webhook: dict[str, Any] | None = None) -> AsyncIterator[Any]:
     """Run the real Application (long polling, or a webhook) until the block ends."""
-    from bot.app import build_application, polling_options
+    from bot.telegram.app import build_application, polling_options
     from embeddings.live import LiveSearcher
 
     encoder = shared_encoder()

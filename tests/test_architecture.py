@@ -28,8 +28,8 @@ HOMES = {
     "bm25s": {"embeddings/lexical.py"},
     "jieba": {"embeddings/lexical.py"},
     "opencc": {"embeddings/lexical.py"},
-    "trafilatura": {"corpus/parse.py"},
-    "telegram": {"bot/app.py", "bot/handlers.py", "bot/admin.py"},
+    "trafilatura": {"corpus/extract.py"},
+    "telegram": {f"bot/telegram/{p.name}" for p in (REPO / "bot" / "telegram").glob("*.py")},
 }
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot import admin, i18n
-from bot.app import ADMIN_COMMANDS, USER_COMMANDS
+from bot import i18n, uploads
+from bot.telegram.app import ADMIN_COMMANDS, USER_COMMANDS
 from tests.bot_support import (
     ADMIN_ID,
     LATER_ANSWER,
@@ -243,13 +243,13 @@ async def test_upload_is_unpacked_off_the_event_loop(
     server: BotApiServer, copy: BuiltIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     threads: list[threading.Thread] = []
-    plan_upload = admin.plan_upload
+    plan_upload = uploads.plan_upload
 
-    def recording(*args: Any, **kwargs: Any) -> admin.UploadPlan:
+    def recording(*args: Any, **kwargs: Any) -> uploads.UploadPlan:
         threads.append(threading.current_thread())
         return plan_upload(*args, **kwargs)
 
-    monkeypatch.setattr(admin, "plan_upload", recording)
+    monkeypatch.setattr(uploads, "plan_upload", recording)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("notes.txt", "not a page")

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from bot import i18n, render
-from bot.app import USER_COMMANDS, webhook_options
-from bot.handlers import encode_start_payload
+from bot import i18n
+from bot.render.welcome import render_help
+from bot.telegram.app import USER_COMMANDS, webhook_options
+from bot.telegram.links import encode_start_payload
 from tests.bot_support import (
     LATER_QUESTION,
     MORE_QUESTION,
@@ -198,11 +199,11 @@ async def test_ui_language_follows_the_user(
     server: BotApiServer, bot: Any, language_code: str, lang: i18n.Lang
 ) -> None:
     (reply,) = await ask(server, "/help", user_id=18, language_code=language_code)
-    expected, _ = parse_telegram_html(render.render_help(lang, is_admin=False))
+    expected, _ = parse_telegram_html(render_help(lang, is_admin=False))
     assert reply.result["text"] == expected.strip()
     others = [x for x in i18n.LANGUAGES if x != lang]
     for other in others:
-        assert parse_telegram_html(render.render_help(other, is_admin=False))[0] != expected
+        assert parse_telegram_html(render_help(other, is_admin=False))[0] != expected
 
 
 async def test_flood_429_is_honoured_and_the_answer_arrives(server: BotApiServer, bot: Any) -> None:
@@ -308,12 +309,12 @@ async def test_typing_is_renewed_during_long_work(
 
     from telegram import Bot
 
-    from bot import handlers
+    from bot.telegram import sending
 
-    monkeypatch.setattr(handlers, "TYPING_EVERY", 0.05)
+    monkeypatch.setattr(sending, "TYPING_EVERY", 0.05)
     server.add_chat(27)
     telegram_bot = Bot(TOKEN, base_url=server.base_url)
-    async with telegram_bot, handlers.typing_action(telegram_bot, 27):
+    async with telegram_bot, sending.typing_action(telegram_bot, 27):
         await asyncio.sleep(0.5)
     count = len(server.chat_actions(27))
     await asyncio.sleep(0.2)

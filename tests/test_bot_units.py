@@ -12,16 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import i18n
-from bot.admin import plan_upload, safe_relpath, save_upload, upload_text
-from bot.app import webhook_options
 from bot.config import ConfigError, Settings
-from bot.handlers import (
-    QuestionLimiter,
-    decode_start_payload,
-    encode_start_payload,
-    passage_token,
-)
+from bot.render.admin import render_upload
 from bot.state import BotState, button_key
+from bot.telegram.app import webhook_options
+from bot.telegram.limiter import QuestionLimiter
+from bot.telegram.links import decode_start_payload, encode_start_payload, passage_token
+from bot.uploads import plan_upload, safe_relpath, save_upload
 from tests.telegram_html import parse_telegram_html
 
 
@@ -141,7 +138,7 @@ def test_plan_upload_refuses_zip_slip_and_oversize(tmp_path: Path) -> None:
 
 
 def test_token_is_redacted_from_logs(caplog: pytest.LogCaptureFixture) -> None:
-    from bot.app import redact_token
+    from bot.telegram.redaction import redact_token
 
     token = "123456:SECRET-token-value"
     redact_token(token)
@@ -177,7 +174,7 @@ def test_upload_reply_of_a_huge_zip_keeps_its_summary(tmp_path: Path) -> None:
         archive.writestr("news/page.html", b"<html><body><p>hi</p></body></html>")
     plan = plan_upload("big.zip", buffer.getvalue(), max_page_bytes=10_000, max_total_bytes=10_000_000)
     outcome = save_upload(tmp_path, plan)
-    reply = upload_text(plan, outcome, "en", 1000)
+    reply = render_upload(plan, outcome, "en", 1000)
     plain, _ = parse_telegram_html(reply)
     assert len(plain) <= 4096
     assert "Saved: news/page.html" in plain

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.chat import PROMPT, run_chat
+from bot.cli.chat import PROMPT, run_chat
 from bot.i18n import Lang, text
-from bot.render import ANSI_BOLD
+from bot.render.terminal import ANSI_BOLD
 from embeddings.encoder import Encoder
 from embeddings.live import LiveSearcher
 from embeddings.store import build_index

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.cli_corpus import PROGRESS_MIN_PAGES
+from bot.cli.corpus import PROGRESS_MIN_PAGES
 from tests.conftest import FIXTURES, REPO, SEED_PAGE
 
 PAGES = FIXTURES / "pages"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-import bot.cli_index
+import bot.cli.index
 from bot.cli import main
-from bot.cli_index import ProgressDisplay, parse_request
+from bot.cli.index import ProgressDisplay, parse_request
 from embeddings.models import ReindexProgress
 from embeddings.store import CURRENT, build_index, open_searcher, read_manifest
 from tests.test_store import PAGES, CountingEncoder, shared_encoder, write_corpus, write_page
@@ -38,7 +38,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(autouse=True)
 def one_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let in-process commands reuse the session's loaded model instead of loading it again."""
-    monkeypatch.setattr(bot.cli_index, "make_encoder", lambda settings: shared_encoder())
+    monkeypatch.setattr(bot.cli.index, "make_encoder", lambda settings: shared_encoder())
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -283,7 +283,7 @@ def test_plain_progress_lines_and_terminal_bars(caplog: pytest.LogCaptureFixture
     def snapshot(stage: str, scanned: int = 4, embedded: int = 0) -> ReindexProgress:
         return ReindexProgress(stage, scanned, 4, 2, embedded, 10, 5.0 if stage == "embed" else None)
 
-    caplog.set_level("INFO", logger="bot.cli_index")
+    caplog.set_level("INFO", logger="bot.cli.index")
     with ProgressDisplay(io.StringIO(), tty=False) as plain:
         for p in (snapshot("scan", 1), snapshot("scan"), snapshot("embed"), snapshot("embed", embedded=5)):
             plain(p)
@@ -368,7 +368,7 @@ def test_kill_9_mid_embedding_keeps_the_old_index_serving_and_the_rerun_complete
     assert "more/0.html" not in read_manifest(index_dir).pages
 
     counting = CountingEncoder()
-    monkeypatch.setattr(bot.cli_index, "make_encoder", lambda settings: counting)
+    monkeypatch.setattr(bot.cli.index, "make_encoder", lambda settings: counting)
     code, out, err = run(capsys, "--index-dir", str(index_dir), "index", str(corpus))
     assert code == 0, err
     assert "added 12, updated 0, removed 0, unchanged 4" in out

@@ -11,9 +11,9 @@ from bs4 import BeautifulSoup
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from corpus.errors import CorpusError
+from corpus.errors import CorpusError, PageError
 from corpus.models import Article
-from corpus.parse import PageError, article_id, parse_article, read_page
+from corpus.parse import article_id, parse_article, read_page
 from tests.conftest import EVAL_DIR, FIXTURES
 
 PAGES = FIXTURES / "pages"

@@ -11,24 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.i18n import LANGUAGES, Lang, text
-from bot.render import (
-    ANSI_BOLD,
-    ANSI_RESET,
-    Button,
-    Reply,
-    render_answer,
-    render_context,
-    render_help,
-    render_inline,
-    render_not_found,
-    render_progress,
-    render_report,
-    render_start,
-    render_status,
-    render_terminal,
-    render_terminal_context,
-    split_message,
-)
+from bot.render.admin import render_progress, render_report, render_status
+from bot.render.answers import render_answer, render_context, render_inline, render_not_found
+from bot.render.reply import Button, Reply
+from bot.render.split import split_message
+from bot.render.terminal import ANSI_BOLD, ANSI_RESET, render_terminal, render_terminal_context
+from bot.render.welcome import render_help, render_start
+from bot.status import LastReindex, Status
 from embeddings.models import (
     Answer,
     Failure,
@@ -437,16 +426,15 @@ def test_help_shows_admin_commands_only_to_admins() -> None:
 
 def test_status_shows_index_model_last_reindex_uptime_and_questions() -> None:
     report = ReindexReport(added=3, updated=1, removed=2, failed=(Failure("x.html", "bad"),))
-    status = {
-        "stats": STATS,
-        "model": "intfloat/multilingual-e5-small",
-        "last_reindex": "2024-07-01 10:00 UTC",
-        "last_result": report,
-        "uptime_seconds": 3725.0,
-        "questions": 42,
-        "reindexing": True,
-        "webhook": "<off>",
-    }
+    status = Status(
+        stats=STATS,
+        model="intfloat/multilingual-e5-small",
+        last_reindex=LastReindex(at="2024-07-01 10:00 UTC", result=report),
+        uptime_seconds=3725.0,
+        questions=42,
+        reindexing=True,
+        extra=(("webhook", "<off>"),),
+    )
     parsed = sent(render_status(status, "en"))
     assert parsed.splitlines() == [
         "Status",
@@ -462,7 +450,7 @@ def test_status_shows_index_model_last_reindex_uptime_and_questions() -> None:
         "A reindex is running",
         "webhook: <off>",
     ]
-    fresh = sent(render_status({"last_reindex": None, "questions": 0}, "zh-hans"))
+    fresh = sent(render_status(Status(last_reindex=None, questions=0), "zh-hans"))
     assert fresh.splitlines() == ["运行状态", "上次重建：从未", "已回答问题：0"]
 
 
@@ -699,12 +687,20 @@ def test_split_message_of_escaped_text_is_valid_and_loses_only_blank_edges(sourc
             tuple
         ),
     ),
-    st.dictionaries(
-        st.text(ANY, max_size=30), st.one_of(st.text(ANY, max_size=400), st.integers(), st.none()), max_size=8
+    st.builds(
+        Status,
+        model=st.one_of(st.none(), st.text(ANY, max_size=400)),
+        last_reindex=st.one_of(
+            st.none(), st.builds(LastReindex, st.text(ANY, max_size=400), st.text(ANY, max_size=400))
+        ),
+        questions=st.one_of(st.none(), st.integers(0, 10**9)),
+        extra=st.dictionaries(st.text(ANY, max_size=30), st.text(ANY, max_size=400), max_size=8).map(
+            lambda d: tuple(d.items())
+        ),
     ),
     LANG,
 )
-def test_every_admin_message_is_valid(report: ReindexReport, status: dict[str, object], lang: Lang) -> None:
+def test_every_admin_message_is_valid(report: ReindexReport, status: Status, lang: Lang) -> None:
     assert len(sent(render_report(report, lang))) <= 4096
     assert len(sent(render_status(status, lang))) <= 4096
     progress = ReindexProgress("embed", 5, 10, 2, report.added, report.passages, report.seconds)

@@ -6,16 +6,14 @@ import asyncio
 import logging
 import re
 import secrets
-from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, LinkPreviewOptions
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError, TimedOut
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     CallbackQueryHandler,
     CommandHandler,
@@ -25,10 +23,14 @@ from telegram.ext import (
     filters,
 )
 
-from bot import admin, handlers
 from bot.config import ConfigError, Settings
-from bot.handlers import QuestionLimiter, Runtime, SearchQueue
 from bot.state import BotState
+from bot.telegram import admin, handlers
+from bot.telegram.limiter import QuestionLimiter
+from bot.telegram.redaction import redact_token
+from bot.telegram.runtime import Runtime
+from bot.telegram.search_queue import SearchQueue
+from bot.telegram.sending import RetryingRateLimiter
 
 if TYPE_CHECKING:
     from embeddings.encoder import Encoder
@@ -36,13 +38,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NETWORK_RETRIES = 3
 CONCURRENT_UPDATES = 64  # many users at once; CPU work goes to threads, so this is mostly waiting
-# Requests that change nothing when repeated may be retried even after a timeout; a timed-out
-# sendMessage may have been delivered, so it is retried only when the connection itself failed.
 STATE_FILE = "bot-state.sqlite3"
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what setWebhook accepts
-IDEMPOTENT_PREFIXES = ("get", "set", "delete", "answer", "edit", "sendchataction")
 
 USER_COMMANDS = (
     ("start", "开始 · Start"),
@@ -53,39 +51,6 @@ ADMIN_COMMANDS = (
     ("reindex", "重建索引（full 为全量）· Reindex (full: from scratch)"),
     ("status", "运行状态 · Status"),
 )
-
-
-class RetryingRateLimiter(AIORateLimiter):
-    """AIORateLimiter (throttles, honours retry_after) that also retries requests lost to the network."""
-
-    async def process_request(
-        self,
-        callback: Callable[..., Coroutine[Any, Any, Any]],
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        data: dict[str, Any],
-        rate_limit_args: int | None,
-    ) -> Any:
-        """Run one Bot API request through the limiter, retrying network failures with backoff."""
-        if endpoint.lower() == "getupdates":  # the Updater has its own retry loop
-            return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
-        idempotent = endpoint.lower().startswith(IDEMPOTENT_PREFIXES)
-        for attempt in range(NETWORK_RETRIES + 1):
-            try:
-                return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
-            except BadRequest:
-                raise  # BadRequest is a NetworkError subclass in PTB, but retrying cannot help
-            except TimedOut:
-                if not idempotent or attempt == NETWORK_RETRIES:
-                    raise
-                log.warning("%s timed out; retry %d", endpoint, attempt + 1)
-            except NetworkError as exc:
-                if attempt == NETWORK_RETRIES:
-                    raise
-                log.warning("%s failed (%s); retry %d", endpoint, type(exc).__name__, attempt + 1)
-            await asyncio.sleep(0.5 * 2**attempt)
-        raise AssertionError("unreachable")
 
 
 def token_of(settings: Settings) -> str:
@@ -236,36 +201,3 @@ def serve(application: Application, settings: Settings) -> None:  # type: ignore
             f"the Bot API server at {settings.telegram_api_url} rejected QUOTEBOT_TELEGRAM_TOKEN; "
             "check the token from @BotFather"
         ) from None
-
-
-class _TokenRedactor:
-    """Log-record factory wrapper that replaces the bot token in every message and traceback."""
-
-    def __init__(self, previous: Callable[..., logging.LogRecord]) -> None:
-        self.previous = previous
-        self.tokens: set[str] = set()
-
-    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = self.previous(*args, **kwargs)
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record: leave it to logging's own error path
-            return record
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        for token in self.tokens:
-            if token in message:
-                message = message.replace(token, "<token>")
-                record.msg, record.args = message, None
-            if record.exc_text and token in record.exc_text:
-                record.exc_text = record.exc_text.replace(token, "<token>")
-        return record
-
-
-def redact_token(token: str) -> None:
-    """Make sure the token never appears in any log record, whoever logs it."""
-    factory = logging.getLogRecordFactory()
-    if not isinstance(factory, _TokenRedactor):
-        factory = _TokenRedactor(factory)
-        logging.setLogRecordFactory(factory)
-    factory.tokens.add(token)

@@ -14,7 +14,7 @@ from embeddings.errors import EmbeddingsError
 
 # Each module adds its subcommands with register(subparsers); a subcommand sets
 # func(args, settings) -> exit code.
-COMMAND_MODULES = ("bot.cli_corpus", "bot.cli_index", "bot.cli_bot")
+COMMAND_MODULES = ("bot.cli.corpus", "bot.cli.index", "bot.cli.serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

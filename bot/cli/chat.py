@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
 from bot.i18n import Lang, text
-from bot.render import render_start, render_terminal, render_terminal_context
+from bot.render.terminal import render_terminal, render_terminal_context
+from bot.render.welcome import render_start
 from embeddings.errors import BadQuestion, EmbeddingsError
 from embeddings.models import Answer, Hit
 

@@ -264,7 +264,7 @@ def run_search(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(answer_json(answer), ensure_ascii=False, indent=1))
     else:
         from bot.i18n import pick_language
-        from bot.render import render_terminal
+        from bot.render.terminal import render_terminal
 
         lang = args.lang or pick_language(os.environ.get("LC_ALL") or os.environ.get("LANG") or None)
         print(render_terminal(answer, lang, color=sys.stdout.isatty()))

@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
 
 def live_searcher(settings: Settings) -> tuple[Any, Any]:
     """Return (LiveSearcher, Encoder) for the configured index and model."""
-    from bot.cli_index import make_encoder
+    from bot.cli.index import make_encoder
     from embeddings.live import LiveSearcher
 
     encoder = make_encoder(settings)
@@ -46,7 +46,7 @@ def live_searcher(settings: Settings) -> tuple[Any, Any]:
 
 def run_chat_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run the terminal chat over the live index."""
-    from bot.chat import run_chat
+    from bot.cli.chat import run_chat
     from bot.i18n import pick_language
 
     lang = args.lang or pick_language(os.environ.get("LC_ALL") or os.environ.get("LANG") or None)
@@ -56,7 +56,7 @@ def run_chat_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_serve_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run the bot on Telegram until interrupted."""
-    from bot.app import build_application, serve, token_of
+    from bot.telegram.app import build_application, serve, token_of
     from embeddings.errors import EmbeddingsError
 
     token_of(settings)  # fail before loading the model when there is no token

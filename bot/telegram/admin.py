@@ -1,0 +1,120 @@
+"""Telegram handlers for admins: /reindex in the background, /status, and page uploads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from html import escape
+
+from telegram import Document, Update
+from telegram.ext import ContextTypes
+
+from bot import i18n, uploads
+from bot.render.admin import render_status, render_upload
+from bot.status import Status, recall_reindex
+from bot.telegram.questions import language_of
+from bot.telegram.reindex import start_reindex
+from bot.telegram.runtime import Runtime, runtime
+from embeddings.errors import EmbeddingsError
+
+log = logging.getLogger(__name__)
+
+
+async def refuse_non_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Refuse anyone not on the allowlist; return True when refused (and nothing may run)."""
+    user = update.effective_user
+    if runtime(context).is_admin(user.id if user else None):
+        return False
+    log.info("refused admin command from user %s", user.id if user else None)
+    if update.effective_message is not None:
+        await update.effective_message.reply_html(i18n.text(language_of(update), "refused"))
+    return True
+
+
+async def on_reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Start `/reindex` (incremental) or `/reindex full` in the background."""
+    if await refuse_non_admin(update, context) or update.effective_chat is None:
+        return
+    full = bool(context.args) and context.args[0].lower() == "full"  # type: ignore[index]
+    lang = language_of(update)
+    if not await start_reindex(runtime(context), context.bot, update.effective_chat.id, lang, full=full):
+        await context.bot.send_message(update.effective_chat.id, i18n.text(lang, "busy"))
+
+
+async def on_status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Report index size, the last reindex, the model, uptime and questions answered."""
+    if await refuse_non_admin(update, context) or update.effective_message is None:
+        return
+    status = await asyncio.to_thread(status_of, runtime(context))
+    await update.effective_message.reply_html(render_status(status, language_of(update)))
+
+
+def status_of(rt: Runtime) -> Status:
+    """Collect what /status shows."""
+    stats = None
+    with contextlib.suppress(EmbeddingsError):
+        stats = rt.live.current.stats
+    return Status(
+        stats=stats,
+        model=rt.encoder.model_id,
+        last_reindex=recall_reindex(rt.state),
+        uptime_seconds=time.time() - rt.started,
+        questions=rt.state.counter("questions"),
+        reindexing=rt.reindex is not None and rt.reindex.running(),
+    )
+
+
+async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Save an admin's uploaded .html/.htm page or .zip of pages into the corpus, then index it."""
+    message = update.message
+    if message is None or message.document is None or update.effective_chat is None:
+        return
+    if await refuse_non_admin(update, context):
+        return
+    rt = runtime(context)
+    lang = language_of(update)
+    name = message.document.file_name or ""
+    limit = rt.settings.max_upload_bytes
+    data, refusal = await download_upload(message.document, lang, limit)
+    if refusal is not None:
+        await message.reply_html(i18n.text(lang, "upload_refused", name=escape(name or "?"), reason=refusal))
+        return
+    # Unpacking a zip (up to ZIP_EXPANSION * limit bytes) is CPU work: keep it off the event loop.
+    plan = await asyncio.to_thread(
+        uploads.plan_upload,
+        name,
+        data,
+        max_page_bytes=rt.settings.max_page_bytes,
+        max_total_bytes=uploads.ZIP_EXPANSION * limit,
+    )
+    outcome = await asyncio.to_thread(uploads.save_upload, rt.settings.corpus_dir, plan)
+    await message.reply_html(render_upload(plan, outcome, lang, limit))
+    log.info("upload %s: %s, refused %d", name, [s for _, s in outcome], len(plan.refused))
+    if any(status in ("saved", "replaced") for _, status in outcome):
+        await reindex_upload(rt, update, context, lang)
+
+
+async def download_upload(document: Document, lang: i18n.Lang, limit: int) -> tuple[bytes, str | None]:
+    """Download an uploaded file, or return why it is refused (wrong kind, too big) without fetching it."""
+    name = document.file_name or ""
+    if not uploads.accepts(name):
+        return b"", i18n.text(lang, "upload_bad_type")
+    if document.file_size is not None and document.file_size > limit:
+        return b"", i18n.text(lang, "upload_too_big", limit=limit)
+    data = bytes(await (await document.get_file()).download_as_bytearray())
+    if len(data) > limit:
+        return b"", i18n.text(lang, "upload_too_big", limit=limit)
+    return data, None
+
+
+async def reindex_upload(
+    rt: Runtime, update: Update, context: ContextTypes.DEFAULT_TYPE, lang: i18n.Lang
+) -> None:
+    """Index what an upload saved, or queue one more run when a reindex is already going."""
+    assert update.effective_chat is not None and update.message is not None
+    if not await start_reindex(rt, context.bot, update.effective_chat.id, lang, full=False):
+        assert rt.reindex is not None  # start_reindex refuses only while a job runs
+        rt.reindex.again = True
+        await update.message.reply_html(i18n.text(lang, "reindex_queued"))

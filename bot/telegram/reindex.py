@@ -1,0 +1,143 @@
+"""The background reindex: one job at a time, its progress message edited in place, then the report."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from html import escape
+from typing import TYPE_CHECKING
+
+from telegram.error import TelegramError
+
+from bot import i18n
+from bot.render.admin import render_progress, render_report
+from bot.render.split import split_message
+from bot.status import remember_reindex, report_summary
+from bot.telegram.sending import edit_quietly
+from corpus.errors import CorpusError
+from embeddings.errors import EmbeddingsError, IndexBusy
+from embeddings.models import ReindexProgress, ReindexReport
+
+if TYPE_CHECKING:
+    from telegram import Bot
+
+    from bot.telegram.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY = 3.0  # seconds between progress edits; Telegram throttles edits of one message
+
+
+@dataclass
+class ReindexJob:
+    """The one reindex running in the background and the chat message that shows its progress."""
+
+    full: bool
+    chat_id: int
+    message_id: int
+    lang: i18n.Lang
+    progress: ReindexProgress | None = None
+    again: bool = False  # files arrived while running: run once more afterwards
+    finished: bool = False
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def running(self) -> bool:
+        """Tell whether the job has not finished yet."""
+        return not self.finished
+
+
+def start_progress() -> ReindexProgress:
+    """Return the progress shown before the reindex reports anything."""
+    return ReindexProgress(
+        stage="scan",
+        pages_scanned=0,
+        pages_total=0,
+        pages_changed=0,
+        passages_embedded=0,
+        passages_total=0,
+        eta_seconds=None,
+    )
+
+
+async def start_reindex(rt: Runtime, bot: Bot, chat_id: int, lang: i18n.Lang, *, full: bool) -> bool:
+    """Start a background reindex with a progress message; return False when one already runs."""
+    if rt.reindex is not None and rt.reindex.running():
+        return False
+    # Claim the slot before the first await, so two /reindex arriving together start one job.
+    job = ReindexJob(full=full, chat_id=chat_id, message_id=0, lang=lang)
+    rt.reindex = job
+    try:
+        message = await bot.send_message(chat_id, render_progress(start_progress(), lang))
+    except BaseException:
+        job.finished = True
+        raise
+    job.message_id = message.message_id
+    job.task = asyncio.create_task(run_reindex(rt, bot, job))
+    return True
+
+
+async def run_reindex(rt: Runtime, bot: Bot, job: ReindexJob) -> None:
+    """Build the index in a worker thread, edit the progress message, swap in and report."""
+    try:
+        await reindex_and_report(rt, bot, job)
+    except Exception:  # nobody awaits this task: log here, and still honour a queued rerun
+        log.exception("reindex job failed")
+    finally:
+        job.finished = True
+    if job.again:
+        await start_reindex(rt, bot, job.chat_id, job.lang, full=False)
+
+
+async def reindex_and_report(rt: Runtime, bot: Bot, job: ReindexJob) -> None:
+    """Run one reindex for a job and tell its chat how it went."""
+    from embeddings.store import build_index
+
+    settings = rt.settings
+
+    def progress(snapshot: ReindexProgress) -> None:
+        job.progress = snapshot  # called from the worker thread; one attribute store is atomic
+
+    def build() -> ReindexReport:
+        return build_index(
+            settings.corpus_dir,
+            settings.index_dir,
+            rt.encoder,
+            full=job.full,
+            max_page_bytes=settings.max_page_bytes,
+            progress=progress,
+        )
+
+    started = time.time()
+    worker = asyncio.ensure_future(asyncio.to_thread(build))
+    shown: ReindexProgress | None = None
+    while not worker.done():
+        await asyncio.wait({worker}, timeout=PROGRESS_EVERY)
+        snapshot = job.progress
+        if snapshot is not None and snapshot != shown and not worker.done():
+            shown = snapshot
+            with contextlib.suppress(TelegramError):
+                await edit_quietly(bot, job.chat_id, job.message_id, render_progress(snapshot, job.lang))
+    try:
+        report = worker.result()
+    except IndexBusy:
+        remember_reindex(rt.state, started, report=None, error="locked by another process")
+        await edit_quietly(bot, job.chat_id, job.message_id, i18n.text(job.lang, "reindex_locked"))
+        return
+    except (CorpusError, EmbeddingsError, OSError) as exc:  # e.g. an empty or missing corpus dir
+        log.error("reindex failed: %s", exc)
+        remember_reindex(rt.state, started, report=None, error=str(exc))
+        await edit_quietly(
+            bot, job.chat_id, job.message_id, i18n.text(job.lang, "reindex_failed", reason=escape(str(exc)))
+        )
+        return
+    await asyncio.to_thread(rt.live.reload)
+    remember_reindex(rt.state, started, report=report, error=None)
+    log.info("reindex done: %s", report_summary(report))
+    if job.progress is not None:
+        with contextlib.suppress(TelegramError):
+            await edit_quietly(bot, job.chat_id, job.message_id, render_progress(job.progress, job.lang))
+    for part in split_message(render_report(report, job.lang)):
+        await bot.send_message(job.chat_id, part)

@@ -1,0 +1,72 @@
+"""The search queue: first-page questions batched into one search_many call off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from embeddings.errors import BadQuestion
+from embeddings.models import Answer
+
+if TYPE_CHECKING:
+    from bot.telegram.runtime import Runtime
+    from embeddings.live import LiveSearcher
+
+
+class SearchQueue:
+    """Batches first-page questions that arrive together into one search_many call off the event loop.
+
+    While a batch is being answered, new questions queue up and go in the next batch together, so
+    one user sees no added wait and many users share the model's batched encoding.
+    """
+
+    def __init__(self, live: LiveSearcher, *, max_batch: int = 32, workers: int = 2) -> None:
+        self.live = live
+        self.max_batch = max_batch
+        self.workers = workers
+        self._pending: list[tuple[str, asyncio.Future[Answer]]] = []
+        self._running = 0
+
+    async def ask(self, question: str) -> Answer:
+        """Return the answer to one question (raises BadQuestion like Searcher.search)."""
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._pending.append((question, future))
+        if self._running < self.workers:
+            self._running += 1
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    def _search(self, questions: list[str]) -> list[Answer | BadQuestion]:
+        return self.live.current.search_many(questions)
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+                try:
+                    results = await asyncio.to_thread(self._search, [q for q, _ in batch])
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self._running -= 1
+
+
+async def search(rt: Runtime, question: str, offset: int = 0) -> Answer:
+    """Search the live index off the event loop (first pages batched with other users' questions)."""
+    if offset == 0 and rt.queue is not None:
+        return await rt.queue.ask(question)
+
+    def run() -> Answer:
+        return rt.live.current.search(question, offset=offset)
+
+    return await asyncio.to_thread(run)

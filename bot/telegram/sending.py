@@ -1,0 +1,121 @@
+"""Telegram I/O: keyboards, sending replies, the typing indicator, quiet edits, and network retries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
+
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
+from telegram.ext import AIORateLimiter
+
+from bot.render.reply import Button, Reply
+
+if TYPE_CHECKING:
+    from telegram import Bot
+
+log = logging.getLogger(__name__)
+
+TYPING_EVERY = 4.5  # Telegram shows "typing" for 5 s or until the next message
+NETWORK_RETRIES = 3
+# Requests that change nothing when repeated may be retried even after a timeout; a timed-out
+# sendMessage may have been delivered, so it is retried only when the connection itself failed.
+IDEMPOTENT_PREFIXES = ("get", "set", "delete", "answer", "edit", "sendchataction")
+
+
+def markup(buttons: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
+    """Turn render's buttons into a Telegram inline keyboard."""
+    rows = [
+        [InlineKeyboardButton(b.text, callback_data=b.data, url=b.url) for b in row] for row in buttons if row
+    ]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+@contextlib.asynccontextmanager
+async def typing_action(bot: Bot, chat_id: int) -> AsyncIterator[None]:
+    """Show "typing" in a chat until the block ends, renewing it before Telegram lets it lapse."""
+
+    async def keep_typing() -> None:
+        while True:
+            try:
+                await bot.send_chat_action(chat_id, ChatAction.TYPING)
+            except TelegramError as exc:
+                log.debug("chat action failed in chat %s: %s", chat_id, exc)
+            await asyncio.sleep(TYPING_EVERY)
+
+    task = asyncio.create_task(keep_typing())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def send_replies(
+    bot: Bot, chat_id: int, replies: Sequence[Reply], *, quote: Message | None = None
+) -> None:
+    """Send rendered replies in order, the first one quoting the asker's message in groups."""
+    for i, reply in enumerate(replies):
+        await bot.send_message(
+            chat_id,
+            reply.html,
+            reply_markup=markup(reply.buttons),
+            reply_to_message_id=quote.message_id if quote is not None and i == 0 else None,
+            allow_sending_without_reply=True,
+        )
+
+
+async def acknowledge(query: CallbackQuery, text: str | None = None) -> None:
+    """Answer a callback query, shrugging off Telegram's refusal of one that is too old."""
+    try:
+        await query.answer(text, show_alert=text is not None)
+    except BadRequest as exc:
+        # A press queued while the bot was down is "too old" to answer, but still deserves its result.
+        log.info("callback query %s not answered: %s", query.id, exc)
+
+
+async def edit_quietly(bot: Bot, chat_id: int, message_id: int, html: str) -> None:
+    """Edit a message, ignoring Telegram's "message is not modified" refusal."""
+    try:
+        await bot.edit_message_text(html, chat_id=chat_id, message_id=message_id)
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            raise
+
+
+class RetryingRateLimiter(AIORateLimiter):
+    """AIORateLimiter (throttles, honours retry_after) that also retries requests lost to the network."""
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Any]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Any:
+        """Run one Bot API request through the limiter, retrying network failures with backoff."""
+        if endpoint.lower() == "getupdates":  # the Updater has its own retry loop
+            return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+        idempotent = endpoint.lower().startswith(IDEMPOTENT_PREFIXES)
+        for attempt in range(NETWORK_RETRIES + 1):
+            try:
+                return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+            except BadRequest:
+                raise  # BadRequest is a NetworkError subclass in PTB, but retrying cannot help
+            except TimedOut:
+                if not idempotent or attempt == NETWORK_RETRIES:
+                    raise
+                log.warning("%s timed out; retry %d", endpoint, attempt + 1)
+            except NetworkError as exc:
+                if attempt == NETWORK_RETRIES:
+                    raise
+                log.warning("%s failed (%s); retry %d", endpoint, type(exc).__name__, attempt + 1)
+            await asyncio.sleep(0.5 * 2**attempt)
+        raise AssertionError("unreachable")
