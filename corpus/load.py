@@ -146,3 +146,28 @@ def _duplicate_keys(result: FileResult) -> list[str]:
         # Not the canonical URL: some sites point every page's canonical link at the home page.
         keys.append(f"text:{article_fingerprint(result.article)}")
     return keys
+
+
+@dataclass(frozen=True)
+class CorpusPages:
+    """The pages under a corpus directory, as a reindex reads them (embeddings.reindex.PageSource)."""
+
+    root: Path
+    max_bytes: int = 5_000_000
+    workers: int = 1
+
+    @property
+    def location(self) -> str:
+        """Return the corpus directory's absolute path."""
+        return str(self.root.resolve())
+
+    def count(self) -> int:
+        """Return how many pages the directory holds; raises CorpusError when it holds none."""
+        pages = list_pages(self.root)
+        if not pages:
+            raise CorpusError(f"no .html or .htm pages under {self.root}; nothing to index")
+        return len(pages)
+
+    def scan(self, known: Mapping[str, str]) -> Iterator[FileResult]:
+        """Yield every page's FileResult; pages whose content hash known lists come back unchanged."""
+        return scan_corpus(self.root, max_bytes=self.max_bytes, known=known, workers=self.workers)

@@ -10,6 +10,10 @@ class EmbeddingsError(Exception):
 class ModelUnavailable(EmbeddingsError):
     """The embedding model cannot be loaded (not cached, no network, bad directory)."""
 
+    def __init__(self, message: str, *, model: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model  # the model that failed to load
+
 
 class IndexMissing(EmbeddingsError):
     """No index exists at the configured directory."""
@@ -22,6 +26,10 @@ class IndexCorrupt(EmbeddingsError):
 class IndexMismatch(EmbeddingsError):
     """The index was built with another model or schema than the one configured."""
 
+    def __init__(self, message: str, *, built_with: str | None = None) -> None:
+        super().__init__(message)
+        self.built_with = built_with  # the model the index was built with, when that is the difference
+
 
 class IndexBusy(EmbeddingsError):
     """Another reindex holds the lock."""
@@ -29,3 +37,7 @@ class IndexBusy(EmbeddingsError):
 
 class BadQuestion(EmbeddingsError):
     """The question is empty, too long, or has nothing searchable in it."""
+
+
+# How a broken or mismatched index is fixed, appended to the messages that need it.
+FULL_FIX = "run `quotebot index --full` to rebuild it"

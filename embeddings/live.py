@@ -1,24 +1,21 @@
-"""A Searcher that follows the index directory: a reindex or rollback is picked up without a restart."""
+"""A Searcher that follows the live generation: a reindex or rollback is picked up without a restart."""
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from embeddings.errors import EmbeddingsError
-from embeddings.store import CURRENT, current_generation, open_generation
+from embeddings.backend import IndexStore, TextEncoder
+from embeddings.errors import EmbeddingsError, IndexMissing
 
 if TYPE_CHECKING:
-    from embeddings.encoder import Encoder
     from embeddings.search import Searcher
 
 log = logging.getLogger(__name__)
 
-# How often (seconds) `current` looks at the `current` link; a readlink costs microseconds.
+# How often (seconds) `current` asks the store which generation is live (locally one readlink).
 CHECK_INTERVAL = 1.0
 
 
@@ -27,16 +24,18 @@ class LiveSearcher:
 
     def __init__(
         self,
-        index_dir: Path,
-        encoder: Encoder,
+        store: IndexStore,
+        encoder: TextEncoder,
         *,
         check_interval: float = CHECK_INTERVAL,
-        **search_options: Any,
+        top_k: int = 3,
+        max_per_article: int = 2,
+        min_score: float | None = None,
     ) -> None:
-        self.index_dir = Path(index_dir)
+        self.store = store
         self.encoder = encoder
         self.check_interval = check_interval
-        self.search_options = search_options
+        self.top_k, self.max_per_article, self.min_score = top_k, max_per_article, min_score
         self._searcher: Searcher | None = None
         self._generation: str | None = None  # the generation name _searcher serves
         self._failed: str | None = None  # a generation that failed to load (not retried until it changes)
@@ -70,16 +69,9 @@ class LiveSearcher:
             return searcher
         if now - self._checked >= self.check_interval:
             self._checked = now
-            if self._link() not in (self._generation, self._failed):
+            if self.store.live() not in (self._generation, self._failed):
                 self._try_reload()
         return self._searcher or searcher
-
-    def _link(self) -> str | None:
-        """Return the generation the `current` link names, or None."""
-        try:
-            return os.readlink(self.index_dir / CURRENT)
-        except OSError:
-            return None
 
     def _try_reload(self) -> None:
         """Reload in this thread unless another thread already is; keep serving the old index on errors."""
@@ -98,16 +90,28 @@ class LiveSearcher:
             return self._load()
 
     def _load(self) -> bool:
-        """Load the generation `current` names and swap it in (caller holds the loading lock)."""
-        generation = current_generation(self.index_dir)
-        name = generation.name
+        """Load the live generation and swap it in (caller holds the loading lock)."""
+        from embeddings.search import open_searcher
+
+        name = self.store.live()
+        if name is None:
+            self.store.manifest()  # raises IndexMissing, worded by the store
+            raise IndexMissing(f"no index in {self.store.location}")
         if name == self._generation and self._searcher is not None:
             return False
         try:
-            searcher = open_generation(generation, self.encoder, **self.search_options)
+            searcher = open_searcher(
+                self.store,
+                self.encoder,
+                generation=name,
+                top_k=self.top_k,
+                max_per_article=self.max_per_article,
+                min_score=self.min_score,
+            )
         except EmbeddingsError:
             self._failed = name
             raise
         self._searcher, self._generation, self._failed = searcher, name, None
         log.info("serving index generation %s (%d passages)", name, searcher.stats.passages)
         return True
+

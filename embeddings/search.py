@@ -1,4 +1,4 @@
-"""The query path: encode the question, search both indexes, then rank with the pure functions."""
+"""The query path: encode the question, ask the index for dense and lexical candidates, rank them."""
 
 from __future__ import annotations
 
@@ -6,14 +6,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from embeddings import rank
-from embeddings.dense import DenseIndex
-from embeddings.encoder import Encoder
-from embeddings.errors import BadQuestion
-from embeddings.lexical import LexicalIndex, tokenize
+from embeddings.backend import IndexReader, IndexStore, TextEncoder, Vector
+from embeddings.errors import BadQuestion, IndexMismatch
+from embeddings.manifest import Manifest, mismatch
 from embeddings.models import Answer, Headline, Hit, Passage
+from embeddings.tokens import tokenize
 
 log = logging.getLogger(__name__)
 
@@ -39,26 +37,22 @@ class Searcher:
 
     def __init__(
         self,
-        passages: Sequence[Passage],
-        dense: DenseIndex,
-        lexical: LexicalIndex,
-        encoder: Encoder,
+        index: IndexReader,
+        encoder: TextEncoder,
         stats: IndexStats,
         *,
         top_k: int = 3,
         max_per_article: int = 2,
         min_score: float | None = None,
     ) -> None:
+        passages = index.passages
         self._passages = {p.id: p for p in passages}
-        self._dense = dense
-        self._lexical = lexical
+        self._index = index
         self._encoder = encoder
         self._stats = stats
         self.top_k = top_k
         self.max_per_article = max_per_article
         self.min_score = rank.DEFAULT_MIN_RELEVANCE if min_score is None else min_score
-        self._lexical_ids = lexical.ids()
-        self._lexical_position = {int(pid): i for i, pid in enumerate(self._lexical_ids.tolist())}
         by_doc: dict[str, list[Passage]] = {}
         for p in passages:
             by_doc.setdefault(p.doc, []).append(p)
@@ -66,14 +60,9 @@ class Searcher:
         self._captions = frozenset(p.id for p in passages if p.kind == "caption")
 
     @property
-    def dense(self) -> DenseIndex:
-        """Return the dense index (read-only use: benchmarks, status)."""
-        return self._dense
-
-    @property
-    def lexical(self) -> LexicalIndex:
-        """Return the lexical index (read-only use: benchmarks, status)."""
-        return self._lexical
+    def index(self) -> IndexReader:
+        """Return the index generation searched (read-only use: benchmarks)."""
+        return self._index
 
     @property
     def stats(self) -> IndexStats:
@@ -101,26 +90,17 @@ class Searcher:
         k = self.top_k if top_k is None else top_k
         return [q if isinstance(q, BadQuestion) else self._answer(q, next(vectors), k, 0) for q in checked]
 
-    def candidates(self, question: str, vector: np.ndarray) -> list[rank.Candidate]:
+    def candidates(self, question: str, vector: Vector) -> list[rank.Candidate]:
         """Return the fused candidates for a checked question and its vector, best first."""
-        dense_scores, dense_ids = self._dense.search(vector[None, :], POOL)
-        lexical_scores = self._lexical.scores(question)
-        weight = self._lexical.query_weight(question)
-        top = np.flatnonzero(lexical_scores > 0)
-        if top.size > POOL:
-            top = top[np.argpartition(-lexical_scores[top], POOL - 1)[:POOL]]
-        top = top[np.lexsort((top, -lexical_scores[top]))]
-        lexical_ids = self._lexical_ids[top]
-        wanted = set(dense_ids[0].tolist()) | set(lexical_ids.tolist())
-        coverage = {
-            pid: float(lexical_scores[self._lexical_position[pid]]) / weight
-            for pid in wanted
-            if weight > 0 and pid in self._lexical_position
-        }
-        fused = rank.fuse(dense_ids[0], dense_scores[0], lexical_ids, coverage)
+        dense = self._index.dense(vector[None, :], POOL)[0]
+        lexical = self._index.lexical(question, POOL)
+        wanted = set(dense.ids.tolist()) | set(lexical.ids.tolist())
+        known = self._index.lexical_scores(question, sorted(wanted))
+        coverage = dict(zip(known.ids.tolist(), known.scores.tolist(), strict=True))
+        fused = rank.fuse(dense.ids, dense.scores, lexical.ids, coverage)
         return rank.demote(fused, self._captions, rank.CAPTION_PENALTY)
 
-    def _answer(self, question: str, vector: np.ndarray, top_k: int, offset: int) -> Answer:
+    def _answer(self, question: str, vector: Vector, top_k: int, offset: int) -> Answer:
         """Rank, then build the Answer (hits with highlights, or the nearest headlines)."""
         candidates = self.candidates(question, vector)
         good = rank.quotable(candidates, self.min_score, cross_lingual=not rank.has_han(question))
@@ -135,7 +115,7 @@ class Searcher:
         hits = [replace(h, highlight=rank.highlight(h.text, scorer)) for h in hits]
         return Answer(question, True, hits=tuple(self._highlight_by_meaning(vector, hits)), has_more=has_more)
 
-    def _highlight_by_meaning(self, vector: np.ndarray, hits: list[Hit]) -> list[Hit]:
+    def _highlight_by_meaning(self, vector: Vector, hits: list[Hit]) -> list[Hit]:
         """Highlight hits that share no words with the question (e.g. English) by sentence embeddings."""
         bare = [h for h in hits if not h.highlight and len(rank.sentence_spans(h.text)) > 1]
         if not bare:
@@ -171,3 +151,45 @@ class Searcher:
         firsts = [page[0] for page in self._pages.values()]
         firsts.sort(key=lambda p: (p.date is not None, p.date or "", p.doc), reverse=True)
         return tuple(rank.to_headline(p) for p in firsts[:n])
+
+
+def open_searcher(
+    store: IndexStore,
+    encoder: TextEncoder,
+    *,
+    generation: str | None = None,
+    top_k: int = 3,
+    max_per_article: int = 2,
+    min_score: float | None = None,
+) -> Searcher:
+    """Open a generation (the live one by default) for searching, checked against the encoder first."""
+    name = store.live() if generation is None else generation
+    manifest = store.manifest(name)
+    reason = mismatch(manifest, encoder.model_id, None, None) or mismatch(
+        manifest, encoder.model_id, encoder.dimension, encoder.prompts
+    )
+    if reason:
+        raise IndexMismatch(
+            f"the index in {store.location} was {reason}; run `quotebot index --full` to rebuild it for the "
+            f"configured model, or configure the model {manifest.model} to use it as it is",
+            built_with=manifest.model,
+        )
+    index = store.open(name)
+    stats = index_stats(manifest, index.passages)
+    return Searcher(
+        index, encoder, stats, top_k=top_k, max_per_article=max_per_article, min_score=min_score
+    )
+
+
+def index_stats(manifest: Manifest, passages: Sequence[Passage]) -> IndexStats:
+    """Return what a generation holds, for /start and /status."""
+    dates = sorted(p.date for p in passages if p.date)
+    return IndexStats(
+        articles=manifest.articles,
+        passages=manifest.passages,
+        date_min=dates[0] if dates else None,
+        date_max=dates[-1] if dates else None,
+        model=manifest.model,
+        created=manifest.created,
+        dense_kind=manifest.dense_kind,
+    )

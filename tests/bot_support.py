@@ -64,7 +64,7 @@ def copy_pages(target: Path, pages: tuple[str, ...] = PAGES) -> Path:
 
 def shared_index(root: Path) -> BuiltIndex:
     """Build the session's index once (under root) with build_index, and return where it is."""
-    from embeddings.store import build_index
+    from bot.indexing import build_index
 
     with _lock:
         if "index" not in _cache:
@@ -104,12 +104,13 @@ def bot_settings(built: BuiltIndex, api_url: str, **overrides: Any) -> Any:
 @contextlib.asynccontextmanager
 async def running_bot(settings: Any, *, webhook: dict[str, Any] | None = None) -> AsyncIterator[Any]:
     """Run the real Application (long polling, or a webhook) until the block ends."""
+    from bot.indexing import index_store
     from bot.telegram.app import build_application, polling_options
     from embeddings.live import LiveSearcher
 
     encoder = shared_encoder()
     live = LiveSearcher(
-        settings.index_dir, encoder, top_k=settings.top_k, max_per_article=settings.max_per_article
+        index_store(settings.index_dir), encoder, top_k=settings.top_k, max_per_article=settings.max_per_article
     )
     app = build_application(settings, live, encoder)
     await app.initialize()

@@ -13,7 +13,7 @@ from bot.i18n import Lang, text
 from bot.render.terminal import ANSI_BOLD
 from embeddings.encoder import Encoder
 from embeddings.live import LiveSearcher
-from embeddings.store import build_index
+from bot.indexing import build_index, index_store
 from tests.conftest import REPO
 
 PAGES = ("seed-article.html", "drcd/drcd-00145.html", "xquad/xquad-00000.html")
@@ -43,7 +43,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, model_path: str) -> LiveSearc
     encoder = Encoder(model_path)
     report = build_index(corpus, root / "index", encoder)
     assert report.added == len(PAGES)
-    return LiveSearcher(root / "index", encoder)
+    return LiveSearcher(index_store(root / "index"), encoder)
 
 
 def chat(
@@ -127,7 +127,7 @@ def test_a_terminal_gets_ansi_bold_highlights(live: LiveSearcher) -> None:
 
 
 def test_a_missing_index_is_reported_without_a_traceback(tmp_path: Path, live: LiveSearcher) -> None:
-    empty = LiveSearcher(tmp_path / "nothing", live.encoder)
+    empty = LiveSearcher(index_store(tmp_path / "nothing"), live.encoder)
     out = chat(empty, SEED_QUESTION, SEED_QUESTION, tty_in=True)
     assert "Traceback" not in out
     assert out.count("quotebot: ") == 3  # the greeting and both questions

@@ -20,7 +20,8 @@ import bot.cli.index
 from bot.cli import main
 from bot.cli.index import ProgressDisplay, parse_request
 from embeddings.models import ReindexProgress
-from embeddings.store import CURRENT, build_index, open_searcher, read_manifest
+from bot.indexing import build_index, open_searcher
+from embeddings.local.generations import CURRENT, read_manifest
 from tests.test_store import PAGES, CountingEncoder, shared_encoder, write_corpus, write_page
 
 HIT_KEYS = {"text", "doc", "title", "outlet", "url", "date", "score", "highlight"}

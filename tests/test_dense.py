@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings.dense import DenseIndex
+from embeddings.local.dense import DenseIndex
 from embeddings.errors import IndexCorrupt
 
 

@@ -126,7 +126,7 @@ def test_the_healthcheck_fails_without_an_index(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_the_healthcheck_passes_on_a_real_index(tmp_path: Path, model_path: str) -> None:
     from embeddings.encoder import Encoder
-    from embeddings.store import build_index
+    from bot.indexing import build_index
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from embeddings.errors import IndexCorrupt
-from embeddings.lexical import LexicalIndex, fold, tokenize
+from embeddings.local.lexical import LexicalIndex
+from embeddings.tokens import fold, tokenize
 
 TEXTS = [
     "臺灣總統府今天宣布，新的國防預算將提高到國內生產毛額的百分之三。",

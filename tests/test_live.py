@@ -14,7 +14,8 @@ import pytest
 from embeddings.errors import IndexMissing
 from embeddings.live import LiveSearcher
 from embeddings.search import Searcher
-from embeddings.store import CURRENT, build_index, rollback
+from bot.indexing import build_index, index_store
+from embeddings.local.generations import CURRENT, rollback
 from tests.test_store import shared_encoder, write_corpus, write_page
 
 
@@ -45,7 +46,7 @@ def add_quake(corpus: Path) -> None:
 
 def test_a_reindex_is_picked_up_and_the_old_searcher_keeps_working(copy: tuple[Path, Path]) -> None:
     corpus, index_dir = copy
-    live = LiveSearcher(index_dir, shared_encoder(), check_interval=0, top_k=2)
+    live = LiveSearcher(index_store(index_dir), shared_encoder(), check_interval=0, top_k=2)
     old = live.current
     first = live.generation
     assert first == os.readlink(index_dir / CURRENT)
@@ -65,7 +66,7 @@ def test_a_reindex_is_picked_up_and_the_old_searcher_keeps_working(copy: tuple[P
 
 def test_checks_are_rate_limited_but_reload_forces_one(copy: tuple[Path, Path]) -> None:
     corpus, index_dir = copy
-    live = LiveSearcher(index_dir, shared_encoder(), check_interval=3600)
+    live = LiveSearcher(index_store(index_dir), shared_encoder(), check_interval=3600)
     old = live.current
     assert live.reload() is False
     add_quake(corpus)
@@ -79,7 +80,7 @@ def test_a_broken_new_generation_leaves_the_old_one_serving(
     copy: tuple[Path, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     corpus, index_dir = copy
-    live = LiveSearcher(index_dir, shared_encoder(), check_interval=0)
+    live = LiveSearcher(index_store(index_dir), shared_encoder(), check_interval=0)
     good = live.current
     good_name = live.generation
     broken = index_dir / "gen-29991231T000000000000Z"
@@ -104,7 +105,7 @@ def test_a_broken_new_generation_leaves_the_old_one_serving(
 
 
 def test_no_index_raises_until_one_is_built(built: tuple[Path, Path], tmp_path: Path) -> None:
-    live = LiveSearcher(tmp_path / "index", shared_encoder(), check_interval=0)
+    live = LiveSearcher(index_store(tmp_path / "index"), shared_encoder(), check_interval=0)
     with pytest.raises(IndexMissing, match="quotebot index"):
         live.current  # noqa: B018
     build_index(built[0], tmp_path / "index", shared_encoder())
@@ -114,7 +115,7 @@ def test_no_index_raises_until_one_is_built(built: tuple[Path, Path], tmp_path: 
 def test_a_failed_first_load_is_not_retried_on_every_question(
     built: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    live = LiveSearcher(tmp_path / "index", shared_encoder(), check_interval=3600)
+    live = LiveSearcher(index_store(tmp_path / "index"), shared_encoder(), check_interval=3600)
     with pytest.raises(IndexMissing) as first:
         live.current  # noqa: B018
     build_index(built[0], tmp_path / "index", shared_encoder())
@@ -126,7 +127,7 @@ def test_a_failed_first_load_is_not_retried_on_every_question(
 
 def test_threads_always_get_a_complete_searcher_during_swaps(copy: tuple[Path, Path]) -> None:
     corpus, index_dir = copy
-    live = LiveSearcher(index_dir, shared_encoder(), check_interval=0)
+    live = LiveSearcher(index_store(index_dir), shared_encoder(), check_interval=0)
     start = live.current.stats.passages
     stop = threading.Event()
     seen: list[int] = []

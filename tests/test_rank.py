@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from embeddings import rank
 from embeddings.errors import BadQuestion
-from embeddings.lexical import tokenize
+from embeddings.tokens import tokenize
 from embeddings.models import Passage
 
 

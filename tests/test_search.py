@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from embeddings.dense import DenseIndex
 from embeddings.encoder import Encoder
 from embeddings.errors import BadQuestion
-from embeddings.lexical import LexicalIndex
+from embeddings.local.dense import DenseIndex
+from embeddings.local.lexical import LexicalIndex
+from embeddings.local.reader import LocalReader
 from embeddings.models import Answer, Passage
 from embeddings.search import IndexStats, Searcher
 
@@ -92,7 +93,7 @@ def searcher(model_path: str) -> Searcher:
     dense.add(np.array(ids), encoder.encode_passages([p.text for p in passages]))
     lexical = LexicalIndex.build(ids, [p.text for p in passages])
     stats = IndexStats(len(PAGES), len(passages), "2023-09-03", "2024-11-04", encoder.model_id, "now", "flat")
-    return Searcher(passages, dense, lexical, encoder, stats)
+    return Searcher(LocalReader(passages, dense, lexical), encoder, stats)
 
 
 def top_docs(answer: Answer) -> list[str]:

@@ -20,25 +20,12 @@ from corpus.models import Article, Paragraph
 from embeddings.encoder import Encoder
 from embeddings.errors import IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing
 from embeddings.models import ReindexProgress
-from embeddings.store import (
-    CURRENT,
-    PREVIOUS,
-    SCHEMA_VERSION,
-    EmbeddingCache,
-    Manifest,
-    PageRecord,
-    build_index,
-    diff_pages,
-    index_lock,
-    manifest_from_json,
-    manifest_to_json,
-    mismatch,
-    open_searcher,
-    passage_id,
-    passages_of,
-    read_manifest,
-    rollback,
-)
+from bot.indexing import build_index, open_searcher
+from embeddings.cache import EmbeddingCache
+from embeddings.ids import passage_id, passages_of
+from embeddings.local.generations import CURRENT, PREVIOUS, index_lock, read_manifest, rollback
+from embeddings.manifest import SCHEMA_VERSION, Manifest, PageRecord, manifest_from_json, manifest_to_json, mismatch
+from embeddings.page_diff import diff_pages
 from tests.conftest import SEED_PAGE, SHARED_MODEL
 
 # Small handwritten pages in the seed layout: (relative path, title, outlet, date or None, paragraphs).
@@ -288,16 +275,16 @@ def test_mismatch_names_what_differs() -> None:
 
 def test_embedding_cache_keeps_chunks_of_the_same_model_only(tmp_path: Path) -> None:
     prompts = {"query": "query: ", "passage": "passage: "}
-    cache = EmbeddingCache(tmp_path, "/models/e5", 3, prompts)
+    cache = EmbeddingCache(tmp_path / ".partial", "/models/e5", 3, prompts)
     cache.save(np.array([11, 12], dtype=np.int64), np.eye(3, dtype=np.float32)[:2])
     (tmp_path / ".partial" / "chunk-000009.npz").write_bytes(b"cut short by kill -9")
-    again = EmbeddingCache(tmp_path, "/models/e5", 3, prompts)
+    again = EmbeddingCache(tmp_path / ".partial", "/models/e5", 3, prompts)
     cached = again.load()
     assert sorted(cached) == [11, 12] and cached[12].tolist() == [0.0, 1.0, 0.0]
     again.save(np.array([13], dtype=np.int64), np.ones((1, 3), dtype=np.float32))
     assert (tmp_path / ".partial" / "chunk-000010.npz").exists()  # never overwrites a chunk
-    assert EmbeddingCache(tmp_path, "/models/other", 3, prompts).load() == {}
-    assert EmbeddingCache(tmp_path, "/models/other", 3, prompts).count == 0
+    assert EmbeddingCache(tmp_path / ".partial", "/models/other", 3, prompts).load() == {}
+    assert EmbeddingCache(tmp_path / ".partial", "/models/other", 3, prompts).count == 0
 
 
 # ---------------------------------------------------------------- real model, real FAISS

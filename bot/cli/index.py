@@ -101,10 +101,10 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
 
 def _index(args: argparse.Namespace, settings: Settings, index_dir: Path) -> int:
     """Run the index command once the index directory is known."""
-    from embeddings.store import build_index, read_manifest, rollback
+    from bot.indexing import build_index, index_store
 
     if args.rollback:
-        manifest = rollback(index_dir)
+        manifest = index_store(index_dir).rollback()
         print(
             f"rolled back {index_dir}: now serving {manifest.generation} built {manifest.created} "
             f"({manifest.passages:,} passages from {manifest.articles:,} articles)"
@@ -121,7 +121,7 @@ def _index(args: argparse.Namespace, settings: Settings, index_dir: Path) -> int
             max_page_bytes=settings.max_page_bytes,
             progress=display,
         )
-    manifest = read_manifest(index_dir)
+    manifest = index_store(index_dir).manifest()
     if args.json:
         data = asdict(report) | {"generation": manifest.generation, "articles": manifest.articles}
         print(json.dumps(data, ensure_ascii=False, indent=1))
@@ -237,8 +237,8 @@ class ProgressDisplay:
 
 def run_search(args: argparse.Namespace, settings: Settings) -> int:
     """Answer one question, or every JSON line on stdin with --jsonl."""
+    from bot.indexing import open_searcher
     from embeddings.rank import check_question
-    from embeddings.store import open_searcher
 
     top_k = args.top_k or settings.top_k
     if not args.jsonl:

@@ -31,11 +31,12 @@ def register(subparsers: Any) -> None:
 def live_searcher(settings: Settings) -> tuple[Any, Any]:
     """Return (LiveSearcher, Encoder) for the configured index and model."""
     from bot.cli.index import make_encoder
+    from bot.indexing import index_store
     from embeddings.live import LiveSearcher
 
     encoder = make_encoder(settings)
     live = LiveSearcher(
-        settings.index_dir,
+        index_store(settings.index_dir),
         encoder,
         top_k=settings.top_k,
         max_per_article=settings.max_per_article,

@@ -104,6 +104,13 @@ class DenseIndex:
             return stored
         return stored[~np.isin(stored, np.fromiter(self._removed, dtype=np.int64))]
 
+    def vectors(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return (live ids among ids, in the order given, and their stored vectors)."""
+        ids = _as_ids(ids)
+        live = ids[np.isin(ids, self.ids())]
+        rows = [self._index.reconstruct(int(i)) for i in live.tolist()]
+        return live, np.asarray(rows, dtype=np.float32).reshape(len(rows), self.dim)
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add vectors under ids (ids must not be live already)."""
         ids = _as_ids(ids)

@@ -1,0 +1,60 @@
+"""The CLI's and the bot's door to the index: the local backend over the configured directories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from corpus.errors import CorpusError
+
+if TYPE_CHECKING:
+    from embeddings.backend import TextEncoder
+    from embeddings.local import LocalIndex
+    from embeddings.models import ReindexReport
+    from embeddings.progress import Progress
+    from embeddings.search import Searcher
+
+
+def index_store(index_dir: Path | str) -> LocalIndex:
+    """Return the index kept in index_dir."""
+    from embeddings.local import LocalIndex
+
+    return LocalIndex(index_dir)
+
+
+def build_index(
+    corpus_dir: Path | str,
+    index_dir: Path | str,
+    encoder: TextEncoder,
+    *,
+    full: bool = False,
+    max_page_bytes: int = 5_000_000,
+    progress: Progress | None = None,
+) -> ReindexReport:
+    """Read the pages under corpus_dir and bring the index in index_dir in line with them."""
+    from corpus.load import CorpusPages
+    from embeddings.reindex import reindex
+
+    corpus_dir = Path(corpus_dir)
+    if not corpus_dir.is_dir():
+        raise CorpusError(
+            f"corpus directory {corpus_dir} does not exist; pass CORPUS_DIR or set QUOTEBOT_CORPUS_DIR"
+        )
+    pages = CorpusPages(corpus_dir, max_page_bytes)
+    return reindex(index_store(index_dir), encoder, pages, full=full, progress=progress)
+
+
+def open_searcher(
+    index_dir: Path | str,
+    encoder: TextEncoder,
+    *,
+    top_k: int = 3,
+    max_per_article: int = 2,
+    min_score: float | None = None,
+) -> Searcher:
+    """Open the live index in index_dir for searching, checked against the encoder."""
+    from embeddings.search import open_searcher as open_store
+
+    return open_store(
+        index_store(index_dir), encoder, top_k=top_k, max_per_article=max_per_article, min_score=min_score
+    )

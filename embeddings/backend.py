@@ -1,0 +1,182 @@
+"""The retrieval contract: what search and reindex need from an index, whatever engine holds it.
+
+Vectors in, (id, score) out, in the spirit of txtai's ``ann/``. A backend keeps generations: the
+live one answers queries; a reindex opens a new one on top of it, upserts and deletes passages,
+and commits it (it becomes live, the one before it stays for `rollback`) or leaves it (nothing
+changes). How a backend stores generations (directories and symlinks, collections and aliases),
+its dense index (FAISS, HNSW in a server) and its lexical statistics (bm25s files, a server's own
+IDF) is its business: nothing above this module names them. ``embeddings.local`` is the backend
+on local files; an engine that fuses server-side still answers these calls (dense and lexical
+candidates separately) so ranking stays the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from embeddings.manifest import Encoding, Manifest, PageRecord
+from embeddings.models import Passage
+
+Vector = npt.NDArray[np.float32]  # one L2-normalised vector, shape (d,)
+Matrix = npt.NDArray[np.float32]  # rows of L2-normalised vectors, shape (n, d)
+Ids = npt.NDArray[np.int64]  # passage ids (embeddings.ids.passage_id)
+Scores = npt.NDArray[np.float64]  # one score per id (float64: float32 cosines convert exactly)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Passage ids with one score each, best first (ties by index order)."""
+
+    ids: Ids
+    scores: Scores
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+
+class TextEncoder(Protocol):
+    """Turns questions and passages into L2-normalised float32 vectors (embeddings.encoder, .hashing)."""
+
+    @property
+    def model_id(self) -> str:
+        """Return the id recorded in the manifest: vectors of other ids never mix."""
+        ...
+
+    @property
+    def dimension(self) -> int:
+        """Return the vector dimension."""
+        ...
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        """Return the prefixes of questions ("query") and passages ("passage")."""
+        ...
+
+    @property
+    def batch_size(self) -> int:
+        """Return how many passages one model call takes."""
+        ...
+
+    def encode_queries(self, texts: Sequence[str]) -> Matrix:
+        """Encode questions, one row each."""
+        ...
+
+    def encode_passages(self, texts: Sequence[str]) -> Matrix:
+        """Encode passages, one row each."""
+        ...
+
+
+class DenseSearch(Protocol):
+    """Nearest passages by inner product of normalised vectors (cosine)."""
+
+    def dense(self, queries: Matrix, k: int) -> list[Scored]:
+        """Return, per query row, up to k passages with their cosines, best first."""
+        ...
+
+    def cosines(self, query: Vector, ids: Sequence[int]) -> Scored:
+        """Return the exact cosine of query with each given passage, in the order given (unknown ids left out)."""
+        ...
+
+
+class LexicalSearch(Protocol):
+    """Passages sharing words with a query, scored by coverage: BM25 / the most the query can score."""
+
+    def lexical(self, query: str, k: int) -> Scored:
+        """Return up to k passages sharing a token with query, coverage in (0, 1], best first."""
+        ...
+
+    def lexical_scores(self, query: str, ids: Sequence[int]) -> Scored:
+        """Return query's coverage of each given passage (0 when none), in the order given."""
+        ...
+
+
+class IndexReader(DenseSearch, LexicalSearch, Protocol):
+    """One committed generation, opened for queries."""
+
+    @property
+    def passages(self) -> Sequence[Passage]:
+        """Return the generation's passages in page order."""
+        ...
+
+
+class EmbeddingScratch(Protocol):
+    """Vectors a reindex has embedded so far, kept so that a killed run's successor need not redo them."""
+
+    def load(self) -> dict[int, Vector]:
+        """Return the kept vectors by passage id."""
+        ...
+
+    def save(self, ids: Ids, vectors: Matrix) -> None:
+        """Keep one chunk of vectors."""
+        ...
+
+
+class GenerationWriter(Protocol):
+    """A new generation being built on the live one (or from nothing); the reindex lock is held."""
+
+    @property
+    def base(self) -> Manifest | None:
+        """Return the manifest of the generation this one starts from (None: it starts empty)."""
+        ...
+
+    def base_passages(self) -> Sequence[Passage]:
+        """Return the base generation's passages in page order."""
+        ...
+
+    def base_vectors(self, ids: Sequence[int]) -> Matrix:
+        """Return the base generation's vectors of the given passage ids, in the order given."""
+        ...
+
+    def scratch(self, encoding: Encoding) -> EmbeddingScratch:
+        """Return the interrupted-run vectors of this encoding (another encoding's are discarded)."""
+        ...
+
+    def delete(self, ids: Sequence[int]) -> None:
+        """Remove passages from the new generation."""
+        ...
+
+    def upsert(self, passages: Sequence[Passage], vectors: Matrix) -> None:
+        """Add passages (or replace those with the same id) with their vectors, rows in passage order."""
+        ...
+
+    def commit(self, pages: Mapping[str, PageRecord], encoding: Encoding, source: str) -> Manifest:
+        """Make the new generation live (the old one is kept for rollback) and return its manifest."""
+        ...
+
+
+class IndexStore(Protocol):
+    """Where generations live: the live one to read, a new one to write, the previous one to return to."""
+
+    @property
+    def location(self) -> str:
+        """Return where the store is, for messages."""
+        ...
+
+    def live(self) -> str | None:
+        """Return the name of the live generation, or None when there is none (cheap: poll it)."""
+        ...
+
+    def manifest(self, generation: str | None = None) -> Manifest:
+        """Return a generation's manifest (the live one by default); raises IndexMissing or IndexCorrupt."""
+        ...
+
+    def open(self, generation: str | None = None) -> IndexReader:
+        """Open a generation (the live one by default) for queries; raises IndexMissing or IndexCorrupt."""
+        ...
+
+    def begin(self, *, fresh: bool = False) -> AbstractContextManager[GenerationWriter]:
+        """Lock the store and start a generation on the live one (fresh: on nothing); raises IndexBusy.
+
+        Leaving the block without commit discards the new generation and leaves the live one serving.
+        """
+        ...
+
+    def rollback(self) -> Manifest:
+        """Make the previous generation live again and return its manifest; raises IndexMissing."""
+        ...

@@ -1,0 +1,116 @@
+"""The manifest: what a generation holds and how its vectors were made, and its JSON form."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PageRecord:
+    """One indexed page: the hash of its bytes and the ids of its passages, in page order."""
+
+    content_hash: str
+    passage_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How vectors were made: the model, its dimension and its query and passage prompts."""
+
+    model: str
+    dimension: int
+    prompts: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a generation holds and how its vectors were made."""
+
+    schema: int
+    model: str
+    dimension: int
+    prompts: Mapping[str, str]
+    articles: int
+    passages: int
+    created: str
+    package_version: str
+    corpus_dir: str
+    corpus_fingerprint: str
+    dense_kind: str
+    pages: Mapping[str, PageRecord] = field(default_factory=dict)
+    generation: str = ""
+
+    @property
+    def content_hashes(self) -> dict[str, str]:
+        """Return each indexed page's content hash by path."""
+        return {path: rec.content_hash for path, rec in self.pages.items()}
+
+
+def corpus_fingerprint(pages: Mapping[str, PageRecord]) -> str:
+    """Return a sha256 over the indexed pages' paths and content hashes."""
+    digest = hashlib.sha256()
+    for path in sorted(pages):
+        digest.update(f"{path}\x00{pages[path].content_hash}\n".encode())
+    return digest.hexdigest()
+
+
+def mismatch(manifest: Manifest, model: str, dimension: int | None, prompts: Mapping[str, str] | None) -> str:
+    """Return why vectors of this encoder cannot join or query the index, or "" when they can."""
+    if manifest.schema != SCHEMA_VERSION:
+        return f"index schema version {manifest.schema}, this quotebot reads version {SCHEMA_VERSION}"
+    if manifest.model != model:
+        return f"built with model {manifest.model}, but the configured model is {model}"
+    if dimension is not None and manifest.dimension != dimension:
+        return f"built with {manifest.dimension}-d vectors, but the configured model makes {dimension}-d"
+    if prompts is not None and dict(manifest.prompts) != dict(prompts):
+        return f"built with prompts {dict(manifest.prompts)!r}, but the configured ones are {dict(prompts)!r}"
+    return ""
+
+
+def manifest_to_json(manifest: Manifest) -> str:
+    """Serialise a manifest (pages sorted, ids as JSON integers)."""
+    data = asdict(manifest)
+    data["pages"] = {
+        path: {"content_hash": rec.content_hash, "passage_ids": list(rec.passage_ids)}
+        for path, rec in sorted(manifest.pages.items())
+    }
+    return json.dumps(data, ensure_ascii=False, indent=1)
+
+
+def manifest_from_json(text: str) -> Manifest:
+    """Parse a manifest; raises ValueError, KeyError or TypeError when it is malformed."""
+    data: dict[str, Any] = json.loads(text)
+    pages = {
+        str(path): PageRecord(str(rec["content_hash"]), tuple(int(i) for i in rec["passage_ids"]))
+        for path, rec in data["pages"].items()
+    }
+    return Manifest(
+        schema=int(data["schema"]),
+        model=str(data["model"]),
+        dimension=int(data["dimension"]),
+        prompts={str(k): str(v) for k, v in data["prompts"].items()},
+        articles=int(data["articles"]),
+        passages=int(data["passages"]),
+        created=str(data["created"]),
+        package_version=str(data["package_version"]),
+        corpus_dir=str(data["corpus_dir"]),
+        corpus_fingerprint=str(data["corpus_fingerprint"]),
+        dense_kind=str(data["dense_kind"]),
+        pages=pages,
+        generation=str(data.get("generation", "")),
+    )
+
+
+def package_version() -> str:
+    """Return the installed quotebot version, or "unknown" when running from a bare checkout."""
+    try:
+        return metadata.version("quotebot")
+    except metadata.PackageNotFoundError:
+        return "unknown"

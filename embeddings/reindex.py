@@ -1,0 +1,210 @@
+"""The reindex: diff scanned pages against the live generation, embed only what is new, commit."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from corpus.errors import CorpusError
+from embeddings.backend import EmbeddingScratch, GenerationWriter, IndexStore, Matrix, TextEncoder
+from embeddings.errors import FULL_FIX, IndexMismatch
+from embeddings.ids import passages_of
+from embeddings.manifest import Encoding, Manifest, PageRecord, mismatch, package_version
+from embeddings.models import Passage, ReindexReport
+from embeddings.page_diff import PageDiff, diff_pages, nothing_to_index, page_fingerprints
+from embeddings.progress import Progress, Reporter
+
+if TYPE_CHECKING:
+    from corpus.load import FileResult
+
+log = logging.getLogger(__name__)
+
+
+class PageSource(Protocol):
+    """Parsed pages to index (corpus.load.CorpusPages reads them from a directory)."""
+
+    @property
+    def location(self) -> str:
+        """Return where the pages come from (recorded in the manifest, named in messages)."""
+        ...
+
+    def count(self) -> int:
+        """Return how many pages a scan yields; raises CorpusError when there are none."""
+        ...
+
+    def scan(self, known: Mapping[str, str]) -> Iterable[FileResult]:
+        """Yield every page parsed, except those whose content hash known lists (reported unchanged)."""
+        ...
+
+
+def reindex(
+    store: IndexStore,
+    encoder: TextEncoder,
+    pages: PageSource,
+    *,
+    full: bool = False,
+    progress: Progress | None = None,
+) -> ReindexReport:
+    """Bring the index in line with the pages (incrementally unless full) and swap it in atomically."""
+    started = time.monotonic()
+    with store.begin(fresh=full) as writer:
+        base = writer.base
+        if base is not None and (reason := mismatch(base, encoder.model_id, None, None)):
+            raise IndexMismatch(
+                f"the index in {store.location} was {reason}; an incremental reindex would mix them: {FULL_FIX}"
+            )
+        known = base.content_hashes if base else {}
+        if base and base.corpus_dir != pages.location:
+            log.warning(
+                "the index was built from %s; updating it from %s (pages missing there leave the index)",
+                base.corpus_dir,
+                pages.location,
+            )
+        reporter = Reporter(progress, pages.count())
+        skip = known
+        if base and base.package_version != package_version():
+            # Another quotebot may parse pages differently: parse them all again, reusing every vector
+            # whose paragraph text is unchanged (passage ids hash the text).
+            log.info("index built by quotebot %s: re-parsing every page", base.package_version)
+            skip = {}
+        results = list(_scanned(pages.scan(skip), reporter))
+        old = writer.base_passages() if base and any(r.status == "ok" for r in results) else ()
+        diff = diff_pages(known, results, page_fingerprints(old))
+        if base is not None and not diff.changes_index:
+            reporter.emit("done")
+            return _report(diff, base.passages, started, full)
+        if not diff.kept and not diff.fresh:
+            raise CorpusError(nothing_to_index(pages.location, diff))
+        passages, added, encoding = _update(writer, diff, encoder, reporter)
+        reporter.emit("write", added)
+        manifest = writer.commit(_page_records(base, diff, passages), encoding, pages.location)
+        log.info("index %s now serves %s (%d passages)", store.location, manifest.generation, len(passages))
+        reporter.emit("done", added)
+        return _report(diff, len(passages), started, full)
+
+
+def _scanned(results: Iterable[FileResult], reporter: Reporter) -> Iterator[FileResult]:
+    """Yield results, counting each in the progress reports."""
+    for result in results:
+        reporter.pages_scanned += 1
+        reporter.pages_changed += result.status == "ok"
+        reporter.emit("scan")
+        yield result
+
+
+def _update(
+    writer: GenerationWriter, diff: PageDiff, encoder: TextEncoder, reporter: Reporter
+) -> tuple[list[Passage], int, Encoding]:
+    """Delete and upsert the changed pages' passages; return the new passages, how many are new, the encoding."""
+    kept = set(diff.kept)
+    old = writer.base_passages() if writer.base is not None else ()
+    passages = [p for p in old if p.doc in kept]
+    for article in diff.fresh:
+        passages.extend(passages_of(article))
+    passages = _unique(sorted(passages, key=lambda p: (p.doc, p.ordinal)))
+    upserts = [p for p in passages if p.doc not in kept]
+    old_ids = {p.id for p in old}
+    # A vector depends only on the text: a paragraph moved by an insertion above it keeps its vector.
+    old_texts = {p.text: p.id for p in old}
+    source = [p.id if p.id in old_ids else old_texts.get(p.text) for p in upserts]
+    encode = [i for i, src in enumerate(source) if src is None]
+    encoding = _check_encoding(writer.base, encoder, bool(encode))
+    vectors = np.empty((len(upserts), encoding.dimension), dtype=np.float32)
+    reuse = [(i, src) for i, src in enumerate(source) if src is not None]
+    if writer.base is not None:
+        found = writer.base_vectors([src for _, src in reuse])
+        if reuse:
+            vectors[[i for i, _ in reuse]] = found
+    if encode:
+        _embed(encoder, upserts, encode, vectors, writer.scratch(encoding), reporter)
+    log.info("reused %d vectors, embedded %d passages", len(reuse), len(encode))
+    writer.delete(sorted(old_ids - {p.id for p in passages}))
+    writer.upsert(upserts, vectors)
+    return passages, sum(p.id not in old_ids for p in passages), encoding
+
+
+def _check_encoding(base: Manifest | None, encoder: TextEncoder, embeds: bool) -> Encoding:
+    """Return the encoding new vectors join; raises IndexMismatch when it differs from the base's."""
+    if not embeds and base is not None:
+        return Encoding(encoder.model_id, base.dimension, dict(base.prompts))
+    encoding = Encoding(encoder.model_id, encoder.dimension, dict(encoder.prompts))
+    if base is not None and (reason := mismatch(base, encoding.model, encoding.dimension, encoding.prompts)):
+        raise IndexMismatch(f"the index was {reason}; an incremental reindex would mix them: {FULL_FIX}")
+    return encoding
+
+
+def chunks_longest_first(texts: Sequence[str], size: int) -> list[list[int]]:
+    """Return row numbers in chunks of size, longest text first (so the model's batches pad little)."""
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    return [order[start : start + size] for start in range(0, len(order), max(1, size))]
+
+
+def _embed(
+    encoder: TextEncoder,
+    passages: Sequence[Passage],
+    rows: Sequence[int],
+    vectors: Matrix,
+    cache: EmbeddingScratch,
+    reporter: Reporter,
+) -> None:
+    """Fill vectors[rows], taking what an interrupted run already embedded and saving each new chunk."""
+    cached = cache.load()
+    have = [i for i in rows if passages[i].id in cached]
+    for i in have:
+        vectors[i] = cached[passages[i].id]
+    if have:
+        log.info("reusing %d vectors embedded by an interrupted reindex", len(have))
+    missing = [i for i in rows if passages[i].id not in cached]
+    reporter.passages_total = len(missing)
+    reporter.chars_total = sum(len(passages[i].text) for i in missing)
+    reporter.embed_started = time.monotonic()
+    reporter.emit("embed", 0)
+    done = 0
+    for chunk in chunks_longest_first([passages[i].text for i in missing], encoder.batch_size * 4):
+        picked = [missing[j] for j in chunk]
+        fresh = encoder.encode_passages([passages[i].text for i in picked])
+        vectors[picked] = fresh
+        cache.save(np.array([passages[i].id for i in picked], dtype=np.int64), fresh)
+        done += len(picked)
+        reporter.embedded(done, sum(len(passages[i].text) for i in picked))
+
+
+def _unique(passages: Sequence[Passage]) -> list[Passage]:
+    """Drop passages whose id repeats (a 63-bit collision or a paragraph listed twice)."""
+    seen: set[int] = set()
+    out = []
+    for p in passages:
+        if p.id not in seen:
+            seen.add(p.id)
+            out.append(p)
+    return out
+
+
+def _page_records(base: Manifest | None, diff: PageDiff, passages: Sequence[Passage]) -> dict[str, PageRecord]:
+    """Return the new generation's pages: each page's content hash and passage ids in page order."""
+    hashes = base.content_hashes if base else {}
+    hashes.update({a.path: a.content_hash for a in diff.fresh})
+    by_doc: dict[str, list[int]] = {}
+    for p in passages:
+        by_doc.setdefault(p.doc, []).append(p.id)
+    return {doc: PageRecord(hashes[doc], tuple(ids)) for doc, ids in by_doc.items()}
+
+
+def _report(diff: PageDiff, passages: int, started: float, full: bool) -> ReindexReport:
+    """Summarise a reindex."""
+    return ReindexReport(
+        added=diff.added,
+        updated=diff.updated,
+        removed=len(diff.removed),
+        unchanged=len(diff.kept) + diff.reparsed,
+        skipped=len(diff.skipped),
+        failed=diff.failed,
+        passages=passages,
+        seconds=time.monotonic() - started,
+        full=full,
+        skipped_reasons=diff.skipped,
+    )
