@@ -27,10 +27,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from embeddings import rank
 from embeddings.dense import DenseIndex
-from embeddings.encoder import Encoder
 from embeddings.lexical import SEGMENTERS, LexicalIndex
+
+from embeddings import rank
+from embeddings.encoder import Encoder
 from embeddings.models import Passage
 from embeddings.search import IndexStats, Searcher
 

@@ -21,9 +21,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from embeddings.dense import FLAT_MAX, HNSW_EF_SEARCH, DenseIndex
+
 from bench.quality import EVAL, MODEL, CachedEncoder, build
 from embeddings import rank
-from embeddings.dense import FLAT_MAX, HNSW_EF_SEARCH, DenseIndex
 from embeddings.encoder import Encoder
 
 

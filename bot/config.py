@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     )
 
     model: str = Field(DEFAULT_MODEL, description="Embedding model: hub id or local directory.")
+    encoder: Literal["torch", "hashing"] = Field(
+        "torch", description="`torch` runs the model; `hashing` is the deterministic test encoder (no model)."
+    )
     query_prompt: str | None = Field(
         None, description="Prefix for questions when the model has no `query` prompt."
     )

@@ -114,4 +114,3 @@ class LiveSearcher:
         self._searcher, self._generation, self._failed = searcher, name, None
         log.info("serving index generation %s (%d passages)", name, searcher.stats.passages)
         return True
-

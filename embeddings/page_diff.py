@@ -36,7 +36,6 @@ class PageDiff:
         return bool(self.fresh or self.removed or self.dropped)
 
 
-
 def page_fingerprints(passages: Iterable[Passage]) -> dict[str, str]:
     """Return each indexed page's text fingerprint, as corpus.text.text_fingerprint gives its article."""
     titles: dict[str, str] = {}

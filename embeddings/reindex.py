@@ -184,7 +184,9 @@ def _unique(passages: Sequence[Passage]) -> list[Passage]:
     return out
 
 
-def _page_records(base: Manifest | None, diff: PageDiff, passages: Sequence[Passage]) -> dict[str, PageRecord]:
+def _page_records(
+    base: Manifest | None, diff: PageDiff, passages: Sequence[Passage]
+) -> dict[str, PageRecord]:
     """Return the new generation's pages: each page's content hash and passage ids in page order."""
     hashes = base.content_hashes if base else {}
     hashes.update({a.path: a.content_hash for a in diff.fresh})

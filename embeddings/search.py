@@ -176,9 +176,7 @@ def open_searcher(
         )
     index = store.open(name)
     stats = index_stats(manifest, index.passages)
-    return Searcher(
-        index, encoder, stats, top_k=top_k, max_per_article=max_per_article, min_score=min_score
-    )
+    return Searcher(index, encoder, stats, top_k=top_k, max_per_article=max_per_article, min_score=min_score)
 
 
 def index_stats(manifest: Manifest, passages: Sequence[Passage]) -> IndexStats:

@@ -110,7 +110,10 @@ async def running_bot(settings: Any, *, webhook: dict[str, Any] | None = None) -
 
     encoder = shared_encoder()
     live = LiveSearcher(
-        index_store(settings.index_dir), encoder, top_k=settings.top_k, max_per_article=settings.max_per_article
+        index_store(settings.index_dir),
+        encoder,
+        top_k=settings.top_k,
+        max_per_article=settings.max_per_article,
     )
     app = build_application(settings, live, encoder)
     await app.initialize()

@@ -10,10 +10,10 @@ import pytest
 
 from bot.cli.chat import PROMPT, run_chat
 from bot.i18n import Lang, text
+from bot.indexing import build_index, index_store
 from bot.render.terminal import ANSI_BOLD
 from embeddings.encoder import Encoder
 from embeddings.live import LiveSearcher
-from bot.indexing import build_index, index_store
 from tests.conftest import REPO
 
 PAGES = ("seed-article.html", "drcd/drcd-00145.html", "xquad/xquad-00000.html")

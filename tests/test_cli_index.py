@@ -19,9 +19,9 @@ import pytest
 import bot.cli.index
 from bot.cli import main
 from bot.cli.index import ProgressDisplay, parse_request
-from embeddings.models import ReindexProgress
 from bot.indexing import build_index, open_searcher
 from embeddings.local.generations import CURRENT, read_manifest
+from embeddings.models import ReindexProgress
 from tests.test_store import PAGES, CountingEncoder, shared_encoder, write_corpus, write_page
 
 HIT_KEYS = {"text", "doc", "title", "outlet", "url", "date", "score", "highlight"}
@@ -221,7 +221,10 @@ def test_bad_input_from_the_real_entry_point_prints_no_traceback(tmp_path: Path)
 # ---------------------------------------------------------------- index
 
 
-def test_index_reports_changes_and_rolls_back(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_index_reports_changes_and_rolls_back(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUOTEBOT_ENCODER", "hashing")  # counts and generations, not answers
     corpus, index_dir = write_corpus(tmp_path / "c", seed=False), str(tmp_path / "i")
     (corpus / "empty.html").write_bytes(b"")
     code, out, err = run(capsys, "--index-dir", index_dir, "index", str(corpus))

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings.local.dense import DenseIndex
 from embeddings.errors import IndexCorrupt
+from embeddings.local.dense import DenseIndex
 
 
 def unit(rng: np.random.Generator, n: int, d: int = 32) -> np.ndarray:

@@ -125,8 +125,8 @@ def test_the_healthcheck_fails_without_an_index(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_the_healthcheck_passes_on_a_real_index(tmp_path: Path, model_path: str) -> None:
-    from embeddings.encoder import Encoder
     from bot.indexing import build_index
+    from embeddings.encoder import Encoder
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()

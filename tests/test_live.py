@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.indexing import build_index, index_store
 from embeddings.errors import IndexMissing
 from embeddings.live import LiveSearcher
-from embeddings.search import Searcher
-from bot.indexing import build_index, index_store
 from embeddings.local.generations import CURRENT, rollback
+from embeddings.search import Searcher
 from tests.test_store import shared_encoder, write_corpus, write_page
 
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from embeddings import rank
 from embeddings.errors import BadQuestion
-from embeddings.tokens import tokenize
 from embeddings.models import Passage
+from embeddings.tokens import tokenize
 
 
 def passage(pid: int, doc: str, text: str, ordinal: int = 0) -> Passage:

@@ -65,8 +65,8 @@ def test_the_examples_cover_each_language_and_their_answers_are_paragraphs_of_th
 @pytest.fixture(scope="session")
 def sample_index(tmp_path_factory: pytest.TempPathFactory, model_path: str) -> Path:
     """Build the real index of the whole sample corpus once (about 230 passages)."""
-    from embeddings.encoder import Encoder
     from bot.indexing import build_index
+    from embeddings.encoder import Encoder
 
     index_dir = tmp_path_factory.mktemp("sample") / "index"
     report = build_index(SAMPLE, index_dir, Encoder(model_path))
@@ -77,8 +77,8 @@ def sample_index(tmp_path_factory: pytest.TempPathFactory, model_path: str) -> P
 
 @pytest.mark.slow
 def test_each_example_question_is_answered_from_its_page(sample_index: Path, model_path: str) -> None:
-    from embeddings.encoder import Encoder
     from bot.indexing import open_searcher
+    from embeddings.encoder import Encoder
 
     searcher = open_searcher(sample_index, Encoder(model_path))
     for example in EXAMPLES:
@@ -91,8 +91,8 @@ def test_each_example_question_is_answered_from_its_page(sample_index: Path, mod
 
 @pytest.mark.slow
 def test_a_question_off_the_sample_corpus_is_not_answered(sample_index: Path, model_path: str) -> None:
-    from embeddings.encoder import Encoder
     from bot.indexing import open_searcher
+    from embeddings.encoder import Encoder
 
     answer = open_searcher(sample_index, Encoder(model_path)).search("2026年诺贝尔化学奖颁给了谁？")
     assert not answer.answered, [h.text for h in answer.hits]

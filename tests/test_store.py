@@ -15,16 +15,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.indexing import build_index, open_searcher
 from corpus.load import FileResult
 from corpus.models import Article, Paragraph
+from embeddings.cache import EmbeddingCache
 from embeddings.encoder import Encoder
 from embeddings.errors import IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing
-from embeddings.models import ReindexProgress
-from bot.indexing import build_index, open_searcher
-from embeddings.cache import EmbeddingCache
+from embeddings.hashing import HashingEncoder
 from embeddings.ids import passage_id, passages_of
 from embeddings.local.generations import CURRENT, PREVIOUS, index_lock, read_manifest, rollback
-from embeddings.manifest import SCHEMA_VERSION, Manifest, PageRecord, manifest_from_json, manifest_to_json, mismatch
+from embeddings.manifest import (
+    SCHEMA_VERSION,
+    Manifest,
+    PageRecord,
+    manifest_from_json,
+    manifest_to_json,
+    mismatch,
+)
+from embeddings.models import ReindexProgress
 from embeddings.page_diff import diff_pages
 from tests.conftest import SEED_PAGE, SHARED_MODEL
 
@@ -123,10 +131,28 @@ class CountingEncoder(Encoder):
         return super().encode_passages(texts)
 
 
+class CountingHashingEncoder(HashingEncoder):
+    """The deterministic test encoder, counting the passages it is asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedded: list[str] = []
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        self.embedded.extend(texts)
+        return super().encode_passages(texts)
+
+
 @pytest.fixture()
 def encoder() -> CountingEncoder:
     """Return the real model wrapped in a passage counter."""
     return CountingEncoder()
+
+
+@pytest.fixture()
+def hashing() -> CountingHashingEncoder:
+    """Return the test encoder wrapped in a passage counter (for tests that do not judge answers)."""
+    return CountingHashingEncoder()
 
 
 @pytest.fixture(scope="module")
@@ -404,16 +430,16 @@ def test_an_index_from_another_quotebot_version_is_reparsed_but_not_re_embedded(
     assert build_index(corpus, index_dir, encoder).unchanged == 5
 
 
-def test_generations_swap_prune_and_roll_back(tmp_path: Path, encoder: CountingEncoder) -> None:
+def test_generations_swap_prune_and_roll_back(tmp_path: Path, hashing: CountingHashingEncoder) -> None:
     corpus, index_dir = write_corpus(tmp_path / "c", seed=False), tmp_path / "i"
-    build_index(corpus, index_dir, encoder)
+    build_index(corpus, index_dir, hashing)
     first = os.readlink(index_dir / CURRENT)
     names = []
     for n in range(3):
         write_page(
             corpus, f"extra/{n}.html", f"补充新闻{n}", "新华社", None, [f"第{n}条补充新闻的正文内容。"]
         )
-        build_index(corpus, index_dir, encoder)
+        build_index(corpus, index_dir, hashing)
         names.append(os.readlink(index_dir / CURRENT))
     assert first not in generations(index_dir)
     assert generations(index_dir) == sorted(names[-2:])
@@ -434,7 +460,7 @@ def test_a_second_reindex_fails_fast_while_the_lock_is_held(built: tuple[Path, P
     corpus, _ = built
     index_dir = tmp_path / "i"
     with index_lock(index_dir), pytest.raises(IndexBusy, match=rf"another reindex .* \(pid {os.getpid()}\)"):
-        build_index(corpus, index_dir, shared_encoder())
+        build_index(corpus, index_dir, HashingEncoder())
     with pytest.raises(IndexBusy), index_lock(index_dir):
         rollback(index_dir)
 
@@ -456,31 +482,33 @@ def test_leftovers_of_a_killed_run_are_cleaned_and_the_next_run_completes(
     assert open_searcher(index_dir, shared_encoder()).search("女排决赛战胜了谁？").answered
 
 
-def test_progress_reports_every_stage(tmp_path: Path, encoder: CountingEncoder) -> None:
+def test_progress_reports_every_stage(tmp_path: Path, hashing: CountingHashingEncoder) -> None:
     corpus = write_corpus(tmp_path / "c", seed=False)
     seen: list[ReindexProgress] = []
-    build_index(corpus, tmp_path / "i", encoder, progress=seen.append)
+    build_index(corpus, tmp_path / "i", hashing, progress=seen.append)
     stages = [p.stage for p in seen]
     assert stages[0] == "scan" and stages[-1] == "done" and "embed" in stages and "write" in stages
     scans = [p for p in seen if p.stage == "scan"]
     assert [p.pages_scanned for p in scans] == [1, 2, 3, 4] and scans[-1].pages_total == 4
     embeds = [p for p in seen if p.stage == "embed"]
-    assert embeds[-1].passages_embedded == embeds[-1].passages_total == len(encoder.embedded)
+    assert embeds[-1].passages_embedded == embeds[-1].passages_total == len(hashing.embedded)
     assert embeds[-1].eta_seconds == 0
 
 
-def test_duplicate_pages_are_indexed_once_and_reported(tmp_path: Path, encoder: CountingEncoder) -> None:
+def test_duplicate_pages_are_indexed_once_and_reported(
+    tmp_path: Path, hashing: CountingHashingEncoder
+) -> None:
     corpus = write_corpus(tmp_path / "c", seed=False)
     (corpus / "mirror").mkdir()
     (corpus / "mirror/typhoon-copy.html").write_bytes((corpus / "news/typhoon.html").read_bytes())
-    report = build_index(corpus, tmp_path / "i", encoder)
+    report = build_index(corpus, tmp_path / "i", hashing)
     assert report.skipped == 1 and report.added == 4
     copies = {"news/typhoon.html", "mirror/typhoon-copy.html"}
     skipped = report.skipped_reasons[0]
     indexed = (copies - {skipped.doc}).pop()
     assert skipped.doc in copies and skipped.reason == f"duplicate of {indexed}"
     assert indexed in read_manifest(tmp_path / "i").pages
-    assert len(encoder.embedded) == len(set(encoder.embedded)) == report.passages
+    assert len(hashing.embedded) == len(set(hashing.embedded)) == report.passages
 
 
 def test_another_model_or_schema_refuses_incremental_runs_and_opening(
@@ -535,17 +563,17 @@ def test_unreadable_files_raise_index_corrupt(built: tuple[Path, Path], tmp_path
 
 
 def test_a_copy_with_other_bytes_stays_a_duplicate_in_incremental_runs(
-    tmp_path: Path, encoder: CountingEncoder
+    tmp_path: Path, hashing: CountingHashingEncoder
 ) -> None:
     corpus, index_dir = write_corpus(tmp_path / "c", seed=False), tmp_path / "i"
     # The same article saved again: equal title and text, other bytes (a comment the browser added).
     saved = (corpus / "news/typhoon.html").read_bytes() + b"<!-- saved from url=(0042) -->"
     (corpus / "news/typhoon-saved.html").write_bytes(saved)
-    first = build_index(corpus, index_dir, encoder)
+    first = build_index(corpus, index_dir, hashing)
     assert (first.added, first.skipped) == (4, 1)
     pages = read_manifest(index_dir).pages.keys()
 
-    again = build_index(corpus, index_dir, encoder)
+    again = build_index(corpus, index_dir, hashing)
     assert (again.added, again.updated, again.unchanged, again.skipped) == (0, 0, 4, 1)
     assert again.skipped_reasons == first.skipped_reasons
     assert first.skipped_reasons[0].reason.startswith("duplicate of news/typhoon")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from bot.config import Settings
 
 if TYPE_CHECKING:
-    from embeddings.encoder import Encoder
+    from embeddings.backend import TextEncoder
     from embeddings.errors import BadQuestion
     from embeddings.models import Answer, Hit, ReindexProgress, ReindexReport
 
@@ -74,10 +74,14 @@ def _top_k(value: str) -> int:
     return number
 
 
-def make_encoder(settings: Settings) -> Encoder:
+def make_encoder(settings: Settings) -> TextEncoder:
     """Return the configured encoder (the model loads on first use)."""
     from embeddings.encoder import Encoder
 
+    if settings.encoder == "hashing":
+        from embeddings.hashing import HashingEncoder
+
+        return HashingEncoder(batch_size=settings.batch_size)
     return Encoder(
         settings.model,
         query_prompt=settings.query_prompt,

@@ -25,7 +25,9 @@ class LocalReader:
         self.lexical_index = lexical
         self._lexical_ids = lexical.ids()
         self._lexical_position = {int(pid): i for i, pid in enumerate(self._lexical_ids.tolist())}
-        self._last: tuple[str, npt.NDArray[np.float32], float] | None = None  # the last query's BM25 scores and weight
+        self._last: tuple[str, npt.NDArray[np.float32], float] | None = (
+            None  # the last query's BM25 scores and weight
+        )
 
     @classmethod
     def load(cls, generation: Path) -> LocalReader:

@@ -15,7 +15,14 @@ from embeddings.errors import FULL_FIX, IndexCorrupt
 from embeddings.local import generations as gen
 from embeddings.local.dense import DenseIndex
 from embeddings.local.lexical import LexicalIndex
-from embeddings.manifest import SCHEMA_VERSION, Encoding, Manifest, PageRecord, corpus_fingerprint, package_version
+from embeddings.manifest import (
+    SCHEMA_VERSION,
+    Encoding,
+    Manifest,
+    PageRecord,
+    corpus_fingerprint,
+    package_version,
+)
 from embeddings.models import Passage
 
 log = logging.getLogger(__name__)
@@ -62,7 +69,9 @@ class LocalWriter:
 
     def scratch(self, encoding: Encoding) -> EmbeddingCache:
         """Return the interrupted-run vectors of this encoding (another encoding's are discarded)."""
-        return EmbeddingCache(self.index_dir / gen.PARTIAL, encoding.model, encoding.dimension, encoding.prompts)
+        return EmbeddingCache(
+            self.index_dir / gen.PARTIAL, encoding.model, encoding.dimension, encoding.prompts
+        )
 
     def delete(self, ids: Sequence[int]) -> None:
         """Remove passages from the new generation."""
