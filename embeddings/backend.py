@@ -80,7 +80,7 @@ class DenseSearch(Protocol):
         ...
 
     def cosines(self, query: Vector, ids: Sequence[int]) -> Scored:
-        """Return the exact cosine of query with each given passage, in the order given (unknown ids left out)."""
+        """Return the exact cosine of query with each known passage of ids, in the order given."""
         ...
 
 
@@ -92,7 +92,7 @@ class LexicalSearch(Protocol):
         ...
 
     def lexical_scores(self, query: str, ids: Sequence[int]) -> Scored:
-        """Return query's coverage of each given passage (0 when none), in the order given."""
+        """Return query's coverage of each known passage of ids (0 when none), in the order given."""
         ...
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from embeddings.backend import Matrix
 from embeddings.errors import ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class Encoder:
             from transformers.utils import logging as transformers_logging
 
             # The "Loading weights" progress bar is noise in CLI output and logs.
-            transformers_logging.disable_progress_bar()
+            transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
             st = SentenceTransformer(self.model, device="cpu")
             self._torch = torch
         except Exception as error:
@@ -115,7 +116,7 @@ class Encoder:
         assert self._prompts is not None
         return dict(self._prompts)
 
-    def _encode(self, texts: Sequence[str], kind: str) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], kind: str) -> Matrix:
         """Encode texts with the prompt of kind, normalised float32 (n, d)."""
         st = self._load()
         if len(texts) == 0:
@@ -134,10 +135,10 @@ class Encoder:
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_queries(self, texts: Sequence[str]) -> Matrix:
         """Encode questions with the query prompt."""
         return self._encode(texts, "query")
 
-    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_passages(self, texts: Sequence[str]) -> Matrix:
         """Encode passages with the passage prompt."""
         return self._encode(texts, "passage")

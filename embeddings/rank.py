@@ -6,8 +6,10 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from embeddings.errors import BadQuestion
 from embeddings.models import Headline, Hit, Passage, Source
@@ -83,9 +85,9 @@ class Candidate:
 
 
 def fuse(
-    dense_ids: np.ndarray,
-    dense_scores: np.ndarray,
-    lexical_ids: np.ndarray,
+    dense_ids: npt.NDArray[np.int64],
+    dense_scores: npt.NDArray[np.floating[Any]],
+    lexical_ids: npt.NDArray[np.int64],
     lexical_coverage: Mapping[int, float],
     *,
     lexical_weight: float = LEXICAL_WEIGHT,

@@ -55,7 +55,8 @@ def reindex(
         base = writer.base
         if base is not None and (reason := mismatch(base, encoder.model_id, None, None)):
             raise IndexMismatch(
-                f"the index in {store.location} was {reason}; an incremental reindex would mix them: {FULL_FIX}"
+                f"the index in {store.location} was {reason}; "
+                f"an incremental reindex would mix them: {FULL_FIX}"
             )
         known = base.content_hashes if base else {}
         if base and base.corpus_dir != pages.location:
@@ -99,7 +100,7 @@ def _scanned(results: Iterable[FileResult], reporter: Reporter) -> Iterator[File
 def _update(
     writer: GenerationWriter, diff: PageDiff, encoder: TextEncoder, reporter: Reporter
 ) -> tuple[list[Passage], int, Encoding]:
-    """Delete and upsert the changed pages' passages; return the new passages, how many are new, the encoding."""
+    """Delete and upsert the changed pages' passages; return the passages, how many are new, the encoding."""
     kept = set(diff.kept)
     old = writer.base_passages() if writer.base is not None else ()
     passages = [p for p in old if p.doc in kept]

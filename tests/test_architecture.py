@@ -21,13 +21,13 @@ ALLOWED_PACKAGES = {
 
 # Each outside thing has one home; the set lists the modules allowed to import it.
 HOMES = {
-    "faiss": {"embeddings/dense.py"},
+    "faiss": {"embeddings/local/dense.py"},
     "sentence_transformers": {"embeddings/encoder.py"},
     "torch": {"embeddings/encoder.py"},
     "transformers": {"embeddings/encoder.py"},
-    "bm25s": {"embeddings/lexical.py"},
-    "jieba": {"embeddings/lexical.py"},
-    "opencc": {"embeddings/lexical.py"},
+    "bm25s": {"embeddings/local/lexical.py"},
+    "jieba": {"embeddings/tokens.py"},
+    "opencc": {"embeddings/tokens.py"},
     "trafilatura": {"corpus/extract.py"},
     "telegram": {f"bot/telegram/{p.name}" for p in (REPO / "bot" / "telegram").glob("*.py")},
 }
@@ -50,6 +50,15 @@ def source_files() -> list[Path]:
     return sorted(p for pkg in PACKAGES for p in (REPO / pkg).rglob("*.py"))
 
 
+# The local backend (embeddings/local/) sits behind embeddings/backend.py; above the contract only
+# these modules may name it: the CLI's and the bot's door, and the transitional directory shim.
+LOCAL_BACKEND_USERS = {"bot/indexing.py", "embeddings/store.py"}
+# Names of the generation layout on disk; only the generations module may spell them.
+LAYOUT_NAMES = ("current", "previous", "gen-", ".tmp-", ".partial", "vectors.npy", "manifest.json")
+LAYOUT_NAMES += ("passages.jsonl", "dense.faiss", ".lock")
+LAYOUT_HOME = "embeddings/local/generations.py"
+
+
 def test_the_packages_have_code() -> None:
     assert len(source_files()) >= 10
 
@@ -64,6 +73,59 @@ def test_imports_follow_the_direction_and_homes(path: Path) -> None:
     for outside, homes in HOMES.items():
         if outside in imports:
             assert rel in homes, f"{rel} imports {outside}; only {sorted(homes)} may"
+
+
+def imported_project_modules(path: Path) -> set[str]:
+    """Return the full dotted names of the project modules a file imports."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in names if name.split(".")[0] in PACKAGES}
+
+
+def layout_strings(path: Path) -> set[str]:
+    """Return the string constants of a file that spell a name of the generation layout."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+            if text in LAYOUT_NAMES or any(n in text for n in LAYOUT_NAMES if "." in n[1:] or n == "gen-"):
+                found.add(text)
+    return found
+
+
+@pytest.mark.parametrize("path", source_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_only_the_local_backend_and_its_doors_know_it(path: Path) -> None:
+    rel = path.relative_to(REPO).as_posix()
+    if rel.startswith("embeddings/local/") or rel in LOCAL_BACKEND_USERS:
+        return
+    local = sorted(m for m in imported_project_modules(path) if m.startswith("embeddings.local"))
+    assert not local, f"{rel} imports {local}; above the contract only {sorted(LOCAL_BACKEND_USERS)} may"
+
+
+@pytest.mark.parametrize("path", source_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_only_the_generations_module_spells_the_layout(path: Path) -> None:
+    rel = path.relative_to(REPO).as_posix()
+    if rel == LAYOUT_HOME:
+        assert {"current", "gen-", "vectors.npy", "manifest.json"} <= layout_strings(path)
+        return
+    assert not layout_strings(path), f"{rel} spells {sorted(layout_strings(path))}; only {LAYOUT_HOME} may"
+
+
+def test_the_layout_and_backend_checkers_see_violations(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        'from embeddings.local import LocalIndex\nLINK = "current"\nDATA = f"{root}/vectors.npy"\n',
+        encoding="utf-8",
+    )
+    assert "embeddings.local.LocalIndex" in imported_project_modules(bad)
+    assert layout_strings(bad) == {"current", "/vectors.npy"}
 
 
 def test_the_checker_sees_a_violation(tmp_path: Path) -> None:

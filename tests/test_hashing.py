@@ -60,7 +60,10 @@ def test_quotebot_encoder_hashing_indexes_without_the_model(tmp_path: Path) -> N
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUOTEBOT_")}
     env |= {"PYTHONPATH": str(REPO), "QUOTEBOT_ENCODER": "hashing", "QUOTEBOT_MODEL": str(tmp_path / "none")}
-    code = "import sys\nfrom bot.cli import main\nrc = main(sys.argv[1:])\nprint('torch' in sys.modules)\nsys.exit(rc)"
+    code = (
+        "import sys\nfrom bot.cli import main\nrc = main(sys.argv[1:])\n"
+        "print('torch' in sys.modules)\nsys.exit(rc)"
+    )
     args = ["--index-dir", str(tmp_path / "index"), "index", str(corpus)]
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from embeddings.backend import Ids, Matrix
 from embeddings.errors import IndexCorrupt
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ def _faiss() -> Any:
     return faiss
 
 
-def _as_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
+def _as_vectors(vectors: npt.ArrayLike, dim: int) -> Matrix:
     """Return vectors as a contiguous float32 (n, dim) array or raise ValueError."""
     array = np.ascontiguousarray(vectors, dtype=np.float32)
     if array.ndim != 2 or array.shape[1] != dim:
@@ -42,7 +44,7 @@ def _as_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
     return array
 
 
-def _as_ids(ids: np.ndarray) -> np.ndarray:
+def _as_ids(ids: npt.ArrayLike) -> Ids:
     """Return ids as a contiguous int64 array."""
     return np.ascontiguousarray(np.asarray(ids).reshape(-1), dtype=np.int64)
 
@@ -61,7 +63,7 @@ class DenseIndex:
         dim: int,
         *,
         flat_max: int = FLAT_MAX,
-        removed: np.ndarray | None = None,
+        removed: Ids | None = None,
     ) -> None:
         self._index = index
         self.dim = dim
@@ -93,25 +95,25 @@ class DenseIndex:
     def __len__(self) -> int:
         return int(self._index.ntotal) - len(self._removed)
 
-    def _all_ids(self) -> np.ndarray:
+    def _all_ids(self) -> Ids:
         """Return every stored id, tombstoned ones included, in storage order."""
-        return _faiss().vector_to_array(self._index.id_map).astype(np.int64)
+        return np.asarray(_faiss().vector_to_array(self._index.id_map), dtype=np.int64)
 
-    def ids(self) -> np.ndarray:
+    def ids(self) -> Ids:
         """Return every live id."""
         stored = self._all_ids()
         if not self._removed:
             return stored
         return stored[~np.isin(stored, np.fromiter(self._removed, dtype=np.int64))]
 
-    def vectors(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def vectors(self, ids: npt.ArrayLike) -> tuple[Ids, Matrix]:
         """Return (live ids among ids, in the order given, and their stored vectors)."""
         ids = _as_ids(ids)
         live = ids[np.isin(ids, self.ids())]
         rows = [self._index.reconstruct(int(i)) for i in live.tolist()]
         return live, np.asarray(rows, dtype=np.float32).reshape(len(rows), self.dim)
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+    def add(self, ids: npt.ArrayLike, vectors: npt.ArrayLike) -> None:
         """Add vectors under ids (ids must not be live already)."""
         ids = _as_ids(ids)
         vectors = _as_vectors(vectors, self.dim)
@@ -138,7 +140,7 @@ class DenseIndex:
             self._index.add_with_ids(vectors, stored[keep])
         log.info("dense index rebuilt as %s with %d vectors", kind, keep.size)
 
-    def remove(self, ids: np.ndarray) -> int:
+    def remove(self, ids: npt.ArrayLike) -> int:
         """Remove ids (absent ones are ignored) and return how many were removed."""
         ids = _as_ids(ids)
         if ids.size == 0 or len(self) == 0:
@@ -152,7 +154,7 @@ class DenseIndex:
             self._rebuild("hnsw")
         return len(doomed)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: npt.ArrayLike, k: int) -> tuple[npt.NDArray[np.float32], Ids]:
         """Return (scores, ids), each (n, k), best first; id -1 (score -inf) where there is none."""
         queries = _as_vectors(np.atleast_2d(queries), self.dim)
         n = queries.shape[0]

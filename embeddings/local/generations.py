@@ -115,7 +115,7 @@ def load_passages(generation: Path) -> list[Passage]:
 def load_vectors(generation: Path, manifest: Manifest) -> Matrix:
     """Map a generation's vectors (rows in passage order); raises IndexCorrupt."""
     try:
-        vectors = np.load(generation / VECTORS, mmap_mode="r")
+        vectors: Matrix = np.load(generation / VECTORS, mmap_mode="r")
     except (OSError, ValueError) as exc:
         raise IndexCorrupt(f"cannot read {generation / VECTORS} ({exc}); {FULL_FIX}") from exc
     if vectors.shape != (manifest.passages, manifest.dimension) or vectors.dtype != np.float32:

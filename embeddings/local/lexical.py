@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from embeddings.backend import Ids
 from embeddings.errors import IndexCorrupt
 from embeddings.tokens import DEFAULT_SEGMENTER, SEGMENTERS, tokenize
 
@@ -22,7 +24,7 @@ FORMAT_VERSION = 1
 class LexicalIndex:
     """A BM25 index over passages keyed by their int64 ids."""
 
-    def __init__(self, bm25: Any, ids: np.ndarray, segmenter: str = DEFAULT_SEGMENTER) -> None:
+    def __init__(self, bm25: Any, ids: npt.ArrayLike, segmenter: str = DEFAULT_SEGMENTER) -> None:
         self._bm25 = bm25
         self._ids = np.asarray(ids, dtype=np.int64)
         self.segmenter = segmenter
@@ -48,7 +50,7 @@ class LexicalIndex:
     def __len__(self) -> int:
         return int(self._ids.shape[0])
 
-    def scores(self, query: str) -> np.ndarray:
+    def scores(self, query: str) -> npt.NDArray[np.float32]:
         """Return the BM25 score of every passage for query, in index order (zeros when nothing matches)."""
         vocab = self._bm25.vocab_dict
         token_ids = sorted({vocab[t] for t in tokenize(query, self.segmenter) if t in vocab})
@@ -72,7 +74,7 @@ class LexicalIndex:
             )
         )
 
-    def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query: str, k: int) -> tuple[npt.NDArray[np.float32], Ids]:
         """Return (scores, ids) of at most k passages that share a token with query, best first."""
         scores = self.scores(query)
         matching = np.flatnonzero(scores > 0)
@@ -84,7 +86,7 @@ class LexicalIndex:
         order = matching[np.lexsort((matching, -scores[matching]))]
         return scores[order], self._ids[order]
 
-    def ids(self) -> np.ndarray:
+    def ids(self) -> Ids:
         """Return the passage ids in index order."""
         return self._ids.copy()
 

@@ -62,7 +62,7 @@ class LocalReader:
         ]
 
     def cosines(self, query: Vector, ids: Sequence[int]) -> Scored:
-        """Return the exact cosine of query with each given passage, in the order given (unknown ids left out)."""
+        """Return the exact cosine of query with each known passage of ids, in the order given."""
         known, vectors = self.dense_index.vectors(np.asarray(ids, dtype=np.int64))
         return Scored(known, (vectors @ query).astype(np.float64))
 
@@ -86,7 +86,7 @@ class LocalReader:
         return Scored(self._lexical_ids[top], coverage)
 
     def lexical_scores(self, query: str, ids: Sequence[int]) -> Scored:
-        """Return query's coverage of each given passage (0 when none), in the order given (unknown ids left out)."""
+        """Return query's coverage of each known passage of ids (0 when none), in the order given."""
         scores, weight = self._bm25(query)
         known = [int(pid) for pid in ids if int(pid) in self._lexical_position]
         if weight <= 0:

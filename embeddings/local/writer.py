@@ -1,4 +1,4 @@
-"""A new local generation: the base generation's passages and vectors, changed, then written and swapped in."""
+"""A new local generation: the base one's passages and vectors, changed, then written and swapped in."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ class LocalWriter:
         return dense
 
     def commit(self, pages: Mapping[str, PageRecord], encoding: Encoding, source: str) -> Manifest:
-        """Write the new generation, make it current (the old one becomes previous) and return its manifest."""
+        """Write the new generation, make it current (the old one becomes previous); return its manifest."""
         passages, vectors, added = self._contents()
         dense = self._dense(passages, vectors, added)
         lexical = LexicalIndex.build([p.id for p in passages], [p.text for p in passages])
