@@ -89,7 +89,7 @@ EXPOSE 8443
 
 # Healthy once an index is live and readable (the first index of a large corpus takes a while).
 HEALTHCHECK --interval=60s --timeout=20s --start-period=10m --retries=3 \
-    CMD ["python", "-c", "import os, pathlib; from embeddings.store import read_manifest; read_manifest(pathlib.Path(os.environ['QUOTEBOT_INDEX_DIR']))"]
+    CMD ["python", "-c", "import os, pathlib; from bot.indexing import index_store; index_store(pathlib.Path(os.environ['QUOTEBOT_INDEX_DIR'])).manifest()"]
 
 # Bring the index up to date (incremental: unchanged pages are not re-embedded), then serve.
 CMD ["/bin/sh", "-c", "quotebot index && exec quotebot serve"]

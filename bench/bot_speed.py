@@ -37,7 +37,7 @@ QUESTIONS = REPO.parent / "shared" / "eval" / "questions.jsonl"
 
 def bench_index() -> BuiltIndex:
     """Build (or reuse) the index of the whole sample corpus."""
-    from embeddings.store import build_index
+    from bot.indexing import build_index
 
     index = WORK / "index"
     build_index(CORPUS, index, shared_encoder())  # incremental: a no-op when cached

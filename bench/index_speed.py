@@ -26,9 +26,11 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from bot.indexing import build_index  # noqa: E402
 from corpus.load import list_pages, scan_corpus  # noqa: E402
 from embeddings.encoder import Encoder  # noqa: E402
-from embeddings.store import build_index, current_generation, load_passages, passages_of  # noqa: E402
+from embeddings.ids import passages_of  # noqa: E402
+from embeddings.local.generations import current_generation, load_passages  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 EDIT = "本段为基准测试补充的一句话。"
@@ -94,7 +96,7 @@ def overhead_at_scale(corpus: Path, workdir: Path) -> dict[str, float]:
     edit_one_page(workdir / "all", pages)
     _, incr_s = timed(build_index, workdir / "all", index_dir, stub)
     passages = load_passages(current_generation(index_dir))
-    from embeddings.lexical import LexicalIndex
+    from embeddings.local.lexical import LexicalIndex
 
     _, lexical_s = timed(LexicalIndex.build, [p.id for p in passages], [p.text for p in passages])
     _, scan_s = timed(lambda: list(scan_corpus(workdir / "all")))

@@ -2,7 +2,7 @@
 
 usage: bench/quality.py [--cache DIR] [--segmenters | --calibrate | --trims]
 
-The eval pages are parsed with corpus.parse and indexed with embeddings.store.build_index; passage and
+The eval pages are parsed with corpus.parse and indexed with bot.indexing.build_index; passage and
 question vectors are cached per text under --cache (keyed by model id, prompt and text), so a second run
 costs seconds. Prints ans@1/ans@3/MRR@10 per subset for each method, side by side.
 --segmenters compares BM25 over jieba words, character bigrams and unigrams+bigrams.
@@ -27,13 +27,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from embeddings.dense import DenseIndex
-from embeddings.lexical import SEGMENTERS, LexicalIndex
-
 from embeddings import rank
 from embeddings.encoder import Encoder
+from embeddings.local.dense import DenseIndex
+from embeddings.local.lexical import LexicalIndex
+from embeddings.local.reader import LocalReader
 from embeddings.models import Passage
 from embeddings.search import IndexStats, Searcher
+from embeddings.tokens import SEGMENTERS
 
 REPO = Path(__file__).resolve().parents[1]
 EVAL = REPO.parent / "shared" / "eval"
@@ -90,7 +91,7 @@ def load_questions() -> list[dict]:
 
 def build(encoder: CachedEncoder, work: Path) -> Searcher:
     """Index the eval pages with the store (full rebuild) and open a Searcher that never abstains."""
-    from embeddings.store import build_index, open_searcher
+    from bot.indexing import build_index, open_searcher
 
     started = time.monotonic()
     report = build_index(EVAL / "articles", work / "index", encoder, full=True)
@@ -111,12 +112,12 @@ def run_methods(
     searcher: Searcher, questions: list[dict], vectors: np.ndarray
 ) -> dict[str, list[list[dict]]]:
     """Return, per method, the top-10 hits of every question."""
-    passages = {pid: p for pid in searcher.lexical.ids().tolist() if (p := searcher.passage(pid))}
+    passages = {pid: p for pid in searcher.index.lexical_index.ids().tolist() if (p := searcher.passage(pid))}
     out: dict[str, list[list[dict]]] = {"bm25": [], "dense": [], "rrf": [], "weighted": [], "searcher": []}
-    _, dense_ids = searcher.dense.search(vectors, 10)
+    _, dense_ids = searcher.index.dense_index.search(vectors, 10)
     for n, q in enumerate(questions):
         text = rank.check_question(q["question"])
-        out["bm25"].append(hit_rows(passages, searcher.lexical.search(text, 10)[1].tolist()))
+        out["bm25"].append(hit_rows(passages, searcher.index.lexical_index.search(text, 10)[1].tolist()))
         out["dense"].append(hit_rows(passages, dense_ids[n].tolist()))
         candidates = searcher.candidates(text, vectors[n])
         out["weighted"].append(hit_rows(passages, [c.passage_id for c in candidates[:10]]))
@@ -178,7 +179,7 @@ def segmenters(args: argparse.Namespace) -> None:
     encoder = CachedEncoder(MODEL, args.cache)
     questions = load_questions()
     searcher = build(encoder, args.cache)
-    ids = searcher.lexical.ids().tolist()
+    ids = searcher.index.lexical_index.ids().tolist()
     passages = {i: p for i in ids if (p := searcher.passage(i))}
     texts = [passages[i].text for i in ids]
     for segmenter in SEGMENTERS:
@@ -203,13 +204,13 @@ def calibrate(args: argparse.Namespace) -> None:
     encoder = CachedEncoder(MODEL, args.cache)
     questions = load_questions()
     full = build(encoder, args.cache)
-    kept = [p for i in full.lexical.ids().tolist() if (p := full.passage(i)) and in_half(p.doc)]
+    kept = [p for i in full.index.lexical_index.ids().tolist() if (p := full.passage(i)) and in_half(p.doc)]
     ids = np.array([p.id for p in kept], dtype=np.int64)
     dense = DenseIndex.create(encoder.dimension)
     dense.add(ids, encoder.encode_passages([p.text for p in kept]))
     lexical = LexicalIndex.build(ids.tolist(), [p.text for p in kept])
     stats = IndexStats(0, len(kept), None, None, encoder.model_id, "", dense.kind)
-    half = Searcher(kept, dense, lexical, encoder, stats)
+    half = Searcher(LocalReader(kept, dense, lexical), encoder, stats)
     texts = [rank.check_question(q["question"]) for q in questions]
     vectors = encoder.encode_queries(texts)
     inside = np.array([in_half(q["doc"]) for q in questions])

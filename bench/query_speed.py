@@ -21,11 +21,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from embeddings.dense import FLAT_MAX, HNSW_EF_SEARCH, DenseIndex
-
 from bench.quality import EVAL, MODEL, CachedEncoder, build
 from embeddings import rank
 from embeddings.encoder import Encoder
+from embeddings.local.dense import FLAT_MAX, HNSW_EF_SEARCH, DenseIndex
 
 
 def percentiles(samples: list[float]) -> str:
@@ -36,7 +35,7 @@ def percentiles(samples: list[float]) -> str:
 
 def eval_latency(cache: Path, n: int) -> None:
     """Time the whole query path and its parts on the eval index with a live (uncached) encoder."""
-    from embeddings.store import open_searcher
+    from bot.indexing import open_searcher
 
     build(CachedEncoder(MODEL, cache), cache)  # makes sure the index exists (cached vectors)
     encoder = Encoder(MODEL)
@@ -53,9 +52,9 @@ def eval_latency(cache: Path, n: int) -> None:
         t0 = time.perf_counter()
         vector = encoder.encode_queries([text])[0]
         t1 = time.perf_counter()
-        searcher.dense.search(vector[None, :], 50)
+        searcher.index.dense_index.search(vector[None, :], 50)
         t2 = time.perf_counter()
-        searcher.lexical.scores(text)
+        searcher.index.lexical_index.scores(text)
         t3 = time.perf_counter()
         searcher._answer(text, vector, 3, 0)
         t4 = time.perf_counter()
@@ -63,7 +62,8 @@ def eval_latency(cache: Path, n: int) -> None:
         dense.append(t2 - t1)
         lexical.append(t3 - t2)
         ranking.append(t4 - t3)
-    print(f"eval index: {searcher.stats.passages} passages, dense {searcher.dense.kind}, {n} questions")
+    kind = searcher.index.dense_index.kind
+    print(f"eval index: {searcher.stats.passages} passages, dense {kind}, {n} questions")
     print(f"  search() end to end     {percentiles(total)}")
     print(f"  encode question         {percentiles(encode)}")
     print(f"  dense top-50            {percentiles(dense)}")
@@ -103,7 +103,7 @@ def real_recall(cache: Path) -> None:
 
     encoder = CachedEncoder(MODEL, cache)
     searcher = build(encoder, cache)
-    ids = searcher.lexical.ids()
+    ids = searcher.index.lexical_index.ids()
     base = encoder.encode_passages([p.text for i in ids.tolist() if (p := searcher.passage(i))])
     questions = [json.loads(line)["question"] for line in (EVAL / "questions.jsonl").open(encoding="utf-8")]
     queries = encoder.encode_queries([rank.check_question(q) for q in questions[:2000]])

@@ -53,12 +53,8 @@ def resolve_prompts(
 
 
 def unavailable_message(model: str, error: BaseException) -> str:
-    """Return the user-facing message for a model that cannot be loaded."""
-    return (
-        f"cannot load the embedding model {model!r} ({type(error).__name__}: {error}). "
-        "Set QUOTEBOT_MODEL to a local sentence-transformers model directory "
-        "(or a hub id that is already in the local cache when offline)."
-    )
+    """Return the message for a model that cannot be loaded (the caller names the setting to fix)."""
+    return f"cannot load the embedding model {model!r} ({type(error).__name__}: {error})"
 
 
 class Encoder:
@@ -95,7 +91,7 @@ class Encoder:
             st = SentenceTransformer(self.model, device="cpu")
             self._torch = torch
         except Exception as error:
-            raise ModelUnavailable(unavailable_message(self.model, error)) from error
+            raise ModelUnavailable(unavailable_message(self.model, error), model=self.model) from error
         configured = {k: v for k, v in (getattr(st, "prompts", None) or {}).items() if isinstance(v, str)}
         self._prompts = resolve_prompts(self.model_id, configured, self._query_prompt, self._passage_prompt)
         log.info("loaded embedding model %s (prompts %r)", self.model_id, self._prompts)

@@ -118,6 +118,18 @@ def test_only_the_generations_module_spells_the_layout(path: Path) -> None:
     assert not layout_strings(path), f"{rel} spells {sorted(layout_strings(path))}; only {LAYOUT_HOME} may"
 
 
+@pytest.mark.parametrize(
+    "path",
+    [p for p in source_files() if not p.relative_to(REPO).as_posix().startswith("bot/")],
+    ids=lambda p: str(p.relative_to(REPO)),
+)
+def test_the_library_names_no_setting(path: Path) -> None:
+    """The library raises domain errors; bot/ words them with the QUOTEBOT_* setting that fixes them."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    texts = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    assert not [t for t in texts if "QUOTEBOT_" in t], f"{path.relative_to(REPO)} names a QUOTEBOT_ setting"
+
+
 def test_the_layout_and_backend_checkers_see_violations(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text(

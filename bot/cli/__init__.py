@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from bot.cli.wording import explain
 from bot.config import ConfigError, Settings, load_settings
 from corpus.errors import CorpusError
 from embeddings.errors import EmbeddingsError
@@ -87,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings.log_level)
         return int(args.func(args, settings) or 0)
     except (ConfigError, CorpusError, EmbeddingsError) as exc:
-        print(f"quotebot: {exc}", file=sys.stderr)
+        print(f"quotebot: {explain(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("quotebot: interrupted", file=sys.stderr)

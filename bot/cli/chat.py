@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
+from bot.cli.wording import explain
 from bot.i18n import Lang, text
 from bot.render.terminal import render_terminal, render_terminal_context
 from bot.render.welcome import render_start
@@ -111,7 +112,7 @@ def run_chat(live: LiveSearcher, lang: Lang, stdin: TextIO, stdout: TextIO) -> i
         try:
             say(_plain(render_start(live.current.stats, (), lang)))
         except EmbeddingsError as exc:
-            say(f"quotebot: {exc}")
+            say(f"quotebot: {explain(exc)}")
         say(text(lang, "chat_help"))
     while True:
         if interactive:
@@ -134,4 +135,4 @@ def run_chat(live: LiveSearcher, lang: Lang, stdin: TextIO, stdout: TextIO) -> i
             say(text(lang, "usage_question"))
         except EmbeddingsError as exc:
             # No index, a model that cannot load: say what to fix and keep reading.
-            say(f"quotebot: {exc}")
+            say(f"quotebot: {explain(exc)}")
