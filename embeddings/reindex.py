@@ -52,29 +52,9 @@ def reindex(
     """Bring the index in line with the pages (incrementally unless full) and swap it in atomically."""
     started = time.monotonic()
     with store.begin(fresh=full) as writer:
-        base = writer.base
-        if base is not None and (reason := mismatch(base, encoder.model_id, None, None)):
-            raise IndexMismatch(
-                f"the index in {store.location} was {reason}; "
-                f"an incremental reindex would mix them: {FULL_FIX}"
-            )
-        known = base.content_hashes if base else {}
-        if base and base.corpus_dir != pages.location:
-            log.warning(
-                "the index was built from %s; updating it from %s (pages missing there leave the index)",
-                base.corpus_dir,
-                pages.location,
-            )
+        base = _checked_base(writer, encoder, store.location, pages.location)
         reporter = Reporter(progress, pages.count())
-        skip = known
-        if base and base.package_version != package_version():
-            # Another quotebot may parse pages differently: parse them all again, reusing every vector
-            # whose paragraph text is unchanged (passage ids hash the text).
-            log.info("index built by quotebot %s: re-parsing every page", base.package_version)
-            skip = {}
-        results = list(_scanned(pages.scan(skip), reporter))
-        old = writer.base_passages() if base and any(r.status == "ok" for r in results) else ()
-        diff = diff_pages(known, results, page_fingerprints(old))
+        diff = _scan(writer, pages, reporter)
         if base is not None and not diff.changes_index:
             reporter.emit("done")
             return _report(diff, base.passages, started, full)
@@ -86,6 +66,37 @@ def reindex(
         log.info("index %s now serves %s (%d passages)", store.location, manifest.generation, len(passages))
         reporter.emit("done", added)
         return _report(diff, len(passages), started, full)
+
+
+def _checked_base(writer: GenerationWriter, encoder: TextEncoder, where: str, source: str) -> Manifest | None:
+    """Return the manifest the run builds on; raises IndexMismatch when it was made by another model."""
+    base = writer.base
+    if base is not None and (reason := mismatch(base, encoder.model_id, None, None)):
+        raise IndexMismatch(
+            f"the index in {where} was {reason}; an incremental reindex would mix them: {FULL_FIX}"
+        )
+    if base and base.corpus_dir != source:
+        log.warning(
+            "the index was built from %s; updating it from %s (pages missing there leave the index)",
+            base.corpus_dir,
+            source,
+        )
+    return base
+
+
+def _scan(writer: GenerationWriter, pages: PageSource, reporter: Reporter) -> PageDiff:
+    """Scan the pages, parsing only those whose bytes changed, and diff them against the base."""
+    base = writer.base
+    known = base.content_hashes if base else {}
+    skip = known
+    if base and base.package_version != package_version():
+        # Another quotebot may parse pages differently: parse them all again, reusing every vector
+        # whose paragraph text is unchanged (passage ids hash the text).
+        log.info("index built by quotebot %s: re-parsing every page", base.package_version)
+        skip = {}
+    results = list(_scanned(pages.scan(skip), reporter))
+    old = writer.base_passages() if base and any(r.status == "ok" for r in results) else ()
+    return diff_pages(known, results, page_fingerprints(old))
 
 
 def _scanned(results: Iterable[FileResult], reporter: Reporter) -> Iterator[FileResult]:
