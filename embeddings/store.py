@@ -1,4 +1,4 @@
-"""Transitional: the old directory-based build_index, for bot/admin.py until it calls bot.indexing.
+"""Transitional: the old directory-based build_index, for bot/telegram/reindex.py until it calls bot.indexing.
 
 The reindex takes pages, not a directory (embeddings.reindex); bot.indexing reads the corpus and
 words errors for the user. Delete this module once nothing imports it.
