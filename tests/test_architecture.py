@@ -52,7 +52,7 @@ def source_files() -> list[Path]:
 
 # The local backend (embeddings/local/) sits behind embeddings/backend.py; above the contract only
 # these modules may name it: the CLI's and the bot's door, and the transitional directory shim.
-LOCAL_BACKEND_USERS = {"bot/indexing.py", "embeddings/store.py"}
+LOCAL_BACKEND_USERS = {"bot/indexing.py"}
 # Names of the generation layout on disk; only the generations module may spell them.
 LAYOUT_NAMES = ("current", "previous", "gen-", ".tmp-", ".partial", "vectors.npy", "manifest.json")
 LAYOUT_NAMES += ("passages.jsonl", "dense.faiss", ".lock")

@@ -21,7 +21,7 @@ logging.getLogger("bm25s").debug("Building index from tokens")
 logging.getLogger("faiss.loader").info("Could not load library with AVX512 support")
 logging.getLogger("sentence_transformers.base.model").info("Loading SentenceTransformer model")
 logging.getLogger("telegram.ext.Application").warning("library warning")
-logging.getLogger("embeddings.store").info("index now serves gen-1")
+logging.getLogger("embeddings.reindex").info("index now serves gen-1")
 logging.getLogger("bot.app").debug("own debug line")
 logging.getLogger("httpx").info("HTTP Request: POST https://api.telegram.org/bot123:SECRET/getMe")
 """

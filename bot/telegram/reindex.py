@@ -93,7 +93,7 @@ async def run_reindex(rt: Runtime, bot: Bot, job: ReindexJob) -> None:
 
 async def reindex_and_report(rt: Runtime, bot: Bot, job: ReindexJob) -> None:
     """Run one reindex for a job and tell its chat how it went."""
-    from embeddings.store import build_index
+    from bot.indexing import build_index
 
     settings = rt.settings
 
