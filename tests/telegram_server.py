@@ -8,11 +8,17 @@ with BotApiServer() as server:                       # 127.0.0.1, a free port
     server.add_text("/ask 问题", user_id=5)           # queued for getUpdates (or POSTed to a webhook)
     [reply] = await server.wait_for_async("sendMessage", since=since)
     server.chat_messages(5)                          # the bot's messages as they are now
+
+Faults (one-shot per call, see inject_fault): 429 with retry_after, 500, a connection dropped before
+the body is read ("drop_unread"), after it was read but before anything ran ("drop"), after the
+request was carried out ("drop_after"), and a response held back past the client's read timeout
+("slow"). go_offline()/go_online() refuse connections altogether (the client sees a connect error).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import itertools
 import json
@@ -20,6 +26,7 @@ import logging
 import math
 import mimetypes
 import re
+import socket
 import threading
 import time
 import urllib.error
@@ -237,12 +244,18 @@ class Delivery:
     at: float = field(default_factory=time.time)
 
 
+FaultKind = Literal["429", "500", "drop", "drop_unread", "drop_after", "slow"]
+FAULT_KINDS = frozenset(("429", "500", "drop", "drop_unread", "drop_after", "slow"))
+_AFTER_DISPATCH = frozenset(("drop_after", "slow"))  # the request is carried out, then the answer fails
+
+
 @dataclass
 class _Fault:
     method: str
     kind: str
     retry_after: int
     remaining: int
+    delay: float = 0.0
 
 
 @dataclass
@@ -262,6 +275,31 @@ class _Drop(Exception):
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     api: BotApiServer
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        super().__init__(address, _Handler)
+        self.open: set[socket.socket] = set()
+        self.open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Remember the connection, so going offline can cut it."""
+        with self.open_lock:
+            self.open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        """Forget a finished connection."""
+        with self.open_lock:
+            self.open.discard(request)
+        super().shutdown_request(request)
+
+    def cut_connections(self, keep: Any = None) -> None:
+        """Close every open connection but `keep` at once (clients see a reset or an early EOF)."""
+        with self.open_lock:
+            connections = [sock for sock in self.open if sock is not keep]
+        for sock in connections:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -358,6 +396,8 @@ class BotApiServer:
         self._group_sent_at: dict[int, list[float]] = {}
         self._cond = threading.Condition(threading.RLock())
         self._httpd: _HTTPServer | None = None
+        self._port: int | None = None
+        self._offline_after_update = False
         self._threads: list[threading.Thread] = []
         self._closing = False
         self._calls: list[Call] = []
@@ -429,28 +469,55 @@ class BotApiServer:
         if self._httpd is not None:
             return
         self._closing = False
-        self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
+        self._listen(0)
+        deliver = threading.Thread(target=self._deliver_webhooks, name="bot-api-webhook", daemon=True)
+        self._threads.append(deliver)
+        deliver.start()
+
+    def _listen(self, port: int) -> None:
+        self._httpd = _HTTPServer(("127.0.0.1", port))
         self._httpd.api = self
+        self._port = self._httpd.server_address[1]
         serve = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="bot-api", daemon=True
         )
-        deliver = threading.Thread(target=self._deliver_webhooks, name="bot-api-webhook", daemon=True)
-        self._threads = [serve, deliver]
-        for thread in self._threads:
-            thread.start()
+        self._threads.append(serve)
+        serve.start()
+
+    def _unlisten(self, keep: Any = None) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        with contextlib.suppress(OSError):
+            httpd.socket.shutdown(socket.SHUT_RDWR)  # on Linux, connects are refused from here on
+        httpd.cut_connections(keep)
+        httpd.shutdown()
+        httpd.server_close()
 
     def stop(self) -> None:
         """Wake every long poll, stop serving and release the port."""
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        self._unlisten()
+        self._port = None
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads = []
+
+    def go_offline(self) -> None:
+        """Stop listening and cut every open connection: new connections are refused until go_online()."""
+        self._unlisten()
+
+    def go_online(self) -> None:
+        """Listen again on the same port after go_offline()."""
+        if self._httpd is None and self._port is not None:
+            self._listen(self._port)
+
+    def go_offline_after_next_update(self) -> None:
+        """Go offline right after the next getUpdates answer that carries updates has been written."""
+        with self._cond:
+            self._offline_after_update = True
 
     def __enter__(self) -> BotApiServer:
         self.start()
@@ -462,9 +529,9 @@ class BotApiServer:
     @property
     def url(self) -> str:
         """Return the server root, e.g. http://127.0.0.1:PORT."""
-        if self._httpd is None:
+        if self._port is None:
             raise RuntimeError("BotApiServer is not started")
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return f"http://127.0.0.1:{self._port}"
 
     @property
     def base_url(self) -> str:
@@ -485,8 +552,10 @@ class BotApiServer:
 
     def _serve(self, handler: _Handler) -> None:
         path = urlsplit(handler.path)
-        body = self._read_body(handler)
         route = unquote(path.path)
+        if self._dropped_unread(handler, route):
+            return
+        body = self._read_body(handler)
         if route.startswith("/file/bot"):
             self._serve_file(handler, route[len("/file/bot") :])
             return
@@ -499,10 +568,10 @@ class BotApiServer:
             return
         name = _canonical(method)
         params: dict[str, Any] = {}
-        status, payload, headers = 200, None, {}
+        status, payload, headers, fault = 200, None, {}, None
         try:
             params = self._read_params(handler, path.query, body)
-            payload = self._dispatch(method, params)
+            payload, fault = self._dispatch(method, params)
         except _Drop:
             self._record(Call(name, params, 0, None))
             handler.close_connection = True
@@ -517,8 +586,45 @@ class BotApiServer:
             _LOG.exception("test Bot API server failed on %s", name)
             status = 500
             payload = {"ok": False, "error_code": 500, "description": "Internal Server Error"}
-        self._record(Call(self._method_name(method), params, status, payload))
-        self._reply(handler, status, payload, headers)
+        self._answer(handler, Call(self._method_name(method), params, status, payload), headers, fault)
+
+    def _answer(self, handler: _Handler, call: Call, headers: dict[str, str], fault: _Fault | None) -> None:
+        """Record a carried-out call and write its answer, unless a fault loses or delays the answer."""
+        if fault is not None and fault.kind == "drop_after":
+            self._record(Call(call.method, call.params, 0, call.response))  # done, but nobody hears it
+            handler.close_connection = True
+            return
+        self._record(call)
+        if fault is not None and fault.kind == "slow":
+            self._hold(fault.delay)
+        if call.method == "getUpdates" and call.ok and call.result and self._offline_after_update:
+            # Refuse and cut everything else first, so no request can slip in after this answer.
+            self._offline_after_update = False
+            self._unlisten(keep=handler.connection)
+            headers["Connection"] = "close"
+            handler.close_connection = True
+        self._reply(handler, call.status, call.response, headers)
+
+    def _dropped_unread(self, handler: _Handler, route: str) -> bool:
+        """Apply a pending drop_unread fault: close the connection before reading the request body."""
+        token, _, method = route.removeprefix("/bot").partition("/")
+        if not route.startswith("/bot") or token != self.token or method.lower() not in self._methods:
+            return False
+        with self._cond:
+            fault = self._next_fault(method.lower())
+            if fault is None or fault.kind != "drop_unread":
+                return False
+            self._consume(fault)
+        self._record(Call(self._method_name(method), {}, 0, None))
+        handler.close_connection = True  # closing with the body unread: the client sees a reset or EOF
+        return True
+
+    def _hold(self, seconds: float) -> None:
+        """Wait before answering (a slow server), but not past stop()."""
+        deadline = time.monotonic() + seconds
+        with self._cond:
+            while not self._closing and (left := deadline - time.monotonic()) > 0:
+                self._cond.wait(left)
 
     @staticmethod
     def _read_body(handler: _Handler) -> bytes:
@@ -554,24 +660,33 @@ class BotApiServer:
             raw.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         return _typed(raw)
 
-    def _dispatch(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _dispatch(self, method: str, params: dict[str, Any]) -> tuple[dict[str, Any], _Fault | None]:
         handler = self._methods.get(method.lower())
         if handler is None:
             raise BotApiError("Not Found: method not found", 404)
-        self._apply_fault(method.lower())
+        fault = self._take_fault(method.lower())
         result = handler(params)
         if isinstance(result, tuple):
-            return {"ok": True, "result": result[0], "description": result[1]}
-        return {"ok": True, "result": result}
+            return {"ok": True, "result": result[0], "description": result[1]}, fault
+        return {"ok": True, "result": result}, fault
 
-    def _apply_fault(self, method: str) -> None:
+    def _next_fault(self, method: str) -> _Fault | None:
+        return next((f for f in self._faults if f.method in (method, "*")), None)
+
+    def _consume(self, fault: _Fault) -> None:
+        fault.remaining -= 1
+        if fault.remaining <= 0:
+            self._faults.remove(fault)
+
+    def _take_fault(self, method: str) -> _Fault | None:
+        """Apply a fault that strikes before the method runs; return one that strikes after it."""
         with self._cond:
-            fault = next((f for f in self._faults if f.method in (method, "*")), None)
-            if fault is None:
-                return
-            fault.remaining -= 1
-            if fault.remaining <= 0:
-                self._faults.remove(fault)
+            fault = self._next_fault(method)
+            if fault is None or fault.kind == "drop_unread":
+                return None
+            self._consume(fault)
+        if fault.kind in _AFTER_DISPATCH:
+            return fault
         if fault.kind == "429":
             n = fault.retry_after
             raise BotApiError(f"Too Many Requests: retry after {n}", 429, retry_after=n)
@@ -1573,13 +1688,25 @@ class BotApiServer:
             return query_id
 
     def inject_fault(
-        self, method: str, kind: Literal["429", "500", "drop"], retry_after: int = 1, times: int = 1
+        self,
+        method: str,
+        kind: FaultKind,
+        retry_after: int = 1,
+        times: int = 1,
+        *,
+        delay: float = 6.0,
     ) -> None:
-        """Make the next `times` calls of `method` ("*": any) fail with 429, 500 or a dropped connection."""
-        if kind not in ("429", "500", "drop"):
+        """Make the next `times` calls of `method` ("*": any) fail.
+
+        "429" (with retry_after) and "500" answer with that error; "drop_unread" closes the connection
+        before the request body is read, "drop" after reading it, both without carrying it out;
+        "drop_after" carries the request out (a message is sent) and closes without answering;
+        "slow" carries it out and answers only after `delay` seconds (past a client's read timeout).
+        """
+        if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}")
         with self._cond:
-            self._faults.append(_Fault(method.lower(), kind, retry_after, times))
+            self._faults.append(_Fault(method.lower(), kind, retry_after, times, delay))
 
     # ------------------------------------------------------------------ test hooks: read
 

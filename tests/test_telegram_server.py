@@ -20,7 +20,7 @@ import pytest
 import telegram
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter
+from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -438,6 +438,70 @@ async def test_faults_surface_as_retry_after_and_network_errors(
     server.inject_fault("getMe", "429", retry_after=2)
     raw = httpx.post(f"{server.base_url}{server.token}/getMe")
     assert raw.status_code == 429 and raw.headers["Retry-After"] == "2"
+
+
+async def test_drop_unread_closes_before_the_body_is_read(server: BotApiServer, bot: telegram.Bot) -> None:
+    server.add_chat(7)
+    server.inject_fault("sendMessage", "drop_unread")
+    with pytest.raises(NetworkError) as caught:
+        await bot.send_message(7, "lost")
+    assert isinstance(caught.value.__cause__, (httpx.ReadError, httpx.RemoteProtocolError))
+    assert server.chat_messages(7) == []
+    assert [(c.status, c.params) for c in server.calls("sendMessage")] == [(0, {})]
+    assert (await bot.send_message(7, "next")).text == "next"  # one-shot
+
+
+async def test_drop_after_carries_the_request_out_and_loses_the_answer(
+    server: BotApiServer, bot: telegram.Bot
+) -> None:
+    server.add_chat(7)
+    server.inject_fault("sendMessage", "drop_after")
+    with pytest.raises(NetworkError) as caught:
+        await bot.send_message(7, "delivered")
+    assert isinstance(caught.value.__cause__, (httpx.ReadError, httpx.RemoteProtocolError))
+    assert [m["text"] for m in server.chat_messages(7)] == ["delivered"]
+    [call] = server.calls("sendMessage")
+    assert call.status == 0 and call.response is not None and call.response["result"]["text"] == "delivered"
+
+
+async def test_slow_answer_times_out_after_the_request_was_carried_out(
+    server: BotApiServer, bot: telegram.Bot
+) -> None:
+    server.add_chat(7)
+    server.inject_fault("sendMessage", "slow", delay=2.0)
+    with pytest.raises(TimedOut) as caught:
+        await bot.send_message(7, "late", read_timeout=0.5)
+    assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
+    assert [m["text"] for m in server.chat_messages(7)] == ["late"]
+    assert (await bot.send_message(7, "on time")).text == "on time"
+
+
+async def test_offline_refuses_connections_until_online(server: BotApiServer, bot: telegram.Bot) -> None:
+    server.add_chat(7)
+    url = server.url
+    server.go_offline()
+    with pytest.raises(NetworkError) as caught:
+        await bot.send_message(7, "refused")
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)
+    assert server.calls("sendMessage") == []
+    server.go_online()
+    assert server.url == url
+    assert (await bot.send_message(7, "back")).text == "back"
+
+
+async def test_offline_after_next_update_cuts_right_after_delivering_it(server: BotApiServer) -> None:
+    root = f"{server.base_url}{server.token}"
+    server.go_offline_after_next_update()
+    async with httpx.AsyncClient() as client:
+        empty = await client.post(f"{root}/getUpdates", data={"timeout": "0"})
+        assert empty.json()["result"] == []  # no update yet: stays online
+        server.add_text("hello", user_id=3)
+        got = await client.post(f"{root}/getUpdates", data={"timeout": "0"})
+        assert [u["message"]["text"] for u in got.json()["result"]] == ["hello"]
+        with pytest.raises(httpx.ConnectError):
+            await client.post(f"{root}/getMe", headers={"Connection": "close"})
+    server.go_online()
+    assert httpx.post(f"{root}/getMe").json()["ok"] is True
 
 
 def test_raw_http_routes_bodies_and_auth(server: BotApiServer) -> None:
