@@ -171,6 +171,12 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "zh-hant": "抱歉，出了點問題，請稍後再試。",
         "en": "Sorry, something went wrong. Please try again later.",
     },
+    "send_failed": {
+        "zh-hans": "抱歉，发送回答时与 Telegram 的连接出了问题。如果没有看到回答，请再问一次。",
+        "zh-hant": "抱歉，傳送回答時與 Telegram 的連線出了問題。如果沒有看到回答，請再問一次。",
+        "en": "Sorry, the connection to Telegram failed while I was sending the answer. "
+        "If it did not arrive, please ask again.",
+    },
     "refused": {
         "zh-hans": "抱歉，这个命令只限管理员使用。",
         "zh-hant": "抱歉，這個指令只限管理員使用。",

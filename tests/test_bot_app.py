@@ -206,20 +206,6 @@ async def test_ui_language_follows_the_user(
         assert parse_telegram_html(render_help(other, is_admin=False))[0] != expected
 
 
-async def test_flood_429_is_honoured_and_the_answer_arrives(server: BotApiServer, bot: Any) -> None:
-    server.inject_fault("sendMessage", "429", retry_after=1)
-    (reply,) = await ask(server, QUESTION, user_id=19)
-    assert QUESTION_ANSWER in reply.result["text"]
-    statuses = [c.status for c in server.calls("sendMessage") if c.params.get("chat_id") == 19]
-    assert statuses[:2] == [429, 200]
-
-
-async def test_dropped_connection_is_retried(server: BotApiServer, bot: Any) -> None:
-    server.inject_fault("sendMessage", "drop")
-    (reply,) = await ask(server, QUESTION, user_id=20)
-    assert QUESTION_ANSWER in reply.result["text"]
-
-
 async def test_missing_index_gets_a_short_apology(server: BotApiServer, tmp_path: Path) -> None:
     empty = BuiltIndex(tmp_path / "corpus", tmp_path / "index")
     async with running_bot(bot_settings(empty, server.url)):

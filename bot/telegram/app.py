@@ -26,11 +26,11 @@ from telegram.ext import (
 from bot.config import ConfigError, Settings
 from bot.state import BotState
 from bot.telegram import admin, handlers
+from bot.telegram.delivery import DeliveryLimiter
 from bot.telegram.limiter import QuestionLimiter
 from bot.telegram.redaction import redact_token
 from bot.telegram.runtime import Runtime
 from bot.telegram.search_queue import SearchQueue
-from bot.telegram.sending import RetryingRateLimiter
 
 if TYPE_CHECKING:
     from embeddings.encoder import Encoder
@@ -80,7 +80,7 @@ def build_application(settings: Settings, live: LiveSearcher, encoder: Encoder) 
         .token(token)
         .base_url(f"{url}/bot")
         .base_file_url(f"{url}/file/bot")
-        .rate_limiter(RetryingRateLimiter(max_retries=5))
+        .rate_limiter(DeliveryLimiter())
         .defaults(
             Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True))
         )

@@ -1,17 +1,16 @@
-"""Telegram I/O: keyboards, sending replies, the typing indicator, quiet edits, and network retries."""
+"""Telegram I/O: keyboards, sending replies, the typing indicator and quiet edits (retries: delivery.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ChatAction
-from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
-from telegram.ext import AIORateLimiter
+from telegram.error import BadRequest, TelegramError
 
 from bot.render.reply import Button, Reply
 
@@ -21,10 +20,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TYPING_EVERY = 4.5  # Telegram shows "typing" for 5 s or until the next message
-NETWORK_RETRIES = 3
-# Requests that change nothing when repeated may be retried even after a timeout; a timed-out
-# sendMessage may have been delivered, so it is retried only when the connection itself failed.
-IDEMPOTENT_PREFIXES = ("get", "set", "delete", "answer", "edit", "sendchataction")
 
 
 def markup(buttons: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
@@ -86,36 +81,3 @@ async def edit_quietly(bot: Bot, chat_id: int, message_id: int, html: str) -> No
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
             raise
-
-
-class RetryingRateLimiter(AIORateLimiter):
-    """AIORateLimiter (throttles, honours retry_after) that also retries requests lost to the network."""
-
-    async def process_request(
-        self,
-        callback: Callable[..., Coroutine[Any, Any, Any]],
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        data: dict[str, Any],
-        rate_limit_args: int | None,
-    ) -> Any:
-        """Run one Bot API request through the limiter, retrying network failures with backoff."""
-        if endpoint.lower() == "getupdates":  # the Updater has its own retry loop
-            return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
-        idempotent = endpoint.lower().startswith(IDEMPOTENT_PREFIXES)
-        for attempt in range(NETWORK_RETRIES + 1):
-            try:
-                return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
-            except BadRequest:
-                raise  # BadRequest is a NetworkError subclass in PTB, but retrying cannot help
-            except TimedOut:
-                if not idempotent or attempt == NETWORK_RETRIES:
-                    raise
-                log.warning("%s timed out; retry %d", endpoint, attempt + 1)
-            except NetworkError as exc:
-                if attempt == NETWORK_RETRIES:
-                    raise
-                log.warning("%s failed (%s); retry %d", endpoint, type(exc).__name__, attempt + 1)
-            await asyncio.sleep(0.5 * 2**attempt)
-        raise AssertionError("unreachable")
