@@ -398,6 +398,8 @@ class BotApiServer:
         self._httpd: _HTTPServer | None = None
         self._port: int | None = None
         self._offline_after_update = False
+        # Called in the server's thread for every recorded call (benchmarks use it instead of polling).
+        self.on_call: Callable[[Call], None] | None = None
         self._threads: list[threading.Thread] = []
         self._closing = False
         self._calls: list[Call] = []
@@ -731,6 +733,8 @@ class BotApiServer:
         with self._cond:
             self._calls.append(call)
             self._cond.notify_all()
+        if self.on_call is not None:
+            self.on_call(call)
 
     # ------------------------------------------------------------------ state helpers
 

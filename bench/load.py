@@ -1,0 +1,228 @@
+"""Load and soak: many users at once, then a long run, against `quotebot serve` over the test Bot API server.
+
+Run: .venv/bin/python bench/load.py [--burst 200] [--soak 10000] [--soak-users 500] [--rss-at 1000 10000]
+Starts the real bot (`python -m bot serve`, a child process with the shared model and an index of
+sample_corpus) against tests/telegram_server.py, then (a) `--burst` users each send one question at
+the same moment and (b) `--soak-users` users ask `--soak` questions in all, each asking again as soon
+as answered. Reports replies received, duplicates, refused sends, p50/p95/p99 of question -> first
+answer message (update queued -> the server receiving sendMessage), questions/s, and the bot's RSS
+before the soak and after each `--rss-at` count. Figures, not pass/fail; sizes are flags so a small
+run fits a busy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+MODEL = os.environ.setdefault(
+    "QUOTEBOT_MODEL", str(REPO.parent / "shared" / "models" / "multilingual-e5-small-zh-en")
+)
+
+import psutil  # noqa: E402
+
+from bench.bot_speed import CORPUS, WORK, bench_index, questions  # noqa: E402
+from bot import i18n  # noqa: E402
+from tests.bot_support import TOKEN  # noqa: E402
+from tests.telegram_server import BotApiServer, Call  # noqa: E402
+
+FAILURE_TEXTS = {i18n.text("zh-hans", key) for key in ("error", "send_failed", "index_missing")}
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """Return the q-quantile (nearest rank) of sorted values, in ms."""
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1) if ordered else 0.0
+
+
+class Replies:
+    """Collects the bot's messages per chat as the server records them; wakes the user waiting for one."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.texts: dict[int, list[str]] = defaultdict(list)
+        self.refused = 0  # sendMessage calls the server refused (bad HTML, too long, ...)
+        self._waiting: dict[int, asyncio.Future[float]] = {}
+
+    def on_call(self, call: Call) -> None:
+        """Take one recorded call (runs in the server's thread)."""
+        if call.method != "sendMessage":
+            return
+        if call.ok:
+            self.loop.call_soon_threadsafe(
+                self._got, int(call.params["chat_id"]), call.result["text"], call.at
+            )
+        elif call.status == 400:
+            self.refused += 1
+
+    def _got(self, chat_id: int, text: str, at: float) -> None:
+        self.texts[chat_id].append(text)
+        future = self._waiting.pop(chat_id, None)
+        if future is not None and not future.done():
+            future.set_result(at)
+
+    async def ask(self, server: BotApiServer, user_id: int, question: str, timeout: float) -> float | None:
+        """Send a question and return the seconds until its first reply (None when none came)."""
+        future: asyncio.Future[float] = self.loop.create_future()
+        self._waiting[user_id] = future
+        start = time.time()
+        server.add_text(question, user_id=user_id)
+        try:
+            return await asyncio.wait_for(future, timeout) - start
+        except TimeoutError:
+            self._waiting.pop(user_id, None)
+            return None
+
+    def duplicates(self, chats: range) -> int:
+        """Count messages identical to the one before them in the same chat (an answer sent twice)."""
+        return sum(a == b for c in chats for a, b in zip(self.texts[c], self.texts[c][1:], strict=False))
+
+    def failures(self, chats: range) -> int:
+        """Count apologies and other failure notices sent to these chats."""
+        return sum(t in FAILURE_TEXTS for c in chats for t in self.texts[c])
+
+
+def summary(
+    name: str, users: int, latencies: list[float | None], seconds: float, replies: Replies, chats: range
+) -> dict[str, Any]:
+    """Return the figures of one run."""
+    got = sorted(x for x in latencies if x is not None)
+    return {
+        "run": name,
+        "users": users,
+        "questions": len(latencies),
+        "replies": len(got),
+        "missing": len(latencies) - len(got),
+        "duplicates": replies.duplicates(chats),
+        "failure_notices": replies.failures(chats),
+        "refused_sends": replies.refused,
+        "q_per_s": round(len(got) / seconds, 2) if seconds else 0.0,
+        "p50_ms": percentile(got, 0.50),
+        "p95_ms": percentile(got, 0.95),
+        "p99_ms": percentile(got, 0.99),
+        "max_ms": percentile(got, 1.0),
+    }
+
+
+def start_bot(server: BotApiServer, index_dir: Path, work: Path, per_minute: int) -> subprocess.Popen[bytes]:
+    """Start `python -m bot serve` against the server, logging to work/bot.log."""
+    env = dict(os.environ)
+    env.update(
+        QUOTEBOT_TELEGRAM_TOKEN=TOKEN,
+        QUOTEBOT_TELEGRAM_API_URL=server.url,
+        QUOTEBOT_INDEX_DIR=str(index_dir),
+        QUOTEBOT_CORPUS_DIR=str(CORPUS),
+        QUOTEBOT_MODEL=MODEL,
+        QUOTEBOT_QUESTIONS_PER_MINUTE=str(per_minute),
+        QUOTEBOT_LOG_LEVEL="WARNING",
+        PYTHONPATH=str(REPO),
+    )
+    log = (work / "bot.log").open("wb")
+    return subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, cwd=work, stdout=log, stderr=log)
+
+
+def rss_mb(proc: subprocess.Popen[bytes]) -> float:
+    """Return the bot process's resident memory in MB."""
+    return round(psutil.Process(proc.pid).memory_info().rss / 1e6, 1)
+
+
+async def burst(
+    server: BotApiServer, replies: Replies, asked: list[str], users: int, first: int
+) -> dict[str, Any]:
+    """Have `users` users send one question each at the same moment."""
+    start = time.perf_counter()
+    latencies = await asyncio.gather(
+        *(replies.ask(server, first + i, asked[i % len(asked)], 300) for i in range(users))
+    )
+    seconds = time.perf_counter() - start
+    return summary("burst", users, list(latencies), seconds, replies, range(first, first + users))
+
+
+async def soak(
+    server: BotApiServer,
+    replies: Replies,
+    proc: subprocess.Popen[bytes],
+    args: argparse.Namespace,
+    asked: list[str],
+) -> dict[str, Any]:
+    """Have soak_users users ask soak questions in all, each asking again once answered; sample RSS."""
+    first, users, total = 100_000, args.soak_users, args.soak
+    latencies: list[float | None] = []
+    rss = {"start": rss_mb(proc)}
+    marks = sorted(args.rss_at)
+    issued = iter(range(total))
+
+    async def user(uid: int) -> None:
+        for n in issued:
+            latencies.append(await replies.ask(server, uid, asked[n % len(asked)], 300))
+            while marks and len(latencies) >= marks[0]:
+                rss[f"after_{marks.pop(0)}"] = rss_mb(proc)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(user(first + i) for i in range(users)))
+    result = summary(
+        "soak", users, latencies, time.perf_counter() - start, replies, range(first, first + users)
+    )
+    result["rss_mb"] = rss
+    return result
+
+
+async def run(args: argparse.Namespace, index_dir: Path, work: Path) -> list[dict[str, Any]]:
+    """Start the server and the bot, run the burst and the soak, stop the bot."""
+    asked = questions(max(args.burst, 500))
+    with BotApiServer(token=TOKEN, username="quotebot_load") as server:
+        replies = Replies(asyncio.get_running_loop())
+        server.on_call = replies.on_call
+        proc = start_bot(server, index_dir, work, args.per_minute)
+        try:
+            if await replies.ask(server, 999, asked[0], 600) is None:  # warm up (model load)
+                raise SystemExit(f"the bot did not answer; see {work / 'bot.log'}")
+            out = []
+            if args.burst:
+                out.append(await burst(server, replies, asked, args.burst, 10_000))
+            if args.soak:
+                out.append(await soak(server, replies, proc, args, asked))
+            return out
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def main() -> int:
+    """Run the benchmark and print one JSON line per run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--burst", type=int, default=200, help="users asking at once (0: skip)")
+    parser.add_argument("--soak", type=int, default=10_000, help="questions in the soak (0: skip)")
+    parser.add_argument("--soak-users", type=int, default=500)
+    parser.add_argument("--rss-at", type=int, nargs="*", default=[1_000, 10_000])
+    parser.add_argument("--per-minute", type=int, default=1_000, help="QUOTEBOT_QUESTIONS_PER_MINUTE")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    built = bench_index()
+    with tempfile.TemporaryDirectory(prefix="quotebot-load-") as tmp:
+        work = Path(tmp)
+        index_dir = work / "index"  # a copy: the bot's button store must start empty
+        shutil.copytree(built.index_dir, index_dir, symlinks=True)
+        for line in asyncio.run(run(args, index_dir, work)):
+            print(json.dumps(line), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
