@@ -75,6 +75,8 @@ class DeliveryLimiter(AIORateLimiter):
         """Run one Bot API request through the limiter, retrying only what is safe."""
         if endpoint.lower() == "getupdates":  # the Updater has its own retry loop
             return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+        if endpoint.lower() == "sendchataction" and self.busy():
+            return True  # "typing" is cosmetic: under load the send budget goes to answers
         chat, group = chat_target(data)
         paid = bool(data.get("allow_paid_broadcast", False))
         for attempt in range(1, MAX_SENDS + 1):
@@ -90,6 +92,11 @@ class DeliveryLimiter(AIORateLimiter):
             except NetworkError as exc:
                 await self._after_network_error(endpoint, data, attempt, exc)
         raise AssertionError("unreachable")
+
+    def busy(self) -> bool:
+        """Tell whether more than half of the overall send budget (30/s) is in use."""
+        limiter = self._base_limiter
+        return limiter is not None and not limiter.has_capacity(limiter.max_rate / 2)
 
     async def _after_flood(self, endpoint: str, data: dict[str, Any], attempt: int, exc: RetryAfter) -> None:
         """Wait out a 429 (holding every other request too), or re-raise when out of budget."""
