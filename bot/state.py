@@ -14,11 +14,13 @@ from pathlib import Path
 # Buttons older than this answer "expired"; Telegram keeps messages forever, we do not.
 BUTTON_TTL_SECONDS = 90 * 24 * 3600
 MAX_BUTTONS = 200_000
+PRUNE_EVERY = 1_000  # new keys between prunes while the bot runs, so the table stays bounded
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS buttons (
     key TEXT PRIMARY KEY, question TEXT NOT NULL, offset INTEGER NOT NULL, created REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS buttons_created ON buttons(created);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS facts (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -41,7 +43,12 @@ def button_key(question: str, offset: int) -> str:
 class BotState:
     """SQLite-backed state that survives restarts; safe to use from any thread."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(
+        self, path: Path | str, *, max_buttons: int = MAX_BUTTONS, prune_every: int = PRUNE_EVERY
+    ) -> None:
+        self.max_buttons = max_buttons
+        self.prune_every = prune_every
+        self._added = 0  # keys stored since the last prune
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -56,7 +63,7 @@ class BotState:
             self._db.close()
 
     def remember(self, question: str, offset: int = 0) -> str:
-        """Store a question at an offset and return the key a button carries."""
+        """Store a question at an offset and return the key a button carries (pruning now and then)."""
         key = button_key(question, offset)
         now = time.time()
         with self._lock:
@@ -65,7 +72,15 @@ class BotState:
                 "ON CONFLICT(key) DO UPDATE SET created = excluded.created",
                 (key, question, offset, now),
             )
+            self._added += 1
+            if self._added >= self.prune_every:
+                self._prune_locked()
         return key
+
+    def buttons(self) -> int:
+        """Return how many button keys are stored."""
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM buttons").fetchone()[0])
 
     def recall(self, key: str) -> QuestionRef | None:
         """Return the question a button key stands for, or None when unknown or expired."""
@@ -78,15 +93,19 @@ class BotState:
         return QuestionRef(question=row[0], offset=int(row[1]))
 
     def prune(self) -> int:
-        """Drop expired button keys (and the oldest beyond MAX_BUTTONS); return how many went."""
-        cutoff = time.time() - BUTTON_TTL_SECONDS
+        """Drop expired button keys (and the oldest beyond max_buttons); return how many went."""
         with self._lock:
-            gone = self._db.execute("DELETE FROM buttons WHERE created < ?", (cutoff,)).rowcount
-            gone += self._db.execute(
-                "DELETE FROM buttons WHERE key IN (SELECT key FROM buttons ORDER BY created DESC "
-                "LIMIT -1 OFFSET ?)",
-                (MAX_BUTTONS,),
-            ).rowcount
+            return self._prune_locked()
+
+    def _prune_locked(self) -> int:
+        self._added = 0
+        cutoff = time.time() - BUTTON_TTL_SECONDS
+        gone = self._db.execute("DELETE FROM buttons WHERE created < ?", (cutoff,)).rowcount
+        gone += self._db.execute(
+            "DELETE FROM buttons WHERE key IN (SELECT key FROM buttons ORDER BY created DESC "
+            "LIMIT -1 OFFSET ?)",
+            (self.max_buttons,),
+        ).rowcount
         return gone
 
     def count(self, name: str, by: int = 1) -> None:
