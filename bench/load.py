@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import shutil
@@ -35,12 +36,29 @@ MODEL = os.environ.setdefault(
 
 import psutil  # noqa: E402
 
-from bench.bot_speed import CORPUS, WORK, bench_index, questions  # noqa: E402
+from bench.bot_speed import CORPUS, QUESTIONS, WORK, bench_index  # noqa: E402
 from bot import i18n  # noqa: E402
 from tests.bot_support import TOKEN  # noqa: E402
 from tests.telegram_server import BotApiServer, Call  # noqa: E402
 
 FAILURE_TEXTS = {i18n.text("zh-hans", key) for key in ("error", "send_failed", "index_missing")}
+
+
+def interleaved_questions() -> list[str]:
+    """Return the eval questions about sample pages, ordered so neighbours are about different pages.
+
+    Each user walks this list from its own start, so its consecutive answers differ and an answer
+    sent twice shows as two identical messages in a row.
+    """
+    pages = {p.relative_to(CORPUS).as_posix() for p in CORPUS.rglob("*.html")}
+    by_doc: dict[str, list[str]] = defaultdict(list)
+    with QUESTIONS.open(encoding="utf-8") as lines:
+        for line in lines:
+            item = json.loads(line)
+            if item["doc"] in pages:
+                by_doc[item["doc"]].append(item["question"])
+    rounds = itertools.zip_longest(*by_doc.values())
+    return [q for row in rounds for q in row if q is not None]
 
 
 def percentile(ordered: list[float], q: float) -> float:
@@ -145,7 +163,7 @@ async def burst(
     """Have `users` users send one question each at the same moment."""
     start = time.perf_counter()
     latencies = await asyncio.gather(
-        *(replies.ask(server, first + i, asked[i % len(asked)], 300) for i in range(users))
+        *(replies.ask(server, first + i, asked[(7 * i) % len(asked)], 300) for i in range(users))
     )
     seconds = time.perf_counter() - start
     return summary("burst", users, list(latencies), seconds, replies, range(first, first + users))
@@ -166,8 +184,9 @@ async def soak(
     issued = iter(range(total))
 
     async def user(uid: int) -> None:
-        for n in issued:
-            latencies.append(await replies.ask(server, uid, asked[n % len(asked)], 300))
+        for step, _ in enumerate(issued):
+            question = asked[(7 * uid + step) % len(asked)]
+            latencies.append(await replies.ask(server, uid, question, 300))
             while marks and len(latencies) >= marks[0]:
                 rss[f"after_{marks.pop(0)}"] = rss_mb(proc)
 
@@ -182,7 +201,7 @@ async def soak(
 
 async def run(args: argparse.Namespace, index_dir: Path, work: Path) -> list[dict[str, Any]]:
     """Start the server and the bot, run the burst and the soak, stop the bot."""
-    asked = questions(max(args.burst, 500))
+    asked = interleaved_questions()
     with BotApiServer(token=TOKEN, username="quotebot_load") as server:
         replies = Replies(asyncio.get_running_loop())
         server.on_call = replies.on_call
