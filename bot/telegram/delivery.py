@@ -47,11 +47,12 @@ def cause_of(error: BaseException) -> str:
 
 def chat_target(data: dict[str, Any]) -> tuple[bool, int | str | bool]:
     """Return (has a chat, the group to throttle at 20/min or False), as AIORateLimiter decides them."""
-    chat_id = data.get("chat_id")
+    chat_id: Any = data.get("chat_id")
     with contextlib.suppress(ValueError, TypeError):
-        chat_id = int(chat_id)  # type: ignore[arg-type]
-    negative = isinstance(chat_id, int) and chat_id < 0  # groups and channels
-    return chat_id is not None, chat_id if negative or isinstance(chat_id, str) else False
+        chat_id = int(chat_id)
+    if (isinstance(chat_id, int) and chat_id < 0) or isinstance(chat_id, str):  # groups and channels
+        return True, chat_id
+    return chat_id is not None, False
 
 
 class DeliveryLimiter(AIORateLimiter):
