@@ -6,7 +6,7 @@ import httpx
 import pytest
 from telegram.error import BadRequest, NetworkError, TimedOut
 
-from bot.delivery import DeliveryLimiter, may_resend, never_sent
+from bot.telegram.delivery import DeliveryLimiter, may_resend, never_sent
 
 
 def wrapped(error: NetworkError, cause: Exception) -> NetworkError:
