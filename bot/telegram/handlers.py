@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import logging
 
-from telegram import InlineQueryResultArticle, InputTextMessageContent, Update
-from telegram.error import TelegramError
+from telegram import InlineQuery, InlineQueryResultArticle, InputTextMessageContent, Update
+from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import i18n
@@ -18,7 +18,7 @@ from bot.render.welcome import render_help, render_start
 from bot.telegram.examples import examples_for
 from bot.telegram.links import decode_start_payload
 from bot.telegram.questions import addressed_question, answer_question, language_of
-from bot.telegram.runtime import runtime
+from bot.telegram.runtime import Runtime, runtime
 from bot.telegram.search_queue import search
 from bot.telegram.sending import acknowledge, markup, send_replies
 from embeddings.errors import BadQuestion, IndexMissing
@@ -27,6 +27,7 @@ from embeddings.models import Passage
 log = logging.getLogger(__name__)
 
 MAX_INLINE_RESULTS = 50
+INLINE_SETTLE = 0.4  # seconds without a newer inline query from the user before searching
 EXAMPLE_BUTTON_CHARS = 40
 
 
@@ -141,7 +142,7 @@ async def show_context(
 
 
 async def on_inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Offer quotes with their sources for `@bot question` in any chat."""
+    """Offer quotes with their sources for `@bot question` once the user stops typing, within the limit."""
     query = update.inline_query
     if query is None:
         return
@@ -150,9 +151,25 @@ async def on_inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer([], cache_time=60)
         return
     rt = runtime(context)
-    lang = language_of(update)
+    user_id = query.from_user.id
+    # Clients send a query per keystroke: only the one the user stops at is searched and counted.
+    rt.limiter.typing_inline(user_id, query.id)
     try:
-        answer = await search(rt, question)
+        await asyncio.sleep(INLINE_SETTLE)
+        if rt.limiter.superseded(user_id, query.id):
+            return  # Telegram drops answers to queries the user typed past
+        if rt.limiter.wait_seconds(user_id):
+            await query.answer([], cache_time=0, is_personal=True)  # never cached for others
+            return
+        await answer_inline(rt, query, question, language_of(update))
+    finally:
+        rt.limiter.inline_done(user_id, query.id)
+
+
+async def answer_inline(rt: Runtime, query: InlineQuery, question: str, lang: i18n.Lang) -> None:
+    """Answer an inline query with up to 50 quotes, each with its source."""
+    try:
+        answer = await search(rt, question, user_id=query.from_user.id)
     except (BadQuestion, IndexMissing):
         await query.answer([], cache_time=60)
         return
@@ -183,11 +200,17 @@ async def apologise(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             exc_info=error,
         )
         lang = language_of(update)
+        # A send that failed on the way may still have arrived: say so, and never resend it here.
+        key = (
+            "send_failed"
+            if isinstance(error, NetworkError) and not isinstance(error, BadRequest)
+            else "error"
+        )
         if update.callback_query is not None:
             with contextlib.suppress(TelegramError):
-                await update.callback_query.answer(i18n.text(lang, "error"))
+                await update.callback_query.answer(i18n.text(lang, key))
         if chat is not None:
             with contextlib.suppress(TelegramError):
-                await context.bot.send_message(chat.id, i18n.text(lang, "error"))
+                await context.bot.send_message(chat.id, i18n.text(lang, key))
     else:
         log.error("error outside an update: %s", type(error).__name__, exc_info=error)

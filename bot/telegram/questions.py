@@ -63,7 +63,7 @@ async def answer_question(
     log.debug("question in chat %s: %r", chat.id, question)
     async with typing_action(context.bot, chat.id):
         try:
-            answer = await search(rt, question, offset)
+            answer = await search(rt, question, offset, user_id=asker)
         except BadQuestion:
             await send_replies(context.bot, chat.id, [Reply(i18n.text(lang, "usage_question"))], quote=quote)
             return

@@ -1,9 +1,10 @@
-"""The search queue: first-page questions batched into one search_many call off the event loop."""
+"""The search queue: first-page questions batched into one search_many call, users served in turn."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections import OrderedDict, deque
+from typing import TYPE_CHECKING, TypeVar
 
 from embeddings.errors import BadQuestion
 from embeddings.models import Answer
@@ -12,25 +13,39 @@ if TYPE_CHECKING:
     from bot.telegram.runtime import Runtime
     from embeddings.live import LiveSearcher
 
+T = TypeVar("T")
+
+
+def fair_batch(pending: OrderedDict[int, deque[T]], max_batch: int) -> list[T]:
+    """Take up to max_batch items, one per user in turn; a user with more goes to the back of the line."""
+    batch: list[T] = []
+    while pending and len(batch) < max_batch:
+        user, waiting = pending.popitem(last=False)
+        batch.append(waiting.popleft())
+        if waiting:
+            pending[user] = waiting
+    return batch
+
 
 class SearchQueue:
     """Batches first-page questions that arrive together into one search_many call off the event loop.
 
     While a batch is being answered, new questions queue up and go in the next batch together, so
-    one user sees no added wait and many users share the model's batched encoding.
+    one user sees no added wait and many users share the model's batched encoding. Each batch takes
+    one question per user in turn, so a user who asks many at once cannot hold the others back.
     """
 
     def __init__(self, live: LiveSearcher, *, max_batch: int = 32, workers: int = 2) -> None:
         self.live = live
         self.max_batch = max_batch
         self.workers = workers
-        self._pending: list[tuple[str, asyncio.Future[Answer]]] = []
+        self._pending: OrderedDict[int, deque[tuple[str, asyncio.Future[Answer]]]] = OrderedDict()
         self._running = 0
 
-    async def ask(self, question: str) -> Answer:
+    async def ask(self, question: str, user_id: int = 0) -> Answer:
         """Return the answer to one question (raises BadQuestion like Searcher.search)."""
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._pending.append((question, future))
+        self._pending.setdefault(user_id, deque()).append((question, future))
         if self._running < self.workers:
             self._running += 1
             asyncio.get_running_loop().create_task(self._drain())
@@ -42,7 +57,7 @@ class SearchQueue:
     async def _drain(self) -> None:
         try:
             while self._pending:
-                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+                batch = fair_batch(self._pending, self.max_batch)
                 try:
                     results = await asyncio.to_thread(self._search, [q for q, _ in batch])
                 except Exception as exc:
@@ -61,10 +76,10 @@ class SearchQueue:
             self._running -= 1
 
 
-async def search(rt: Runtime, question: str, offset: int = 0) -> Answer:
+async def search(rt: Runtime, question: str, offset: int = 0, *, user_id: int = 0) -> Answer:
     """Search the live index off the event loop (first pages batched with other users' questions)."""
     if offset == 0 and rt.queue is not None:
-        return await rt.queue.ask(question)
+        return await rt.queue.ask(question, user_id)
 
     def run() -> Answer:
         return rt.live.current.search(question, offset=offset)
