@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,7 @@ class Replies:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.texts: dict[int, list[str]] = defaultdict(list)
+        self.events: dict[int, list[tuple[str, str]]] = defaultdict(list)  # ("ask"|"msg", text) per chat
         self.refused = 0  # sendMessage calls the server refused (bad HTML, too long, ...)
         self._waiting: dict[int, asyncio.Future[float]] = {}
 
@@ -88,6 +89,7 @@ class Replies:
 
     def _got(self, chat_id: int, text: str, at: float) -> None:
         self.texts[chat_id].append(text)
+        self.events[chat_id].append(("msg", text))
         future = self._waiting.pop(chat_id, None)
         if future is not None and not future.done():
             future.set_result(at)
@@ -97,6 +99,7 @@ class Replies:
         future: asyncio.Future[float] = self.loop.create_future()
         self._waiting[user_id] = future
         start = time.time()
+        self.events[user_id].append(("ask", question))
         server.add_text(question, user_id=user_id)
         try:
             return await asyncio.wait_for(future, timeout) - start
@@ -105,8 +108,29 @@ class Replies:
             return None
 
     def duplicates(self, chats: range) -> int:
-        """Count messages identical to the one before them in the same chat (an answer sent twice)."""
-        return sum(a == b for c in chats for a, b in zip(self.texts[c], self.texts[c][1:], strict=False))
+        """Count messages sent twice: identical to the message before in the chat, and not simply the
+        usual answer of the question asked in between (two questions may share an answer)."""
+        usual = self._usual_answers()
+        count = 0
+        for chat in chats:
+            asked, previous = None, None
+            for kind, text in self.events[chat]:
+                if kind == "ask":
+                    asked = text
+                    continue
+                if text == previous and usual.get(asked or "") != text:
+                    count += 1
+                previous, asked = text, None
+        return count
+
+    def _usual_answers(self) -> dict[str, str]:
+        """Return the most common first reply to each question, over every chat."""
+        firsts: dict[str, Counter[str]] = defaultdict(Counter)
+        for events in self.events.values():
+            for (kind, question), (next_kind, text) in itertools.pairwise(events):
+                if kind == "ask" and next_kind == "msg":
+                    firsts[question][text] += 1
+        return {q: c.most_common(1)[0][0] for q, c in firsts.items()}
 
     def failures(self, chats: range) -> int:
         """Count apologies and other failure notices sent to these chats."""
