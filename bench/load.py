@@ -6,8 +6,9 @@ sample_corpus) against tests/telegram_server.py, then (a) `--burst` users each s
 the same moment and (b) `--soak-users` users ask `--soak` questions in all, each asking again as soon
 as answered. Reports replies received, duplicates, refused sends, p50/p95/p99 of question -> first
 answer message (update queued -> the server receiving sendMessage), questions/s, and the bot's RSS
-before the soak and after each `--rss-at` count. Figures, not pass/fail; sizes are flags so a small
-run fits a busy machine.
+before the soak and after each `--rss-at` count (the bot's log is kept in
+/tmp/quotebot-bench/load-bot.log). Figures, not pass/fail; sizes are flags so a small run fits a busy
+machine.
 """
 
 from __future__ import annotations
@@ -262,8 +263,11 @@ def main() -> int:
         work = Path(tmp)
         index_dir = work / "index"  # a copy: the bot's button store must start empty
         shutil.copytree(built.index_dir, index_dir, symlinks=True)
-        for line in asyncio.run(run(args, index_dir, work)):
-            print(json.dumps(line), flush=True)
+        try:
+            for line in asyncio.run(run(args, index_dir, work)):
+                print(json.dumps(line), flush=True)
+        finally:
+            shutil.copyfile(work / "bot.log", WORK / "load-bot.log")  # warnings and apologies, if any
     return 0
 
 
