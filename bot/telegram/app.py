@@ -26,7 +26,7 @@ from telegram.ext import (
 from bot.config import ConfigError, Settings
 from bot.state import BotState
 from bot.telegram import admin, handlers
-from bot.telegram.delivery import DeliveryLimiter
+from bot.telegram.delivery import MAX_SENDS, DeliveryLimiter
 from bot.telegram.limiter import QuestionLimiter
 from bot.telegram.redaction import redact_token
 from bot.telegram.runtime import Runtime
@@ -80,7 +80,7 @@ def build_application(settings: Settings, live: LiveSearcher, encoder: Encoder) 
         .token(token)
         .base_url(f"{url}/bot")
         .base_file_url(f"{url}/file/bot")
-        .rate_limiter(DeliveryLimiter())
+        .rate_limiter(DeliveryLimiter(max_retries=MAX_SENDS - 1))  # max_retries: getUpdates only
         .defaults(
             Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True))
         )
