@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import stat
+import unicodedata
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -50,8 +51,13 @@ def list_pages(root: Path) -> list[str]:
     return sorted(found)
 
 
-def read_one(root: Path, path: str, max_bytes: int, known_hash: str | None = None) -> FileResult:
-    """Read, hash and parse one page; never raise for a bad page."""
+# Control, format (bidi overrides, zero-width) and line-separator characters in a name would drive a
+# terminal, reorder a report line or hide part of the name.
+_UNPRINTABLE_NAME = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def name_problem(path: str) -> FileResult | None:
+    """Return the failure of a page whose name is not UTF-8 or not printable, else None."""
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
@@ -59,6 +65,40 @@ def read_one(root: Path, path: str, max_bytes: int, known_hash: str | None = Non
         # cannot be printed, stored in the index or shown to users, so the page is reported by its bytes.
         shown = os.fsencode(path).decode("utf-8", "backslashreplace")
         return FileResult(shown, "failed", "file name is not UTF-8: rename it (convmv -f gbk -t utf-8)")
+    if any(unicodedata.category(ch) in _UNPRINTABLE_NAME for ch in path):
+        shown = "".join(
+            ch.encode("unicode_escape").decode("ascii")
+            if unicodedata.category(ch) in _UNPRINTABLE_NAME
+            else ch
+            for ch in path
+        )
+        return FileResult(
+            shown, "failed", "file name has unprintable characters (controls, bidi marks): rename it"
+        )
+    return None
+
+
+def link_problem(root: Path, path: str) -> FileResult | None:
+    """Return the failure of a page that is a dangling link or a link out of the corpus, else None."""
+    full = root / path
+    if not full.is_symlink():
+        return None
+    try:
+        target = full.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing target, or a loop of links
+        return FileResult(
+            path, "failed", f"dangling symbolic link (to {os.readlink(full)}): fix or remove it"
+        )
+    if not target.is_relative_to(root.resolve()):
+        return FileResult(path, "failed", "symbolic link to a file outside the corpus directory: not read")
+    return None
+
+
+def read_one(root: Path, path: str, max_bytes: int, known_hash: str | None = None) -> FileResult:
+    """Read, hash and parse one page; never raise for a bad page."""
+    problem = name_problem(path) or link_problem(root, path)
+    if problem is not None:
+        return problem
     full = root / path
     try:
         status = full.stat()

@@ -33,6 +33,9 @@ class Layout:
     tags: tuple[str, ...]
 
 
+# libxml2 stops descending at 256 levels unless huge_tree is set; huge_tree also lifts its other
+# caps (text node and attribute sizes), so it stays off and the depth is reported instead.
+MAX_DEPTH = 256
 _PARSER = lxml.html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*>")
 _BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
@@ -86,6 +89,11 @@ def build_tree(source: str, path: str = "<page>") -> etree._Element:
     for element in root.xpath(_HIDDEN):
         drop(element)
     return root
+
+
+def too_deep() -> bool:
+    """Tell whether the last page parsed in this process was cut at libxml2's depth limit."""
+    return any("Excessive depth" in entry.message for entry in _PARSER.error_log)
 
 
 def drop(element: etree._Element) -> None:

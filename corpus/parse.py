@@ -12,8 +12,9 @@ from corpus import text as tx
 from corpus.decode import decode_page
 from corpus.errors import CorpusError, PageError
 from corpus.extract import generic_layout
+from corpus.limits import bound_paragraphs
 from corpus.models import Article, Paragraph
-from corpus.page_tree import build_tree, meta
+from corpus.page_tree import MAX_DEPTH, build_tree, meta, too_deep
 from corpus.paragraph_rules import finish
 from corpus.seed_layout import entry_layout, find_entry
 
@@ -37,9 +38,14 @@ def read_page(data: bytes, path: str) -> tuple[Article, tuple[str, ...]]:
     if not _HAS_TAG.search(source[:100_000]):
         raise PageError(path, "not HTML: plain text without tags", skip=True)
     root = build_tree(source, path)
-    notes = ("truncated HTML: no closing </html>; parsed what is there",) if looks_truncated(source) else ()
-    article = extract_article(root, path, hashlib.sha256(data).hexdigest())
-    return article, notes
+    notes = ["truncated HTML: no closing </html>; parsed what is there"] if looks_truncated(source) else []
+    if too_deep():
+        notes.append(f"markup nested deeper than {MAX_DEPTH} levels: the text below that depth is dropped")
+    try:
+        article, cut = _bounded_article(root, path, hashlib.sha256(data).hexdigest())
+    except PageError as exc:
+        raise PageError(path, "; ".join((exc.reason, *notes)), skip=exc.skip) from exc
+    return article, (*notes, *cut)
 
 
 def looks_truncated(source: str) -> bool:
@@ -50,14 +56,18 @@ def looks_truncated(source: str) -> bool:
 
 def extract_article(root: etree._Element, path: str, content_hash: str) -> Article:
     """Build the Article of a cleaned page tree."""
+    return _bounded_article(root, path, content_hash)[0]
+
+
+def _bounded_article(root: etree._Element, path: str, content_hash: str) -> tuple[Article, tuple[str, ...]]:
     entry = find_entry(root)
     layout = entry_layout(root, entry) if entry is not None else generic_layout(root)
-    paragraphs = finish(layout.paragraphs)
+    paragraphs, notes = bound_paragraphs(finish(layout.paragraphs))
     if not any(kind == "body" for _, kind in paragraphs):
         raise PageError(path, "no paragraphs: the page has no article text")
     title = layout.title or _title_from_text(next(text for text, kind in paragraphs if kind == "body"))
     url = _canonical_url(root)
-    return Article(
+    article = Article(
         id=article_id(path),
         path=path,
         title=title,
@@ -68,6 +78,7 @@ def extract_article(root: etree._Element, path: str, content_hash: str) -> Artic
         paragraphs=tuple(Paragraph(i, text, kind) for i, (text, kind) in enumerate(paragraphs)),
         content_hash=content_hash,
     )
+    return article, notes
 
 
 def article_id(path: str) -> str:
