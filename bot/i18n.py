@@ -249,6 +249,11 @@ STRINGS: dict[str, dict[Lang, str]] = {
     },
     "report_failed": {"zh-hans": "失败的网页：", "zh-hant": "失敗的網頁：", "en": "Failed pages:"},
     "report_skipped": {"zh-hans": "跳过的网页：", "zh-hant": "略過的網頁：", "en": "Skipped pages:"},
+    "report_notes": {
+        "zh-hans": "只索引了一部分的网页：",
+        "zh-hant": "只索引了一部分的網頁：",
+        "en": "Pages indexed in part:",
+    },
     "report_more": {"zh-hans": "……还有 {n} 个", "zh-hant": "……還有 {n} 個", "en": "…and {n} more"},
     "reindex_failed": {
         "zh-hans": "重建索引失败：{reason}\n现有索引保持不变。",

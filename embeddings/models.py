@@ -92,6 +92,7 @@ class ReindexReport:
     seconds: float = 0.0
     full: bool = False
     skipped_reasons: tuple[Failure, ...] = field(default=())
+    notes: tuple[Failure, ...] = ()  # pages indexed in part (cut at a per-page cap, truncated), and why
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ class PageDiff:
     dropped: tuple[str, ...] = ()  # indexed pages that now fail, are skipped or are duplicates
     skipped: tuple[Failure, ...] = ()
     failed: tuple[Failure, ...] = ()
+    noted: tuple[Failure, ...] = ()  # fresh pages indexed in part, with the parser's note
 
     @property
     def changes_index(self) -> bool:
@@ -71,6 +72,7 @@ def diff_pages(
     dropped: list[str] = []
     skipped: list[Failure] = []
     failed: list[Failure] = []
+    noted: list[Failure] = []
     added = updated = reparsed = 0
     seen: set[str] = set()
     by_hash: dict[str, str] = {}
@@ -90,6 +92,8 @@ def diff_pages(
             else:
                 by_hash[article.content_hash] = path
                 fresh.append(article)
+                if result.reason:
+                    noted.append(Failure(path, result.reason))
                 old_hash = previous.get(path)
                 added += old_hash is None
                 updated += old_hash is not None and old_hash != article.content_hash
@@ -121,6 +125,7 @@ def diff_pages(
         dropped=tuple(dropped),
         skipped=tuple(skipped),
         failed=tuple(failed),
+        noted=tuple(noted),
     )
 
 

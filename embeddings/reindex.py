@@ -221,4 +221,5 @@ def _report(diff: PageDiff, passages: int, started: float, full: bool) -> Reinde
         seconds=time.monotonic() - started,
         full=full,
         skipped_reasons=diff.skipped,
+        notes=diff.noted,
     )

@@ -86,7 +86,7 @@ def test_scan_reports_every_file_with_a_reason(corpus_dir: Path) -> None:
         "huge.html": ("skipped", "too large: 18,007 bytes > limit 12,000"),
         "nav-only.html": ("failed", "no paragraphs"),
         "folder.html": ("failed", "unreadable: is a directory"),
-        "dangling.html": ("failed", "unreadable: No such file or directory"),
+        "dangling.html": ("failed", "dangling symbolic link"),
         "pipe.html": ("failed", "unreadable: not a regular file"),
     }
     for path, (status, reason) in expected.items():

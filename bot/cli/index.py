@@ -146,6 +146,7 @@ def format_report(report: ReindexReport, corpus_dir: Path, index_dir: Path, arti
     ]
     lines += [f"  skipped {f.doc}: {f.reason}" for f in report.skipped_reasons]
     lines += [f"  failed  {f.doc}: {f.reason}" for f in report.failed]
+    lines += [f"  note    {f.doc}: {f.reason}" for f in report.notes]
     return "\n".join(lines)
 
 

@@ -150,6 +150,7 @@ def render_report(report: ReindexReport, lang: Lang) -> str:
     lines = [summary]
     lines += _failures("report_failed", report.failed, lang)
     lines += _failures("report_skipped", report.skipped_reasons, lang)
+    lines += _failures("report_notes", report.notes, lang)
     return fit("\n".join(lines))
 
 
