@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from bot.i18n import LANGUAGES, Lang, text
 from bot.render.admin import render_progress, render_report, render_status
 from bot.render.answers import render_answer, render_context, render_inline, render_not_found
+from bot.render.excerpt import CUT_MARK, QUOTE_MAX_CHARS, excerpt
 from bot.render.reply import Button, Reply
 from bot.render.split import split_message
 from bot.render.terminal import ANSI_BOLD, ANSI_RESET, render_terminal, render_terminal_context
@@ -192,11 +193,11 @@ def test_syndicated_copies_are_listed_briefly() -> None:
 
 
 def test_buttons_go_on_the_last_reply_with_the_given_data() -> None:
-    hits = tuple(hit(i, "很长的一句话。" * 300) for i in range(1, 4))
+    hits = tuple(hit(i, "很长的一句话。" * 140) for i in range(1, 7))  # six 980-character quotes
     replies = render_answer(
         Answer("q", True, hits), "en", more_data="m:abc", context_data=["c:1", "c:2", "c:3"]
     )
-    assert len(replies) == 3  # each 2,100-character quote in its own message
+    assert len(replies) == 2
     assert all(r.buttons == () for r in replies[:-1])
     assert replies[-1].buttons == (
         (Button("Context 1", "c:1"), Button("Context 2", "c:2"), Button("Context 3", "c:3")),
@@ -223,7 +224,7 @@ def test_no_buttons_unless_asked() -> None:
 
 
 def test_split_prefers_the_gap_between_quotes() -> None:
-    bodies = ["甲" * 1500 + "。", "乙" * 1500 + "。", "丙" * 1500 + "。"]
+    bodies = [name * 998 + "。" for name in "甲乙丙丁戊"]
     hits = tuple(hit(i, body, highlight=()) for i, body in enumerate(bodies, 1))
     replies = render_answer(Answer("q", True, hits), "en")
     assert len(replies) == 2
@@ -234,29 +235,32 @@ def test_split_prefers_the_gap_between_quotes() -> None:
         assert sum(body in quoted([r.html]) for r in replies) == 1
 
 
-def test_a_quote_that_must_be_split_anyway_fills_the_previous_message() -> None:
-    bodies = ["短的引文。" * 20, "很长的引文，一句又一句。" * 400]
-    replies = render_answer(
-        Answer("q", True, tuple(hit(i, b, highlight=()) for i, b in enumerate(bodies, 1))), "en"
-    )
-    assert len(replies) == 2  # 100 + 4,800 characters: two full messages, not three
-    assert bodies[0] in quoted([replies[0].html])
-    assert quoted([r.html for r in replies]) == "".join(bodies)
-
-
-def test_a_quote_longer_than_a_message_splits_at_sentences_into_closed_blockquotes() -> None:
+def test_a_quote_longer_than_the_bound_is_an_excerpt_around_its_highlight_marked_as_cut() -> None:
     sentences = [f"第{i}句话讲的是上海房价的变化情况和原因分析。" for i in range(400)]
     body = "".join(sentences)
-    replies = render_answer(Answer("q", True, (hit(body=body, highlight=((0, 500),)),)), "zh-hans")
-    assert len(replies) == 3  # about 8,900 characters
-    messages = [r.html for r in replies]
-    for message in messages:
-        parsed = sent(message)
-        assert len(parsed) <= 4096
-        assert message.count("<blockquote expandable>") == message.count("</blockquote>") == 1
-        inner = quoted([message])
-        assert inner.endswith("。"), inner[-20:]  # cut at a sentence boundary
-    assert quoted(messages) == body
+    target = body.index(sentences[200])
+    highlight = ((target, target + len(sentences[200])),)
+    replies = render_answer(Answer("q", True, (hit(body=body, highlight=highlight),)), "zh-hans")
+    assert len(replies) == 1  # 9,200 characters of paragraph, one message
+    shown = quoted([replies[0].html])
+    assert shown.startswith(CUT_MARK) and shown.endswith(CUT_MARK)
+    inner = shown[1:-1]
+    assert len(inner) <= QUOTE_MAX_CHARS and inner in body  # verbatim
+    assert inner.startswith("第") and inner.endswith("。")  # cut between sentences
+    assert f"<b>{sentences[200]}</b>" in replies[0].html
+
+
+def test_a_highlighted_sentence_longer_than_the_bound_shows_its_head() -> None:
+    body = "前言。" + "没有句号的超长句子" * 400 + "。结尾。"
+    highlight = ((3, len(body) - 3),)
+    shown = quoted([render_answer(Answer("q", True, (hit(body=body, highlight=highlight),)), "en")[0].html])
+    assert shown == CUT_MARK + body[3 : 3 + QUOTE_MAX_CHARS] + CUT_MARK
+
+
+def test_a_short_quote_is_whole_and_unmarked() -> None:
+    body = "上海房价去年上涨了百分之五。" * 70  # 980 characters: under the bound
+    shown = quoted([render_answer(Answer("q", True, (hit(body=body, highlight=()),)), "en")[0].html])
+    assert shown == body
 
 
 def test_many_tags_keep_raw_text_under_telegrams_byte_cap() -> None:
@@ -266,7 +270,7 @@ def test_many_tags_keep_raw_text_under_telegrams_byte_cap() -> None:
     for reply in replies:
         sent(reply.html)
         assert len(reply.html.encode()) <= 32768
-    assert quoted([r.html for r in replies]) == body
+    assert quoted([r.html for r in replies]) == body[:QUOTE_MAX_CHARS] + CUT_MARK
 
 
 # --- split_message --------------------------------------------------------------------------------
@@ -369,13 +373,17 @@ def test_context_marks_the_focus_paragraph_in_page_order() -> None:
     assert parsed.startswith("Context · 上海楼市年报 · 新华社 · 2024-01-02")
 
 
-def test_long_context_splits_between_paragraphs() -> None:
-    passages = [passage(i, f"第{i}段。" + "内容。" * 600, i) for i in range(5)]
-    replies = render_context(passages, 2, "zh-hant")
-    assert len(replies) >= 3
-    text_all = "".join(sent(r.html) for r in replies)
-    for p in passages:
-        assert p.text in text_all
+def test_long_context_paragraphs_are_cut_keeping_the_ends_next_to_the_focus() -> None:
+    passages = [passage(i, f"第{i}段。" + "内容。" * 600 + f"第{i}段完。", i) for i in range(3)]
+    replies = render_context(passages, 1, "zh-hant")
+    assert len(replies) == 1  # three 1,800-character paragraphs, one message
+    shown = sent(replies[0].html)
+    before, focus, after = shown.split("\n\n")[1:]
+    assert before.startswith(CUT_MARK) and before.endswith("第0段完。")  # the end next to the focus
+    assert focus.startswith("第1段。") and focus.endswith(CUT_MARK)
+    assert after.startswith("第2段。") and after.endswith(CUT_MARK)
+    for part, p in zip((before, focus, after), passages, strict=True):
+        assert part.strip(CUT_MARK) in p.text and len(part.strip(CUT_MARK)) <= QUOTE_MAX_CHARS
 
 
 def test_context_of_a_vanished_passage_says_so() -> None:
@@ -392,7 +400,7 @@ def test_inline_items_quote_with_source_and_unique_ids() -> None:
         assert item.title == "上海楼市年报"
     assert items[0].description == "新华社 · 2024-01-02 — 上海房价去年上涨了百分之五。北京则持平。"
     assert hits[0].text in visible(items[0].html)
-    assert visible(items[1].html).rstrip().endswith(text("en", "quote_truncated"))
+    assert visible(items[1].html).rstrip().endswith("长" * QUOTE_MAX_CHARS + CUT_MARK)
     not_found = render_inline(Answer("火星", False), "zh-hans")
     assert len(not_found) == 1
     assert not_found[0].title == text("zh-hans", "inline_not_found")
@@ -617,10 +625,13 @@ def test_every_answer_message_is_valid_fits_and_quotes_verbatim(
         data = [b.data for row in replies[-1].buttons for b in row]
         expected = list(contexts[: len(answer.hits)]) + ([more] if more is not None else [])
         assert data == expected  # buttons keep exactly the data they were given
-        # The quotes, verbatim and in order; only a piece Telegram would refuse as empty may drop out.
-        assert drops_only_invisible(quoted(messages), "".join(h.text for h in answer.hits))
-        for h in answer.hits:
-            if len(h.text) < 3000:  # a block this short is never cut
+        assert len(replies) <= len(answer.hits)  # at most one message per quote
+        # The excerpts, verbatim and in order; only a piece Telegram would refuse as empty may drop out.
+        parts = [excerpt(h.text, h.highlight) for h in answer.hits]
+        assert drops_only_invisible(quoted(messages), "".join(part.marked(part.text) for part in parts))
+        for h, part in zip(answer.hits, parts, strict=True):
+            assert part.text in h.text and len(part.text) <= QUOTE_MAX_CHARS
+            if len(h.text) <= QUOTE_MAX_CHARS:  # a quote this short is never cut
                 assert h.text in quoted(messages)
     else:
         assert "<blockquote" not in "".join(messages)
@@ -638,8 +649,9 @@ def test_every_inline_and_terminal_rendering_is_valid(answer: Answer, lang: Lang
     if answer.answered:
         plain = out.replace("**", "")
         for h in answer.hits:
-            if not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", h.text) and "**" not in h.text:
-                assert h.text.replace("\n", "\n    ") in plain
+            shown = excerpt(h.text, h.highlight).text
+            if not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", shown) and "**" not in shown:
+                assert shown.replace("\n", "\n    ") in plain
 
 
 @PROPERTY
@@ -652,7 +664,9 @@ def test_every_context_message_is_valid_and_quotes_the_focus_verbatim(
     messages = [r.html for r in render_context(passages, focus_id, lang)]
     for message in messages:
         assert len(sent(message)) <= 4096
-    assert drops_only_invisible(quoted(messages), passages[focus_id].text)
+    assert len(messages) <= 2
+    part = excerpt(passages[focus_id].text)
+    assert drops_only_invisible(quoted(messages), part.marked(part.text))
 
 
 @PROPERTY

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.i18n import Lang, text
+from bot.render.excerpt import context_keep, excerpt
 from bot.render.markup import (
     ALSO_IN_MAX,
     SEPARATOR,
@@ -24,8 +25,10 @@ EXPANDABLE_AT = 300  # quotes longer than this collapse (Telegram's expandable b
 
 
 def _quote(hit: Hit) -> str:
-    tag = "<blockquote expandable>" if len(hit.text) > EXPANDABLE_AT else "<blockquote>"
-    return f"{tag}{highlighted(hit.text, hit.highlight, '<b>', '</b>', escape=True)}</blockquote>"
+    part = excerpt(hit.text, hit.highlight)
+    tag = "<blockquote expandable>" if len(part.text) > EXPANDABLE_AT else "<blockquote>"
+    body = part.marked(highlighted(part.text, part.highlight, "<b>", "</b>", escape=True))
+    return f"{tag}{body}</blockquote>"
 
 
 def _also_in(sources: Sequence[Source], lang: Lang) -> str:
@@ -91,9 +94,15 @@ def render_context(passages: Sequence[Passage], focus_id: int, lang: Lang) -> li
         focus.title, focus.doc, focus.outlet, focus.date, focus.url, lang
     )
     paragraphs = [
-        f"<blockquote>{esc(p.text)}</blockquote>" if p.id == focus.id else esc(p.text) for p in passages
+        f"<blockquote>{_bounded(p, focus)}</blockquote>" if p.id == focus.id else _bounded(p, focus)
+        for p in passages
     ]
     return replies("\n\n".join([header, *paragraphs]))
+
+
+def _bounded(passage: Passage, focus: Passage) -> str:
+    part = excerpt(passage.text, keep=context_keep(passage, focus))
+    return part.marked(esc(part.text))
 
 
 def render_inline(answer: Answer, lang: Lang) -> list[InlineItem]:
@@ -112,10 +121,10 @@ def _inline_item(hit: Hit, lang: Lang) -> InlineItem:
         note = esc(text(lang, "quote_truncated"))
         block = split_message(block, MESSAGE_LIMIT - len(note) - 1)[0] + "\n" + note
     meta = SEPARATOR.join(p for p in (one_line(hit.outlet or "", 80), short_date(hit.date)) if p)
-    excerpt = one_line(hit.text, 120)
+    summary = one_line(hit.text[:1000], 120)
     return InlineItem(
         id=str(hit.passage_id),
         title=title_of(hit.title, hit.doc, lang)[:100],
-        description=f"{meta} — {excerpt}" if meta else excerpt,
+        description=f"{meta} — {summary}" if meta else summary,
         html=block,
     )

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 
 from bot.i18n import Lang, text
+from bot.render.excerpt import context_keep, excerpt
 from bot.render.markup import (
     ALSO_IN_MAX,
     SEPARATOR,
@@ -37,7 +38,8 @@ def _term_source(title: str, doc: str, outlet: str | None, date: str | None, lan
 
 def _term_quote(value: str, spans: Sequence[tuple[int, int]], color: bool) -> str:
     open_, close = (ANSI_BOLD, ANSI_RESET) if color else (PLAIN_MARK, PLAIN_MARK)
-    marked = highlighted(_term(value), spans, open_, close, escape=False)
+    part = excerpt(value, spans)
+    marked = part.marked(highlighted(_term(part.text), part.highlight, open_, close, escape=False))
     return "\n".join("    " + line for line in marked.split("\n"))
 
 
@@ -90,7 +92,8 @@ def render_terminal_context(
         + _term_source(focus.title, focus.doc, focus.outlet, focus.date, lang)
     ]
     for p in passages:
-        body = _term(p.text)
+        part = excerpt(p.text, keep=context_keep(p, focus))
+        body = part.marked(_term(part.text))
         if p.id == focus.id:
             lines.append("▶ " + (f"{ANSI_BOLD}{body}{ANSI_RESET}" if color else body))
         else:
