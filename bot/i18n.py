@@ -293,6 +293,16 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "zh-hant": "超過大小上限 {limit}",
         "en": "larger than the limit of {limit}",
     },
+    "upload_too_many_entries": {
+        "zh-hans": "压缩包里的文件超过 {entries} 个",
+        "zh-hant": "壓縮檔裡的檔案超過 {entries} 個",
+        "en": "more than {entries} entries in one zip",
+    },
+    "upload_write_failed": {
+        "zh-hans": "无法写入语料目录（磁盘已满或没有权限）",
+        "zh-hant": "無法寫入語料目錄（磁碟已滿或沒有權限）",
+        "en": "could not be written to the corpus directory (disk full or no permission)",
+    },
     "upload_unsafe_path": {
         "zh-hans": "路径不安全（不允许跳出语料目录）",
         "zh-hant": "路徑不安全（不允許跳出語料目錄）",

@@ -121,7 +121,7 @@ def test_plan_upload_refuses_zip_slip_and_oversize(tmp_path: Path) -> None:
         }
     )
     plan = plan_upload("pages.zip", data, max_page_bytes=100, max_total_bytes=10_000)
-    assert [rel for rel, _ in plan.files] == ["ok/a.html"]
+    assert [f.path for f in plan.files] == ["ok/a.html"]
     assert dict(plan.refused) == {"../../escape.html": "path", "notes.txt": "kind", "big.html": "size"}
     corpus = tmp_path / "corpus"
     assert save_upload(corpus, plan) == [("ok/a.html", "saved")]

@@ -10,7 +10,7 @@ from bot.render.markup import esc, one_line
 from bot.render.reply import fit
 from bot.render.split import MESSAGE_LIMIT, split_message
 from bot.status import Status
-from bot.uploads import UploadPlan
+from bot.uploads import ZIP_MAX_ENTRIES, UploadPlan
 from embeddings.models import Failure, ReindexProgress, ReindexReport
 
 REPORT_LINES_MAX = 8
@@ -23,7 +23,10 @@ REASON_KEYS = {
     "size": "upload_too_big",
     "link": "upload_link",
     "zip": "upload_broken_zip",
+    "entries": "upload_too_many_entries",
+    "write": "upload_write_failed",
 }
+SAVED_STATUSES = ("saved", "replaced", "unchanged")
 
 
 def duration(seconds: float, lang: Lang) -> str:
@@ -159,12 +162,12 @@ def render_upload(plan: UploadPlan, outcome: Sequence[tuple[str, str]], lang: La
     lines: list[str] = []
     refusals = list(plan.refused)
     for rel, status in outcome:
-        if status == "path":
-            refusals.append((rel, "path"))
+        if status not in SAVED_STATUSES:  # refused while saving: unsafe path, inflated too far, disk error
+            refusals.append((rel, status))
         else:
             lines.append(text(lang, f"upload_{status}", name=escape(rel)))
     for name, code in refusals:
-        reason = text(lang, REASON_KEYS[code], limit=limit)
+        reason = text(lang, REASON_KEYS[code], limit=limit, entries=ZIP_MAX_ENTRIES)
         lines.append(text(lang, "upload_refused", name=escape(name), reason=reason))
     if len(lines) > UPLOAD_LINES_MAX:
         # A zip of thousands of entries must not push the summary out of the one message.
