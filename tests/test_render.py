@@ -744,3 +744,19 @@ def test_every_greeting_and_help_is_valid(
     assert len(greeting) <= 4096
     assert str(stats.articles) in greeting or not stats.articles
     assert len(sent(render_help(lang, is_admin=admin))) <= 4096
+
+
+def test_a_passage_of_a_million_characters_is_one_bounded_message_everywhere() -> None:
+    sentences = [f"第{i}句说明台风登陆后的情况。" for i in range(100_000)]
+    body = "".join(sentences)  # about 1.4 million characters: a passage indexed before the corpus cut
+    start = body.index(sentences[54_321])
+    giant = hit(body=body, highlight=((start, start + len(sentences[54_321])),))
+    replies = render_answer(Answer("q", True, (giant,)), "zh-hans", context_data=["c:1"])
+    assert len(replies) == 1 and sentences[54_321] in sent(replies[0].html)
+    (item,) = render_inline(Answer("q", True, (giant,)), "zh-hans")
+    assert sentences[54_321] in sent(item.html)
+    context = render_context([passage(0, body, 0), passage(1, body, 1), passage(2, body, 2)], 1, "en")
+    assert len(context) == 1 and len(sent(context[0].html)) <= 3 * (QUOTE_MAX_CHARS + 2) + 200
+    terminal = render_terminal(Answer("q", True, (giant,)), "en")
+    assert f"**{sentences[54_321]}**" in terminal and len(terminal) < QUOTE_MAX_CHARS + 300
+    assert len(render_terminal_context([passage(0, body, 0)], 0, "en")) < QUOTE_MAX_CHARS + 200

@@ -129,6 +129,11 @@ async def show_context(
     except ValueError:
         await acknowledge(query, i18n.text(lang, "stale"))
         return
+    # Each press sends a message: a flood of presses counts against the asker's question limit,
+    # and past it gets only the toast.
+    if wait := rt.limiter.wait_seconds(query.from_user.id):
+        await acknowledge(query, i18n.text(lang, "rate_limited", seconds=wait))
+        return
 
     def neighbours() -> tuple[Passage, ...]:
         return tuple(rt.live.current.context(passage_id, radius=1))
