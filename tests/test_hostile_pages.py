@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -182,3 +183,22 @@ def test_split_long_gives_verbatim_pieces_within_the_limit(text: str, limit: int
     position = 0
     for piece in pieces:  # each piece is a slice of the text, in order
         position = text.index(piece, position) + len(piece)
+
+
+def test_quotebot_index_indexes_a_capped_page_in_part_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("QUOTEBOT_ENCODER", "hashing")  # counts and notes, not answers
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "many.html").write_bytes(page("".join(f"<p>第{i}段：记者报道台风。</p>" for i in range(3000))))
+    (corpus / "giant.html").write_bytes(page(f"<p>{long_paragraph(20_000)}</p>"))
+    code = main(["--index-dir", str(tmp_path / "index"), "index", str(corpus)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    pieces = len(split_long(long_paragraph(20_000)))
+    assert pieces > 20 and f"now {PARAGRAPHS_PER_PAGE + pieces:,} passages from 2 articles" in out
+    assert "  note    many.html: too many paragraphs: indexed the first 1,000 of 3,000" in out
+    assert "  note    giant.html: 1 paragraph(s) longer than 1,000 characters cut into passages" in out
