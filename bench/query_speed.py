@@ -1,6 +1,7 @@
 """Query latency on the eval index, and FAISS alone at 1M vectors (figures, not pass/fail).
 
-usage: bench/query_speed.py [--cache DIR] [--questions N] [--million N] [--skip-eval] [--skip-million]
+usage: bench/query_speed.py [--cache DIR] [--sample N] [--questions N] [--million N]
+                            [--skip-eval] [--skip-million]
 
 1. p50/p95 of Searcher.search (encode + both searches + fusion + highlight) over N eval questions,
    with the time split into encode / dense / lexical / ranking, on the index bench/quality.py built.
@@ -21,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.quality import EVAL, MODEL, CachedEncoder, build
+from bench.quality import EVAL, MODEL, SHIPPED_CAP, CachedEncoder, build, index_dir
 from embeddings import rank
 from embeddings.encoder import Encoder
 from embeddings.local.dense import FLAT_MAX, HNSW_EF_SEARCH, DenseIndex
@@ -33,13 +34,13 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {p50:6.1f} ms  p95 {p95:6.1f} ms"
 
 
-def eval_latency(cache: Path, n: int) -> None:
+def eval_latency(cache: Path, n: int, sample: int) -> None:
     """Time the whole query path and its parts on the eval index with a live (uncached) encoder."""
     from bot.indexing import open_searcher
 
-    build(CachedEncoder(MODEL, cache), cache)  # makes sure the index exists (cached vectors)
+    build(CachedEncoder(MODEL, cache), cache, sample)  # makes sure the index exists (cached vectors)
     encoder = Encoder(MODEL)
-    searcher = open_searcher(cache / "index", encoder)
+    searcher = open_searcher(index_dir(cache, "eval", sample), encoder, max_per_article=SHIPPED_CAP)
     questions = [json.loads(line)["question"] for line in (EVAL / "questions.jsonl").open(encoding="utf-8")]
     sample = [questions[i] for i in np.random.default_rng(0).choice(len(questions), n, replace=False)]
     searcher.search(sample[0])  # load the model and warm up
@@ -97,12 +98,12 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)]))
 
 
-def real_recall(cache: Path) -> None:
+def real_recall(cache: Path, sample: int) -> None:
     """Report HNSW (shipped) and IVF (rejected) recall@10 against exact search on real eval vectors."""
     import faiss
 
     encoder = CachedEncoder(MODEL, cache)
-    searcher = build(encoder, cache)
+    searcher = build(encoder, cache, sample)
     ids = searcher.index.lexical_index.ids()
     base = encoder.encode_passages([p.text for i in ids.tolist() if (p := searcher.passage(i))])
     questions = [json.loads(line)["question"] for line in (EVAL / "questions.jsonl").open(encoding="utf-8")]
@@ -175,14 +176,15 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--cache", type=Path, default=Path("/tmp/b1/quality"))
+    parser.add_argument("--sample", type=int, default=256, help="as bench/quality.py --sample")
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--million", type=int, default=1_000_000)
     parser.add_argument("--skip-eval", action="store_true")
     parser.add_argument("--skip-million", action="store_true")
     args = parser.parse_args()
     if not args.skip_eval:
-        eval_latency(args.cache, args.questions)
-        real_recall(args.cache)
+        eval_latency(args.cache, args.questions, args.sample)
+        real_recall(args.cache, args.sample)
     if not args.skip_million:
         million(args.million)
 

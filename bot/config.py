@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     max_page_bytes: int = Field(5_000_000, gt=0, description="Pages larger than this are skipped.")
     batch_size: int = Field(32, gt=0, description="Passages embedded per model call.")
     top_k: int = Field(3, ge=1, le=20, description="Quotes per answer.")
-    max_per_article: int = Field(2, ge=1, description="Most quotes taken from one article per answer.")
+    max_per_article: int = Field(3, ge=1, description="Most quotes taken from one article per answer.")
     min_score: float | None = Field(
         None, description="Override the calibrated relevance threshold below which the bot abstains."
     )

@@ -6,43 +6,20 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from embeddings.calibration import Calibration
 from embeddings.errors import BadQuestion
 from embeddings.models import Headline, Hit, Passage, Source
+from embeddings.tokens import fold
 
 MAX_QUESTION_CHARS = 1000
-# Abstention thresholds, calibrated with bench/quality.py --calibrate (half the eval pages indexed;
-# questions about them should be answered, questions about the other half should abstain) and
-# specific to multilingual-e5-small's cosine scale. The balanced optimum on relevance was 0.930
-# (answers 93% inside, abstains 92% outside); 0.92 leans towards answering, because the eval
-# questions reuse their paragraph's words and real questions share fewer words with the answer.
-DEFAULT_MIN_RELEVANCE = 0.92
-# Questions without Han characters (English) get no help from BM25 over Chinese, and their cosine
-# to the right passage is lower: by a median 0.107 on 15 eval questions asked in both languages.
-# On 22 hand-translated English questions whose answer was indexed the best cosine was 0.746-0.85,
-# and unrelated English questions scored up to 0.73; 0.74 answers them all. Abstention in English is
-# therefore weaker than in Chinese (see the B1 report).
-CROSS_LINGUAL_MIN_COSINE = 0.74
-# relevance = cosine + LEXICAL_WEIGHT * BM25 coverage (BM25 score / sum of the query terms' idf).
-# Weighted sum beat RRF on every subset; 0.2-0.5 is a plateau and 0.3 sits in its middle.
-LEXICAL_WEIGHT = 0.3
+# The fusion weights, the caption penalty, the quote margin and the abstention thresholds are measured
+# per model by bench/quality.py --calibrate and stored with the index (embeddings/calibration.py).
 RRF_K = 60
-# Image captions rank below body paragraphs: on news pages they mostly restate the headline
-# ("……。（图／路透）") and match title-like questions without answering them. On the eval set none of
-# the 9,534 gold paragraphs is a caption, yet a caption was the top hit for 144 questions (all wrong).
-# A caption still wins when it is clearly the best match (its facts are sometimes found nowhere else).
-CAPTION_PENALTY = 0.05
 DUPLICATE_JACCARD = 0.8
-# Every quote must clear the threshold and be close to the best one: a passage far below the best
-# is usually about something else. On the eval set the threshold alone already trims (bench/quality.py
-# --trims: margins 0.05-0.12 score the same); the margin matters for English questions, which are
-# judged by cosine alone and where an unrelated article often sits just above the cutoff.
-RELATIVE_MARGIN = 0.08
-
 # Sentence ends: Chinese and Western terminators, then any closing quotes/brackets that belong to it.
 _SENTENCE = re.compile(r"[^。！？!?；;\n]*(?:[。！？!?；;\n]+[」』”’\"')）]*|$)")
 _ALLOWED_CONTROLS = {"\t", "\n", "\r"}
@@ -78,34 +55,40 @@ class Candidate:
     """One passage considered for an answer, with its scores from both indexes."""
 
     passage_id: int
-    dense: float  # cosine similarity to the question
+    dense: float  # cosine similarity to the question (exact, also for passages only BM25 found)
     lexical: float  # BM25 coverage in [0, 1]: score / sum of the question terms' idf
     rrf: float  # reciprocal-rank fusion score
     relevance: float  # calibrated absolute score used for ranking and abstention
+    page: float = 0.0  # BM25 coverage of the passage's whole article
 
 
 def fuse(
     dense_ids: npt.NDArray[np.int64],
-    dense_scores: npt.NDArray[np.floating[Any]],
+    cosines: Mapping[int, float],
     lexical_ids: npt.NDArray[np.int64],
     lexical_coverage: Mapping[int, float],
+    page_coverage: Mapping[int, float] | None = None,
     *,
-    lexical_weight: float = LEXICAL_WEIGHT,
+    lexical_weight: float,
+    page_weight: float = 0.0,
     method: str = "weighted",
 ) -> list[Candidate]:
-    """Return the union of both result lists, best first, by weighted sum ("weighted") or "rrf"."""
+    """Return the union of both result lists, best first, by weighted sum ("weighted") or "rrf".
+
+    relevance = cosine + lexical_weight * coverage + page_weight * page coverage; cosines must hold
+    the exact cosine of every candidate (a passage only BM25 found is not given an invented one).
+    """
     dense_rank = {int(i): r for r, i in enumerate(dense_ids) if i >= 0}
-    dense_score = {int(i): float(s) for i, s in zip(dense_ids, dense_scores, strict=True) if i >= 0}
     lexical_rank = {int(i): r for r, i in enumerate(lexical_ids) if i >= 0}
-    # A passage only BM25 found scores no better than the weakest dense result.
-    floor = min(dense_score.values(), default=0.0)
+    pages = page_coverage or {}
     candidates = []
     for pid in dense_rank.keys() | lexical_rank.keys():
-        cosine = dense_score.get(pid, floor)
+        cosine = float(cosines[pid])
         coverage = float(lexical_coverage.get(pid, 0.0))
+        page = float(pages.get(pid, 0.0))
         rrf = sum(1.0 / (RRF_K + 1 + ranks[pid]) for ranks in (dense_rank, lexical_rank) if pid in ranks)
-        relevance = cosine + lexical_weight * coverage
-        candidates.append(Candidate(pid, cosine, coverage, rrf, relevance))
+        relevance = cosine + lexical_weight * coverage + page_weight * page
+        candidates.append(Candidate(pid, cosine, coverage, rrf, relevance, page))
     key: Callable[[Candidate], tuple[float, int]] = (
         (lambda c: (-c.rrf, c.passage_id)) if method == "rrf" else (lambda c: (-c.relevance, c.passage_id))
     )
@@ -252,29 +235,25 @@ def has_han(text: str) -> bool:
     return _HAN.search(text) is not None
 
 
-def quotable(
-    candidates: Sequence[Candidate],
-    min_relevance: float = DEFAULT_MIN_RELEVANCE,
-    *,
-    cross_lingual: bool = False,
-    margin: float = RELATIVE_MARGIN,
-) -> list[Candidate]:
+def question_kind(text: str) -> str:
+    """Return "cross-lingual" (no Han), "traditional" (some character folds) or "simplified"."""
+    if not has_han(text):
+        return "cross-lingual"
+    plain = unicodedata.normalize("NFKC", text).lower()
+    return "traditional" if fold(plain) != plain else "simplified"
+
+
+def quotable(candidates: Sequence[Candidate], threshold: float, margin: float) -> list[Candidate]:
     """Return the candidates good enough to quote: past the threshold and within margin of the best."""
     if not candidates:
         return []
-    floor = max(c.relevance for c in candidates) - margin
-    if cross_lingual:
-        # BM25 over Chinese cannot help a question without Han characters: judge it by cosine.
-        cosine = CROSS_LINGUAL_MIN_COSINE + (min_relevance - DEFAULT_MIN_RELEVANCE)
-        return [c for c in candidates if c.dense >= cosine and c.relevance >= floor]
-    return [c for c in candidates if c.relevance >= max(min_relevance, floor)]
+    best = max(c.relevance for c in candidates)
+    if best < threshold:
+        return []
+    return [c for c in candidates if c.relevance >= best - margin]
 
 
-def is_answerable(
-    candidates: Sequence[Candidate],
-    min_relevance: float = DEFAULT_MIN_RELEVANCE,
-    *,
-    cross_lingual: bool = False,
-) -> bool:
-    """Return whether any candidate is relevant enough to quote."""
-    return bool(quotable(candidates, min_relevance, cross_lingual=cross_lingual))
+def threshold(calibration: Calibration, kind: str, min_score: float | None = None) -> float:
+    """Return the abstention threshold for a question kind; min_score overrides the simplified one."""
+    offset = 0.0 if min_score is None else min_score - calibration.threshold("simplified")
+    return calibration.threshold(kind) + offset

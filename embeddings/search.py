@@ -6,12 +6,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from embeddings import rank
+from embeddings import calibration, rank
 from embeddings.backend import IndexReader, IndexStore, TextEncoder, Vector
+from embeddings.calibration import Calibration
 from embeddings.errors import BadQuestion, IndexMismatch
 from embeddings.manifest import Manifest, mismatch
 from embeddings.models import Answer, Headline, Hit, Passage
-from embeddings.tokens import tokenize
+from embeddings.tokens import content_query, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Searcher:
         top_k: int = 3,
         max_per_article: int = 2,
         min_score: float | None = None,
+        calibration: Calibration | None = None,
     ) -> None:
         passages = index.passages
         self._passages = {p.id: p for p in passages}
@@ -52,7 +54,8 @@ class Searcher:
         self._stats = stats
         self.top_k = top_k
         self.max_per_article = max_per_article
-        self.min_score = rank.DEFAULT_MIN_RELEVANCE if min_score is None else min_score
+        self.min_score = min_score
+        self.calibration = Calibration() if calibration is None else calibration
         by_doc: dict[str, list[Passage]] = {}
         for p in passages:
             by_doc.setdefault(p.doc, []).append(p)
@@ -93,17 +96,31 @@ class Searcher:
     def candidates(self, question: str, vector: Vector) -> list[rank.Candidate]:
         """Return the fused candidates for a checked question and its vector, best first."""
         dense = self._index.dense(vector[None, :], POOL)[0]
-        lexical = self._index.lexical(question, POOL)
-        wanted = set(dense.ids.tolist()) | set(lexical.ids.tolist())
-        known = self._index.lexical_scores(question, sorted(wanted))
-        coverage = dict(zip(known.ids.tolist(), known.scores.tolist(), strict=True))
-        fused = rank.fuse(dense.ids, dense.scores, lexical.ids, coverage)
-        return rank.demote(fused, self._captions, rank.CAPTION_PENALTY)
+        cal = self.calibration
+        if rank.question_kind(question) == "cross-lingual":
+            # BM25 over Chinese cannot help a question without Han characters: rank by cosine alone.
+            cosines = dict(zip(dense.ids.tolist(), dense.scores.tolist(), strict=True))
+            fused = rank.fuse(dense.ids, cosines, dense.ids[:0], {}, lexical_weight=0.0)
+            return rank.demote(fused, self._captions, cal.caption_penalty)
+        query = content_query(question)
+        lexical = self._index.lexical(query, POOL)
+        wanted = sorted(set(dense.ids.tolist()) | set(lexical.ids.tolist()))
+        exact = self._index.cosines(vector, wanted)  # also for passages only BM25 found
+        known = self._index.lexical_scores(query, wanted)
+        fused = rank.fuse(
+            dense.ids,
+            dict(zip(exact.ids.tolist(), exact.scores.tolist(), strict=True)),
+            lexical.ids,
+            dict(zip(known.ids.tolist(), known.scores.tolist(), strict=True)),
+            lexical_weight=cal.lexical_weight,
+        )
+        return rank.demote(fused, self._captions, cal.caption_penalty)
 
     def _answer(self, question: str, vector: Vector, top_k: int, offset: int) -> Answer:
         """Rank, then build the Answer (hits with highlights, or the nearest headlines)."""
         candidates = self.candidates(question, vector)
-        good = rank.quotable(candidates, self.min_score, cross_lingual=not rank.has_han(question))
+        threshold = rank.threshold(self.calibration, rank.question_kind(question), self.min_score)
+        good = rank.quotable(candidates, threshold, self.calibration.quote_margin)
         if not good:
             return Answer(question, False, nearest=rank.nearest_headlines(candidates, self._passages))
         # One hit beyond the page tells whether a "more" page would have anything on it.
@@ -176,7 +193,15 @@ def open_searcher(
         )
     index = store.open(name)
     stats = index_stats(manifest, index.passages)
-    return Searcher(index, encoder, stats, top_k=top_k, max_per_article=max_per_article, min_score=min_score)
+    return Searcher(
+        index,
+        encoder,
+        stats,
+        top_k=top_k,
+        max_per_article=max_per_article,
+        min_score=min_score,
+        calibration=calibration.for_model(manifest.model),
+    )
 
 
 def index_stats(manifest: Manifest, passages: Sequence[Passage]) -> IndexStats:

@@ -11,7 +11,7 @@ import pytest
 
 from embeddings.errors import IndexCorrupt
 from embeddings.local.lexical import LexicalIndex
-from embeddings.tokens import fold, tokenize
+from embeddings.tokens import content_query, fold, tokenize
 
 TEXTS = [
     "臺灣總統府今天宣布，新的國防預算將提高到國內生產毛額的百分之三。",
@@ -106,3 +106,16 @@ def test_a_missing_directory_is_index_corrupt(tmp_path: Path) -> None:
 def test_mismatched_ids_are_refused() -> None:
     with pytest.raises(ValueError, match="ids"):
         LexicalIndex.build([1, 2], ["one"])
+
+
+@pytest.mark.parametrize(
+    ("question", "query"),
+    [
+        ("袭击事件造成多少人受伤？", "袭击事件造成 人受伤?"),
+        ("為什麼臺灣的人口是多少", " 台湾的人口是 "),
+        ("什么？", "什么?"),  # nothing else to search for: keep the question
+        ("Who won?", "who won?"),
+    ],
+)
+def test_content_query_blanks_interrogatives_after_folding(question: str, query: str) -> None:
+    assert content_query(question) == query

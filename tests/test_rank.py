@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from embeddings import rank
+from embeddings.calibration import Calibration
 from embeddings.errors import BadQuestion
 from embeddings.models import Passage
 from embeddings.tokens import tokenize
@@ -46,18 +47,44 @@ def test_good_questions_come_back_with_whitespace_collapsed(question: str, check
     assert rank.check_question(question) == checked
 
 
-def test_weighted_fusion_adds_coverage_to_cosine_and_keeps_lexical_only_candidates() -> None:
-    dense_ids, dense_scores = np.array([1, 2, -1]), np.array([0.9, 0.8, -np.inf])
-    candidates = rank.fuse(dense_ids, dense_scores, np.array([3, 2]), {2: 0.6, 3: 0.9}, lexical_weight=0.5)
+def test_weighted_fusion_uses_the_real_cosine_of_lexical_only_candidates() -> None:
+    dense_ids = np.array([1, 2, -1])
+    cosines = {1: 0.9, 2: 0.8, 3: 0.7}
+    candidates = rank.fuse(dense_ids, cosines, np.array([3, 2]), {2: 0.6, 3: 0.9}, lexical_weight=0.5)
     assert [c.passage_id for c in candidates] == [3, 2, 1]
     by_id = {c.passage_id: c for c in candidates}
     assert by_id[2].relevance == pytest.approx(0.8 + 0.3)
-    assert by_id[3].dense == pytest.approx(0.8)  # the weakest dense score stands in for a missing one
+    assert by_id[3].dense == pytest.approx(0.7)  # its own cosine, not the weakest dense score
+    assert by_id[3].relevance == pytest.approx(0.7 + 0.45)
     assert by_id[1].lexical == 0.0
 
 
+@pytest.mark.parametrize(("page_weight", "order"), [(0.0, [1, 2]), (0.1, [1, 2]), (0.3, [2, 1])])
+def test_the_page_signal_lifts_passages_of_the_article_that_matches(
+    page_weight: float, order: list[int]
+) -> None:
+    # Passage 1 matches better alone; passage 2's article matches the question as a whole.
+    candidates = rank.fuse(
+        np.array([1, 2]),
+        {1: 0.85, 2: 0.84},
+        np.array([1, 2]),
+        {1: 0.5, 2: 0.45},
+        {1: 0.2, 2: 0.4},
+        lexical_weight=0.5,
+        page_weight=page_weight,
+    )
+    assert [c.passage_id for c in candidates] == order
+    assert {c.passage_id: c.page for c in candidates} == {1: 0.2, 2: 0.4}
+
+
+def test_a_candidate_without_its_cosine_is_an_error() -> None:
+    with pytest.raises(KeyError):
+        rank.fuse(np.array([1]), {1: 0.9}, np.array([5]), {5: 0.9}, lexical_weight=0.5)
+
+
 def test_rrf_rewards_agreement_between_the_lists() -> None:
-    candidates = rank.fuse(np.array([1, 2]), np.array([0.9, 0.8]), np.array([2, 3]), {}, method="rrf")
+    cosines = {1: 0.9, 2: 0.8, 3: 0.1}
+    candidates = rank.fuse(np.array([1, 2]), cosines, np.array([2, 3]), {}, lexical_weight=0.3, method="rrf")
     assert candidates[0].passage_id == 2
     assert candidates[0].rrf == pytest.approx(1 / 62 + 1 / 61)
 
@@ -135,46 +162,71 @@ def test_highlight_spans_are_exact_ordered_slices(text: str, question: str) -> N
 def test_abstention_and_nearest_headlines() -> None:
     passages = {i: passage(i, f"{i % 2}.html", f"text {i}") for i in range(4)}
     candidates = candidates_for(0, 1, 2, 3)
-    assert rank.is_answerable(candidates, 0.99) and not rank.is_answerable(candidates, 1.01)
-    assert not rank.is_answerable([], 0.0)
+    assert rank.quotable(candidates, 0.99, 0.1) and not rank.quotable(candidates, 1.01, 0.1)
+    assert not rank.quotable([], 0.0, 0.1)
     assert [h.doc for h in rank.nearest_headlines(candidates, passages)] == ["0.html", "1.html"]
 
 
-def test_cross_lingual_questions_are_judged_by_cosine_alone() -> None:
-    candidates = [rank.Candidate(1, 0.75, 0.0, 0.0, 0.75)]
-    assert rank.is_answerable(candidates, cross_lingual=True)
-    assert not rank.is_answerable(candidates)
-    assert not rank.is_answerable(candidates, rank.DEFAULT_MIN_RELEVANCE + 0.05, cross_lingual=True)
-    assert not rank.has_han("Who won the match?") and rank.has_han("Who is 蔡英文?")
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Who won the match?", "cross-lingual"),
+        ("2024", "cross-lingual"),
+        ("Who is 蔡英文?", "simplified"),
+        ("台湾的人口是多少？", "simplified"),
+        ("臺灣的人口是多少？", "traditional"),
+        ("為什麼會發生", "traditional"),
+        ("袭击事件造成多少人受伤？", "simplified"),
+        ("ＡＢＣ公司在哪里", "simplified"),
+    ],
+)
+def test_question_kinds(question: str, kind: str) -> None:
+    assert rank.question_kind(question) == kind
+
+
+def test_each_kind_has_its_own_threshold_and_min_score_shifts_them_all() -> None:
+    cal = Calibration(min_relevance={"simplified": 1.0, "traditional": 0.9, "cross-lingual": 0.7})
+    assert rank.threshold(cal, "traditional") == pytest.approx(0.9)
+    assert rank.threshold(cal, "cross-lingual") == pytest.approx(0.7)
+    assert rank.threshold(cal, "simplified", min_score=1.1) == pytest.approx(1.1)
+    assert rank.threshold(cal, "cross-lingual", min_score=1.1) == pytest.approx(0.8)
+    candidates = [rank.Candidate(1, 0.75, 0.0, 0.0, 0.95)]
+    assert rank.quotable(candidates, rank.threshold(cal, "traditional"), 0.1)
+    assert not rank.quotable(candidates, rank.threshold(cal, "simplified"), 0.1)
 
 
 def test_captions_rank_below_a_close_body_paragraph_but_win_when_clearly_best() -> None:
     caption, body, other = 1, 2, 3
+    penalty = 0.05
     close = [
         rank.Candidate(caption, 0.90, 0.5, 0.0, 1.05),
         rank.Candidate(body, 0.89, 0.5, 0.0, 1.03),
         rank.Candidate(other, 0.80, 0.0, 0.0, 0.80),
     ]
-    demoted = rank.demote(close, frozenset({caption}), rank.CAPTION_PENALTY)
+    demoted = rank.demote(close, frozenset({caption}), penalty)
     assert [c.passage_id for c in demoted] == [body, caption, other]
-    assert demoted[1].relevance == pytest.approx(1.05 - rank.CAPTION_PENALTY)
+    assert demoted[1].relevance == pytest.approx(1.05 - penalty)
     far = [rank.Candidate(caption, 0.95, 0.9, 0.0, 1.22), rank.Candidate(body, 0.80, 0.1, 0.0, 0.83)]
-    assert [c.passage_id for c in rank.demote(far, frozenset({caption}), rank.CAPTION_PENALTY)] == [
-        caption,
-        body,
-    ]
-    assert rank.demote(close, frozenset(), rank.CAPTION_PENALTY) == close
+    assert [c.passage_id for c in rank.demote(far, frozenset({caption}), penalty)] == [caption, body]
+    assert rank.demote(close, frozenset(), penalty) == close
 
 
-def test_only_quotes_near_the_best_are_quotable() -> None:
-    best, close, far = (
+@pytest.mark.parametrize(
+    ("threshold", "margin", "quoted"),
+    [
+        (0.92, 0.055, [1, 2]),
+        (0.92, 0.1, [1, 2, 3]),
+        (0.92, 0.0, [1]),
+        (0.99, 0.3, [1, 2, 3]),  # the best clears the threshold: later quotes need only the margin
+        (1.0, 0.3, []),  # the best does not: abstain
+    ],
+)
+def test_quotes_near_the_best_are_shown_once_the_best_clears_the_threshold(
+    threshold: float, margin: float, quoted: list[int]
+) -> None:
+    candidates = [
         rank.Candidate(1, 0.90, 0.3, 0.0, 0.99),
         rank.Candidate(2, 0.88, 0.2, 0.0, 0.94),
         rank.Candidate(3, 0.86, 0.1, 0.0, 0.93),
-    )
-    # All three clear the threshold; the third is too far below the best to be quoted beside it.
-    assert [c.passage_id for c in rank.quotable([best, close, far], 0.92, margin=0.055)] == [1, 2]
-    assert [c.passage_id for c in rank.quotable([best, close, far], 0.92, margin=0.1)] == [1, 2, 3]
-    assert rank.quotable([close, far], 0.95) == []
-    english = [rank.Candidate(1, 0.80, 0.0, 0.0, 0.80), rank.Candidate(2, 0.70, 0.0, 0.0, 0.70)]
-    assert [c.passage_id for c in rank.quotable(english, cross_lingual=True, margin=0.2)] == [1]
+    ]
+    assert [c.passage_id for c in rank.quotable(candidates, threshold, margin)] == quoted
