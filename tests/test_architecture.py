@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,19 @@ HOMES = {
 }
 
 
+# Handlers and renderers speak to services (search, the reindex, errors, records), never to the
+# parser's or the ranker's internals.
+FRONT_ENDS = ("bot/telegram/", "bot/render/")
+INTERNALS = ("corpus", "embeddings.rank", "embeddings.tokens", "embeddings.local", "embeddings.page_diff")
+INTERNALS += ("embeddings.cache", "embeddings.ids", "embeddings.manifest")
+FRONT_ENDS_MAY_USE = ("corpus.errors", "corpus.models")
+
+MAX_LINES = 400
+MEDIAN_MAX_LINES = 200
+# Modules still over MAX_LINES; each is listed until it is split, and must then leave this set.
+OVER_LIMIT: set[str] = set()
+
+
 def imported_modules(path: Path) -> set[str]:
     """Return the top-level names of every module a file imports (anywhere in it)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
@@ -43,6 +57,15 @@ def imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module.split(".")[0])
     return names
+
+
+def internals_used(names: set[str]) -> set[str]:
+    """Return the parsing and ranking internals among imported names."""
+
+    def under(name: str, prefixes: tuple[str, ...]) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+    return {n for n in names if under(n, INTERNALS) and n != "corpus" and not under(n, FRONT_ENDS_MAY_USE)}
 
 
 def source_files() -> list[Path]:
@@ -59,8 +82,19 @@ LAYOUT_NAMES += ("passages.jsonl", "dense.faiss", ".lock")
 LAYOUT_HOME = "embeddings/local/generations.py"
 
 
-def test_the_packages_have_code() -> None:
-    assert len(source_files()) >= 10
+def line_counts() -> dict[str, int]:
+    """Return the number of lines of every module of the three packages."""
+    return {
+        p.relative_to(REPO).as_posix(): len(p.read_text(encoding="utf-8").splitlines())
+        for p in source_files()
+    }
+
+
+def test_every_home_is_a_module_the_checker_reads() -> None:
+    read = {p.relative_to(REPO).as_posix() for p in source_files()}
+    for outside, homes in HOMES.items():
+        assert homes, f"{outside} has no home module"
+        assert homes <= read, f"{outside}'s home {sorted(homes - read)} is not a module of the packages"
 
 
 @pytest.mark.parametrize("path", source_files(), ids=lambda p: str(p.relative_to(REPO)))
@@ -158,3 +192,34 @@ def test_cli_help_imports_no_heavy_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "", f"--help imported heavy modules: {out.stdout.strip()}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in source_files() if p.relative_to(REPO).as_posix().startswith(FRONT_ENDS)],
+    ids=lambda p: str(p.relative_to(REPO)),
+)
+def test_front_ends_import_no_parsing_or_ranking_internals(path: Path) -> None:
+    used = internals_used(imported_project_modules(path))
+    assert not used, f"{path.relative_to(REPO)} reaches into {sorted(used)}; go through a service"
+
+
+def test_the_internals_check_sees_a_violation(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "from corpus import text\nfrom corpus.errors import CorpusError\nimport embeddings.rank\n"
+        "from embeddings.models import Answer\n",
+        encoding="utf-8",
+    )
+    assert internals_used(imported_project_modules(bad)) == {"corpus.text", "embeddings.rank"}
+
+
+def test_no_module_is_over_the_line_limit() -> None:
+    over = {rel for rel, lines in line_counts().items() if lines > MAX_LINES}
+    assert over <= OVER_LIMIT, f"over {MAX_LINES} lines: {sorted(over - OVER_LIMIT)}; split them by job"
+    assert over >= OVER_LIMIT, f"now within the limit: remove {sorted(OVER_LIMIT - over)} from OVER_LIMIT"
+
+
+def test_the_median_module_is_small() -> None:
+    modules = [lines for rel, lines in line_counts().items() if not rel.endswith("__init__.py")]
+    assert statistics.median(modules) <= MEDIAN_MAX_LINES

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import zipfile
 from pathlib import Path
 
@@ -40,8 +41,16 @@ def test_state_survives_reopen(tmp_path: Path) -> None:
 
 @given(st.text(min_size=1, max_size=300), st.integers(0, 10_000))
 def test_callback_data_fits_64_bytes(question: str, offset: int) -> None:
-    assert len(("m:" + button_key(question, offset)).encode()) <= 64
-    assert button_key(question, offset) == button_key(question, offset)
+    key = button_key(question, offset)
+    assert len(("m:" + key).encode()) <= 64
+    assert re.fullmatch(r"[A-Za-z0-9_-]{16}", key)  # URL-safe, as callback data travels
+    assert button_key(question, offset + 1) != key  # "more" pages of one question get their own keys
+
+
+def test_button_keys_do_not_change_between_versions() -> None:
+    # Buttons sent before an upgrade stay in chats; their keys must still find their questions.
+    assert button_key("台北101於哪一年動工?", 0) == "h9CZWoDFwnFDIoYB"
+    assert button_key("台北101於哪一年動工?", 3) == "JsZZnsRYMRX-Cwb2"
 
 
 @given(st.integers(0, 2**63 - 1))

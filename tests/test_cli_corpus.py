@@ -103,8 +103,8 @@ def test_corpus_of_a_missing_directory_exits_2(tmp_path: Path, capsys: pytest.Ca
     assert "not a directory" in capsys.readouterr().err
 
 
-def test_corpus_over_the_eval_set_is_fast_and_clean() -> None:
-    # A real process, as an admin runs it; "a few seconds" on the shared 2-core machine.
+def test_corpus_over_the_eval_set_is_clean() -> None:
+    # A real process, as an admin runs it (its speed is measured by bench/parse_speed.py, not here).
     done = subprocess.run(
         [sys.executable, "-m", "bot", "corpus", str(REPO.parent / "shared" / "eval" / "articles"), "--json"],
         capture_output=True,
@@ -117,7 +117,6 @@ def test_corpus_over_the_eval_set_is_fast_and_clean() -> None:
     report = json.loads(done.stdout)
     assert report["pages"] == report["articles"] == 1279
     assert not report["failed"] and not report["skipped"] and not report["duplicates"]
-    assert report["seconds"] < 30
 
 
 class _Terminal(io.StringIO):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import html
 import string
+from typing import get_args
 
 import pytest
 
-from bot.i18n import LANGUAGES, STRINGS, pick_language, text
+from bot.i18n import LANGUAGES, STRINGS, Lang, pick_language, text
+from tests.conftest import REPO
 
 
 def placeholders(template: str) -> set[str]:
@@ -15,8 +18,37 @@ def placeholders(template: str) -> set[str]:
     return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
 
 
-def test_there_are_three_languages() -> None:
-    assert LANGUAGES == ("zh-hans", "zh-hant", "en")
+def test_every_language_is_reachable_and_typed() -> None:
+    # A language added to LANGUAGES must also be a Lang and be picked for its own tag.
+    assert set(get_args(Lang)) == set(LANGUAGES)
+    assert [pick_language(lang) for lang in LANGUAGES] == list(LANGUAGES)
+
+
+def literal_keys(tree: ast.AST) -> set[str]:
+    """Return the string-literal keys of text(lang, key, ...) calls, both arms of an `x if c else y`."""
+    keys: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and len(node.args) >= 2:
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name == "text":
+                arg = node.args[1]
+                arms = [arg.body, arg.orelse] if isinstance(arg, ast.IfExp) else [arg]
+                keys |= {a.value for a in arms if isinstance(a, ast.Constant) and isinstance(a.value, str)}
+    return keys
+
+
+def test_every_key_the_code_asks_for_exists() -> None:
+    used: set[str] = set()
+    for path in sorted((REPO / "bot").rglob("*.py")):
+        used |= literal_keys(ast.parse(path.read_text(encoding="utf-8")))
+    assert not used - set(STRINGS), f"keys the code uses but bot/i18n.py lacks: {sorted(used - set(STRINGS))}"
+
+
+def test_the_key_scan_sees_both_arms_and_methods() -> None:
+    code = (
+        'i18n.text(lang, "a")\ntext(lang, "b" if x else "c", n=1)\ntext(lang, f"d_{x}")\nother(lang, "e")\n'
+    )
+    assert literal_keys(ast.parse(code)) == {"a", "b", "c"}
 
 
 @pytest.mark.parametrize("key", sorted(STRINGS))

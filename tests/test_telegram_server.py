@@ -9,7 +9,6 @@ import itertools
 import json
 import socket
 import threading
-import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -300,14 +299,19 @@ async def test_get_updates_confirms_by_offset_and_long_polls(server: BotApiServe
     assert await bot.get_updates(offset=updates[-1].update_id + 1, timeout=0) == ()
     assert server.pending_updates() == []
 
-    threading.Timer(0.3, server.add_text, args=("later",), kwargs={"user_id": 5}).start()
-    started = time.monotonic()
-    [late] = await bot.get_updates(offset=updates[-1].update_id + 1, timeout=5)
-    assert late.message is not None and late.message.text == "later" and 0.2 < time.monotonic() - started < 3
+    # A long poll is held open while nothing is queued, and the first update that arrives ends it
+    # (the wait_for bound only keeps a broken server from hanging the suite; it is not a speed target).
+    poll = asyncio.ensure_future(bot.get_updates(offset=updates[-1].update_id + 1, timeout=30))
+    await asyncio.sleep(0.3)
+    assert not poll.done()
+    server.add_text("later", user_id=5)
+    [late] = await asyncio.wait_for(poll, timeout=20)
+    assert late.message is not None and late.message.text == "later"
 
-    started = time.monotonic()
-    assert await bot.get_updates(offset=late.update_id + 1, timeout=1) == ()
-    assert 0.9 < time.monotonic() - started < 3
+    empty = asyncio.ensure_future(bot.get_updates(offset=late.update_id + 1, timeout=3))
+    await asyncio.sleep(0.3)
+    assert not empty.done()
+    assert await empty == ()
     assert len(await bot.get_updates(limit=1, timeout=0)) in (0, 1)
 
 
@@ -687,7 +691,9 @@ def test_privacy_mode_hides_unaddressed_group_messages() -> None:
         assert seen == ["/ask@quotebot_test 问题", "/help"]
 
 
-async def test_aio_rate_limiter_recovers_from_an_injected_429(server: BotApiServer) -> None:
+async def test_aio_rate_limiter_recovers_from_an_injected_429(
+    server: BotApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server.add_chat(7)
     server.inject_fault("sendMessage", "429", retry_after=1)
     limited = ExtBot(
@@ -696,10 +702,18 @@ async def test_aio_rate_limiter_recovers_from_an_injected_429(server: BotApiServ
         base_file_url=server.base_file_url,
         rate_limiter=AIORateLimiter(max_retries=1),
     )
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recording_sleep(delay: float, *args: Any) -> Any:
+        slept.append(delay)
+        return await real_sleep(delay, *args)
+
+    monkeypatch.setattr(asyncio, "sleep", recording_sleep)
     async with limited:
-        started = time.monotonic()
         sent = await limited.send_message(7, "after the flood")
-    assert sent.text == "after the flood" and time.monotonic() - started >= 1.0
+    assert sent.text == "after the flood"
+    assert any(delay >= 1.0 for delay in slept)  # it waited the retry_after Telegram asked for
     assert [c.status for c in server.calls("sendMessage")] == [429, 200]
 
 

@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -127,7 +128,7 @@ def run_corpus(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.failed else 0
 
 
-def _with_progress(results: Any, total: int) -> Any:
+def _with_progress(results: Iterable[FileResult], total: int) -> Iterable[FileResult]:
     if total < PROGRESS_MIN_PAGES or not sys.stderr.isatty():
         return results
     from tqdm import tqdm

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from embeddings.backend import TextEncoder
     from embeddings.errors import BadQuestion
     from embeddings.models import Answer, Hit, ReindexProgress, ReindexReport
+    from embeddings.search import Searcher
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,11 @@ JSONL_CHUNK = 64
 # Seconds between plain progress lines when stderr is not a terminal.
 LOG_EVERY = 5.0
 EXAMPLE = '"谁宣布了这项政策？"'
+# One --jsonl input line: (its id, any JSON value echoed back; the question; what is wrong with it).
+Request = tuple[object, str | None, str | None]
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the index and search subcommands."""
     index = subparsers.add_parser(
         "index",
@@ -307,7 +310,7 @@ def _stdin_lines() -> Iterator[bytes]:
     yield from sys.stdin.buffer
 
 
-def parse_request(line: bytes | str, number: int) -> tuple[Any, str | None, str | None]:
+def parse_request(line: bytes | str, number: int) -> Request:
     """Return (id, question, error) for one --jsonl input line (its number stands in for a missing id)."""
     try:
         text = line.decode("utf-8") if isinstance(line, bytes) else line
@@ -326,13 +329,13 @@ def parse_request(line: bytes | str, number: int) -> tuple[Any, str | None, str 
     return qid, question, None
 
 
-def answer_jsonl(searcher: Any, lines: Iterable[bytes | str], out: TextIO, *, top_k: int) -> int:
+def answer_jsonl(searcher: Searcher, lines: Iterable[bytes | str], out: TextIO, *, top_k: int) -> int:
     """Answer JSON lines in batches, writing one JSON line per input line in input order."""
     started = time.monotonic()
     total = answered = errors = 0
     for chunk in _chunks(_requests(lines), JSONL_CHUNK):
-        asked = [(qid, q) for qid, q, err in chunk if err is None]
-        results = iter(searcher.search_many([q for _, q in asked], top_k=top_k) if asked else [])
+        asked = [q for _, q, err in chunk if err is None and q is not None]
+        results = iter(searcher.search_many(asked, top_k=top_k) if asked else [])
         for qid, _question, error in chunk:
             total += 1
             result: Answer | BadQuestion | str = error if error is not None else next(results)
@@ -346,16 +349,16 @@ def answer_jsonl(searcher: Any, lines: Iterable[bytes | str], out: TextIO, *, to
     return 0
 
 
-def _requests(lines: Iterable[bytes | str]) -> Iterator[tuple[Any, str | None, str | None]]:
+def _requests(lines: Iterable[bytes | str]) -> Iterator[Request]:
     """Yield (id, question, error) for each non-blank input line."""
     for number, line in enumerate(lines, 1):
         if line.strip():
             yield parse_request(line, number)
 
 
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+def _chunks(items: Iterable[Request], size: int) -> Iterator[list[Request]]:
     """Yield lists of up to size items."""
-    chunk: list[Any] = []
+    chunk: list[Request] = []
     for item in items:
         chunk.append(item)
         if len(chunk) == size:
@@ -365,7 +368,7 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _jsonl_row(qid: Any, result: Answer | BadQuestion | str) -> dict[str, Any]:
+def _jsonl_row(qid: object, result: Answer | BadQuestion | str) -> dict[str, Any]:
     """Return one --jsonl output object: the answer, or an error saying what was wrong with the line."""
     if isinstance(result, str):
         return {"id": qid, "answered": False, "hits": [], "error": result}

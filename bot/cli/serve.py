@@ -6,14 +6,18 @@ import argparse
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bot.config import Settings
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Encoder
+    from embeddings.live import LiveSearcher
 
 log = logging.getLogger(__name__)
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the chat and serve subcommands."""
     chat = subparsers.add_parser("chat", help="ask questions in the terminal (no token needed)")
     chat.add_argument(
@@ -28,7 +32,7 @@ def register(subparsers: Any) -> None:
     serve.set_defaults(func=run_serve_command)
 
 
-def live_searcher(settings: Settings) -> tuple[Any, Any]:
+def live_searcher(settings: Settings) -> tuple[LiveSearcher, Encoder]:
     """Return (LiveSearcher, Encoder) for the configured index and model."""
     from bot.cli.index import make_encoder
     from bot.indexing import index_store

@@ -9,23 +9,22 @@ import time
 from html import escape
 
 from telegram import Document, Update
-from telegram.ext import ContextTypes
 
 from bot import i18n, uploads
 from bot.render.admin import render_status, render_upload
 from bot.status import Status, recall_reindex
 from bot.telegram.questions import language_of
 from bot.telegram.reindex import start_reindex
-from bot.telegram.runtime import Runtime, runtime
+from bot.telegram.runtime import BotContext, Runtime
 from embeddings.errors import EmbeddingsError
 
 log = logging.getLogger(__name__)
 
 
-async def refuse_non_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def refuse_non_admin(update: Update, context: BotContext) -> bool:
     """Refuse anyone not on the allowlist; return True when refused (and nothing may run)."""
     user = update.effective_user
-    if runtime(context).is_admin(user.id if user else None):
+    if context.runtime.is_admin(user.id if user else None):
         return False
     log.info("refused admin command from user %s", user.id if user else None)
     if update.effective_message is not None:
@@ -33,21 +32,22 @@ async def refuse_non_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     return True
 
 
-async def on_reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_reindex(update: Update, context: BotContext) -> None:
     """Start `/reindex` (incremental) or `/reindex full` in the background."""
     if await refuse_non_admin(update, context) or update.effective_chat is None:
         return
-    full = bool(context.args) and context.args[0].lower() == "full"  # type: ignore[index]
+    args = context.args or []
+    full = bool(args) and args[0].lower() == "full"
     lang = language_of(update)
-    if not await start_reindex(runtime(context), context.bot, update.effective_chat.id, lang, full=full):
+    if not await start_reindex(context, update.effective_chat.id, lang, full=full, update=update):
         await context.bot.send_message(update.effective_chat.id, i18n.text(lang, "busy"))
 
 
-async def on_status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_status(update: Update, context: BotContext) -> None:
     """Report index size, the last reindex, the model, uptime and questions answered."""
     if await refuse_non_admin(update, context) or update.effective_message is None:
         return
-    status = await asyncio.to_thread(status_of, runtime(context))
+    status = await asyncio.to_thread(status_of, context.runtime)
     await update.effective_message.reply_html(render_status(status, language_of(update)))
 
 
@@ -66,14 +66,14 @@ def status_of(rt: Runtime) -> Status:
     )
 
 
-async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_document(update: Update, context: BotContext) -> None:
     """Save an admin's uploaded .html/.htm page or .zip of pages into the corpus, then index it."""
     message = update.message
     if message is None or message.document is None or update.effective_chat is None:
         return
     if await refuse_non_admin(update, context):
         return
-    rt = runtime(context)
+    rt = context.runtime
     lang = language_of(update)
     name = message.document.file_name or ""
     limit = rt.settings.max_upload_bytes
@@ -93,7 +93,7 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await message.reply_html(render_upload(plan, outcome, lang, limit))
     log.info("upload %s: %s, refused %d", name, [s for _, s in outcome], len(plan.refused))
     if any(status in ("saved", "replaced") for _, status in outcome):
-        await reindex_upload(rt, update, context, lang)
+        await reindex_upload(update, context, update.effective_chat.id, lang)
 
 
 async def download_upload(document: Document, lang: i18n.Lang, limit: int) -> tuple[bytes, str | None]:
@@ -109,12 +109,12 @@ async def download_upload(document: Document, lang: i18n.Lang, limit: int) -> tu
     return data, None
 
 
-async def reindex_upload(
-    rt: Runtime, update: Update, context: ContextTypes.DEFAULT_TYPE, lang: i18n.Lang
-) -> None:
+async def reindex_upload(update: Update, context: BotContext, chat_id: int, lang: i18n.Lang) -> None:
     """Index what an upload saved, or queue one more run when a reindex is already going."""
-    assert update.effective_chat is not None and update.message is not None
-    if not await start_reindex(rt, context.bot, update.effective_chat.id, lang, full=False):
-        assert rt.reindex is not None  # start_reindex refuses only while a job runs
-        rt.reindex.again = True
+    if await start_reindex(context, chat_id, lang, full=False, update=update):
+        return
+    job = context.runtime.reindex
+    if job is not None:  # start_reindex refuses only while a job runs
+        job.again = True
+    if update.message is not None:
         await update.message.reply_html(i18n.text(lang, "reindex_queued"))

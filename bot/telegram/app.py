@@ -29,7 +29,7 @@ from bot.telegram import admin, handlers
 from bot.telegram.delivery import MAX_SENDS, DeliveryLimiter
 from bot.telegram.limiter import QuestionLimiter
 from bot.telegram.redaction import redact_token
-from bot.telegram.runtime import Runtime
+from bot.telegram.runtime import CONTEXT_TYPES, BotApplication, Runtime
 from bot.telegram.search_queue import SearchQueue
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def state_path(settings: Settings) -> Path:
     return settings.index_dir / STATE_FILE
 
 
-def build_application(settings: Settings, live: LiveSearcher, encoder: Encoder) -> Application:  # type: ignore[type-arg]
+def build_application(settings: Settings, live: LiveSearcher, encoder: Encoder) -> BotApplication:
     """Build the bot: the Bot API server from settings, throttling, retries and every handler."""
     token = token_of(settings)
     redact_token(token)
@@ -78,6 +78,8 @@ def build_application(settings: Settings, live: LiveSearcher, encoder: Encoder) 
     application = (
         Application.builder()
         .token(token)
+        .context_types(CONTEXT_TYPES)
+        .job_queue(None)  # nothing is scheduled; the reindex runs as an application task
         .base_url(f"{url}/bot")
         .base_file_url(f"{url}/file/bot")
         .rate_limiter(DeliveryLimiter(max_retries=MAX_SENDS - 1))  # max_retries: getUpdates only
@@ -88,11 +90,10 @@ def build_application(settings: Settings, live: LiveSearcher, encoder: Encoder) 
         .connection_pool_size(CONCURRENT_UPDATES)
         .pool_timeout(30.0)
         .post_init(post_init)
-        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
         .build()
     )
-    application.bot_data["runtime"] = Runtime(
+    application.bot_data.runtime = Runtime(
         settings=settings,
         live=live,
         encoder=encoder,
@@ -104,7 +105,7 @@ def build_application(settings: Settings, live: LiveSearcher, encoder: Encoder) 
     return application
 
 
-def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
+def add_handlers(application: BotApplication) -> None:
     """Register the user and admin handlers and the error handler."""
     private = filters.ChatType.PRIVATE
     groups = filters.ChatType.GROUPS
@@ -125,9 +126,9 @@ def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
     application.add_error_handler(handlers.apologise)
 
 
-async def post_init(application: Application) -> None:  # type: ignore[type-arg]
+async def post_init(application: BotApplication) -> None:
     """Set the command menus (admins get theirs in their own chat) and tidy old button keys."""
-    rt: Runtime = application.bot_data["runtime"]
+    rt = application.bot_data.runtime
     bot = application.bot
     users = [BotCommand(name, text) for name, text in USER_COMMANDS]
     admins = users + [BotCommand(name, text) for name, text in ADMIN_COMMANDS]
@@ -142,20 +143,9 @@ async def post_init(application: Application) -> None:  # type: ignore[type-arg]
     log.info("bot @%s ready (%d stale button keys pruned)", bot.username, pruned)
 
 
-async def post_stop(application: Application) -> None:  # type: ignore[type-arg]
-    """Let a running reindex finish its swap and report while the bot can still send."""
-    rt: Runtime = application.bot_data["runtime"]
-    while (job := rt.reindex) is not None and job.task is not None and not job.task.done():
-        log.info("waiting for the running reindex to finish")
-        try:
-            await job.task
-        except Exception:  # already logged by the job; shutting down regardless
-            log.exception("reindex ended with an error during shutdown")
-
-
-async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+async def post_shutdown(application: BotApplication) -> None:
     """Close the state database."""
-    rt: Runtime = application.bot_data["runtime"]
+    rt = application.bot_data.runtime
     rt.state.close()
 
 
@@ -186,7 +176,7 @@ def webhook_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def serve(application: Application, settings: Settings) -> None:  # type: ignore[type-arg]
+def serve(application: BotApplication, settings: Settings) -> None:
     """Run the bot by long polling, or by webhook when one is configured, until interrupted."""
     try:
         if settings.webhook_url:

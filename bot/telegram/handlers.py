@@ -8,7 +8,6 @@ import logging
 
 from telegram import InlineQuery, InlineQueryResultArticle, InputTextMessageContent, Update
 from telegram.error import BadRequest, NetworkError, TelegramError
-from telegram.ext import ContextTypes
 
 from bot import i18n
 from bot.render.answers import render_context, render_inline
@@ -18,7 +17,7 @@ from bot.render.welcome import render_help, render_start
 from bot.telegram.examples import examples_for
 from bot.telegram.links import decode_start_payload
 from bot.telegram.questions import addressed_question, answer_question, language_of
-from bot.telegram.runtime import Runtime, runtime
+from bot.telegram.runtime import BotContext, Runtime
 from bot.telegram.search_queue import search
 from bot.telegram.sending import acknowledge, markup, send_replies
 from embeddings.errors import BadQuestion, IndexMissing
@@ -31,7 +30,7 @@ INLINE_SETTLE = 0.4  # seconds without a newer inline query from the user before
 EXAMPLE_BUTTON_CHARS = 40
 
 
-async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_start(update: Update, context: BotContext) -> None:
     """Greet with what the bot knows and three example questions, or answer a deep-link question."""
     if update.message is None:
         return
@@ -40,7 +39,7 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if question:
             await answer_question(update, context, question)
             return
-    rt = runtime(context)
+    rt = context.runtime
     lang = language_of(update)
     try:
         examples = await examples_for(rt)
@@ -54,17 +53,17 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await update.message.reply_html(render_start(stats, examples, lang), reply_markup=markup(buttons))
 
 
-async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_help(update: Update, context: BotContext) -> None:
     """Explain how to ask, with admin commands for admins."""
     if update.message is None:
         return
-    rt = runtime(context)
+    rt = context.runtime
     user = update.effective_user
     is_admin = rt.is_admin(user.id if user else None)
     await update.message.reply_html(render_help(language_of(update), is_admin=is_admin))
 
 
-async def on_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_ask(update: Update, context: BotContext) -> None:
     """Answer `/ask question` in any chat."""
     if update.message is None:
         return
@@ -75,13 +74,13 @@ async def on_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await answer_question(update, context, question)
 
 
-async def on_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_private_text(update: Update, context: BotContext) -> None:
     """Treat a plain private message as a question."""
     if update.message and update.message.text:
         await answer_question(update, context, update.message.text)
 
 
-async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_group_text(update: Update, context: BotContext) -> None:
     """Answer in groups only when mentioned or replied to; otherwise stay silent."""
     message = update.message
     if message is None or not message.text:
@@ -95,12 +94,12 @@ async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await answer_question(update, context, question)
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_button(update: Update, context: BotContext) -> None:
     """Handle "more", "context" and example-question buttons; always answer the callback query."""
     query = update.callback_query
     if query is None:
         return
-    rt = runtime(context)
+    rt = context.runtime
     lang = language_of(update)
     kind, _, key = (query.data or "").partition(":")
     chat_id = query.message.chat.id if query.message else None
@@ -118,12 +117,12 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def show_context(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, token: str, chat_id: int, lang: i18n.Lang
+    update: Update, context: BotContext, token: str, chat_id: int, lang: i18n.Lang
 ) -> None:
     """Send the paragraphs around a quoted passage."""
     query = update.callback_query
     assert query is not None
-    rt = runtime(context)
+    rt = context.runtime
     try:
         passage_id = int(token, 36)
     except ValueError:
@@ -146,7 +145,7 @@ async def show_context(
     await send_replies(context.bot, chat_id, render_context(passages, passage_id, lang))
 
 
-async def on_inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_inline(update: Update, context: BotContext) -> None:
     """Offer quotes with their sources for `@bot question` once the user stops typing, within the limit."""
     query = update.inline_query
     if query is None:
@@ -155,7 +154,7 @@ async def on_inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not question:
         await query.answer([], cache_time=60)
         return
-    rt = runtime(context)
+    rt = context.runtime
     user_id = query.from_user.id
     # Clients send a query per keystroke: only the one the user stops at is searched and counted.
     rt.limiter.typing_inline(user_id, query.id)
@@ -192,7 +191,7 @@ async def answer_inline(rt: Runtime, query: InlineQuery, question: str, lang: i1
     await asyncio.to_thread(rt.state.count, "questions")
 
 
-async def apologise(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def apologise(update: object, context: BotContext) -> None:
     """Log an error with its context and tell the user, briefly, that it failed."""
     error = context.error
     if isinstance(update, Update):

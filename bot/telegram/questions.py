@@ -8,13 +8,12 @@ import time
 
 from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatType
-from telegram.ext import ContextTypes
 
 from bot import i18n
 from bot.render.answers import render_answer
 from bot.render.reply import Reply
 from bot.telegram.links import passage_token
-from bot.telegram.runtime import Runtime, runtime
+from bot.telegram.runtime import BotContext, Runtime
 from bot.telegram.search_queue import search
 from bot.telegram.sending import send_replies, typing_action
 from embeddings.errors import BadQuestion, IndexMissing
@@ -40,11 +39,9 @@ def answer_replies(rt: Runtime, answer: Answer, lang: i18n.Lang, offset: int) ->
     return render_answer(answer, lang, more_data=more_data, context_data=context_data)
 
 
-async def answer_question(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, question: str, *, offset: int = 0
-) -> None:
+async def answer_question(update: Update, context: BotContext, question: str, *, offset: int = 0) -> None:
     """Answer one question in the update's chat: rate limit, typing, search, render, send."""
-    rt = runtime(context)
+    rt = context.runtime
     lang = language_of(update)
     chat = update.effective_chat
     user = update.effective_user

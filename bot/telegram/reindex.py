@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -22,9 +22,9 @@ from embeddings.errors import EmbeddingsError, IndexBusy
 from embeddings.models import ReindexProgress, ReindexReport
 
 if TYPE_CHECKING:
-    from telegram import Bot
+    from telegram import Bot, Update
 
-    from bot.telegram.runtime import Runtime
+    from bot.telegram.runtime import BotContext, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ class ReindexJob:
     progress: ReindexProgress | None = None
     again: bool = False  # files arrived while running: run once more afterwards
     finished: bool = False
-    task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def running(self) -> bool:
         """Tell whether the job has not finished yet."""
@@ -62,10 +61,23 @@ def start_progress() -> ReindexProgress:
     )
 
 
-async def start_reindex(rt: Runtime, bot: Bot, chat_id: int, lang: i18n.Lang, *, full: bool) -> bool:
+async def start_reindex(
+    context: BotContext, chat_id: int, lang: i18n.Lang, *, full: bool, update: Update | None = None
+) -> bool:
     """Start a background reindex with a progress message; return False when one already runs."""
-    if rt.reindex is not None and rt.reindex.running():
+    job = await claim_job(context.runtime, context.bot, chat_id, lang, full=full)
+    if job is None:
         return False
+    # PTB awaits the tasks it created when the application stops (so the swap and the report
+    # finish while the bot can still send) and hands their errors to the error handler.
+    context.application.create_task(run_reindex(context.runtime, context.bot, job), update=update)
+    return True
+
+
+async def claim_job(rt: Runtime, bot: Bot, chat_id: int, lang: i18n.Lang, *, full: bool) -> ReindexJob | None:
+    """Take the one reindex slot and send its progress message; None when a job already runs."""
+    if rt.reindex is not None and rt.reindex.running():
+        return None
     # Claim the slot before the first await, so two /reindex arriving together start one job.
     job = ReindexJob(full=full, chat_id=chat_id, message_id=0, lang=lang)
     rt.reindex = job
@@ -75,20 +87,17 @@ async def start_reindex(rt: Runtime, bot: Bot, chat_id: int, lang: i18n.Lang, *,
         job.finished = True
         raise
     job.message_id = message.message_id
-    job.task = asyncio.create_task(run_reindex(rt, bot, job))
-    return True
+    return job
 
 
-async def run_reindex(rt: Runtime, bot: Bot, job: ReindexJob) -> None:
-    """Build the index in a worker thread, edit the progress message, swap in and report."""
-    try:
-        await reindex_and_report(rt, bot, job)
-    except Exception:  # nobody awaits this task: log here, and still honour a queued rerun
-        log.exception("reindex job failed")
-    finally:
-        job.finished = True
-    if job.again:
-        await start_reindex(rt, bot, job.chat_id, job.lang, full=False)
+async def run_reindex(rt: Runtime, bot: Bot, job: ReindexJob | None) -> None:
+    """Run the job, then once more while uploads arrived during it (the whole chain in one task)."""
+    while job is not None:
+        try:
+            await reindex_and_report(rt, bot, job)
+        finally:
+            job.finished = True
+        job = await claim_job(rt, bot, job.chat_id, job.lang, full=False) if job.again else None
 
 
 async def reindex_and_report(rt: Runtime, bot: Bot, job: ReindexJob) -> None:

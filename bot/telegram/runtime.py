@@ -1,12 +1,12 @@
-"""What every handler shares: settings, the live index, the model, state, the limiter and the queue."""
+"""What every handler shares, and the context type that hands it to them typed (PTB's contexttypesbot)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from telegram.ext import ContextTypes
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from bot.config import Settings
 from bot.state import BotState
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class Runtime:
-    """Everything handlers share, kept in application.bot_data["runtime"]."""
+    """Settings, the live index, the model, state, the limiter, the queue and the reindex job."""
 
     settings: Settings
     live: LiveSearcher
@@ -38,6 +38,22 @@ class Runtime:
         return user_id is not None and user_id in self.settings.admin_ids
 
 
-def runtime(context: ContextTypes.DEFAULT_TYPE) -> Runtime:
-    """Return the shared runtime of the application."""
-    return context.bot_data["runtime"]  # type: ignore[no-any-return]
+class BotData:
+    """application.bot_data: PTB creates it empty; build_application puts the runtime in."""
+
+    runtime: Runtime
+
+
+# ExtBot[int]: the bot's rate limiter (AIORateLimiter) takes an int per request. user_data and
+# chat_data stay PTB's plain dicts: the bot keeps nothing per user or chat there.
+class BotContext(CallbackContext[ExtBot[int], dict[Any, Any], dict[Any, Any], BotData]):
+    """The context every handler gets: PTB's, plus the shared runtime."""
+
+    @property
+    def runtime(self) -> Runtime:
+        """Return the runtime the application was built with."""
+        return self.bot_data.runtime
+
+
+CONTEXT_TYPES = ContextTypes(context=BotContext, bot_data=BotData)
+BotApplication = Application[ExtBot[int], BotContext, dict[Any, Any], dict[Any, Any], BotData, None]
