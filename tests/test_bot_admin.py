@@ -270,3 +270,23 @@ async def test_stopping_mid_reindex_still_sends_the_report(server: BotApiServer,
         await replies(server, ADMIN_ID, start)  # the progress message: the job runs; now stop
     report = await wait_report(server, start)
     assert "added 1," in report.result["text"]
+
+
+async def test_an_unexpected_reindex_error_reaches_the_error_handler(
+    server: BotApiServer, copy: BuiltIndex, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.telegram import reindex
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(reindex, "build", broken)
+    caplog.set_level("ERROR")
+    async with running_bot(bot_settings(copy, server.url)):
+        since = len(server.calls())
+        server.add_text("/reindex", user_id=ADMIN_ID, language_code="en")
+        _progress, apology = await replies(server, ADMIN_ID, since, count=2)
+        assert apology.result["text"] == i18n.text("en", "error")
+        status = await say(server, "/status", user_id=ADMIN_ID, language_code="en")
+    assert i18n.text("en", "status_reindexing") not in status.result["text"]  # the slot is free again
+    assert any(r.exc_info and isinstance(r.exc_info[1], RuntimeError) for r in caplog.records)

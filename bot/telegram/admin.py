@@ -81,19 +81,26 @@ async def on_document(update: Update, context: BotContext) -> None:
     if refusal is not None:
         await message.reply_html(i18n.text(lang, "upload_refused", name=escape(name or "?"), reason=refusal))
         return
-    # Unpacking a zip (up to ZIP_EXPANSION * limit bytes) is CPU work: keep it off the event loop.
+    plan, outcome = await save_uploaded(rt, name, data)
+    await message.reply_html(render_upload(plan, outcome, lang, limit))
+    log.info("upload %s: %s, refused %d", name, [s for _, s in outcome], len(plan.refused))
+    if any(status in ("saved", "replaced") for _, status in outcome):
+        await reindex_upload(update, context, update.effective_chat.id, lang)
+
+
+async def save_uploaded(
+    rt: Runtime, name: str, data: bytes
+) -> tuple[uploads.UploadPlan, list[tuple[str, str]]]:
+    """Plan what an upload adds and write it into the corpus, both off the event loop."""
+    # Unpacking a zip (up to ZIP_EXPANSION * limit bytes) is CPU work.
     plan = await asyncio.to_thread(
         uploads.plan_upload,
         name,
         data,
         max_page_bytes=rt.settings.max_page_bytes,
-        max_total_bytes=uploads.ZIP_EXPANSION * limit,
+        max_total_bytes=uploads.ZIP_EXPANSION * rt.settings.max_upload_bytes,
     )
-    outcome = await asyncio.to_thread(uploads.save_upload, rt.settings.corpus_dir, plan)
-    await message.reply_html(render_upload(plan, outcome, lang, limit))
-    log.info("upload %s: %s, refused %d", name, [s for _, s in outcome], len(plan.refused))
-    if any(status in ("saved", "replaced") for _, status in outcome):
-        await reindex_upload(update, context, update.effective_chat.id, lang)
+    return plan, await asyncio.to_thread(uploads.save_upload, rt.settings.corpus_dir, plan)
 
 
 async def download_upload(document: Document, lang: i18n.Lang, limit: int) -> tuple[bytes, str | None]:

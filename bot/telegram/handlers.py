@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 
-from telegram import InlineQuery, InlineQueryResultArticle, InputTextMessageContent, Update
+from telegram import InlineQuery, Message, Update
 from telegram.error import BadRequest, NetworkError, TelegramError
 
 from bot import i18n
@@ -19,7 +19,7 @@ from bot.telegram.links import decode_start_payload
 from bot.telegram.questions import addressed_question, answer_question, language_of
 from bot.telegram.runtime import BotContext, Runtime
 from bot.telegram.search_queue import search
-from bot.telegram.sending import acknowledge, markup, send_replies
+from bot.telegram.sending import acknowledge, inline_results, markup, send_replies
 from embeddings.errors import BadQuestion, IndexMissing
 from embeddings.models import Passage
 
@@ -34,23 +34,25 @@ async def on_start(update: Update, context: BotContext) -> None:
     """Greet with what the bot knows and three example questions, or answer a deep-link question."""
     if update.message is None:
         return
-    if context.args:
-        question = decode_start_payload(context.args[0])
-        if question:
-            await answer_question(update, context, question)
-            return
-    rt = context.runtime
-    lang = language_of(update)
+    question = decode_start_payload(context.args[0]) if context.args else None
+    if question:
+        await answer_question(update, context, question)
+    else:
+        await greet(update.message, context.runtime, language_of(update))
+
+
+async def greet(message: Message, rt: Runtime, lang: i18n.Lang) -> None:
+    """Reply with what the index holds and example-question buttons (or that there is no index yet)."""
     try:
         examples = await examples_for(rt)
         stats = await asyncio.to_thread(lambda: rt.live.current.stats)
     except IndexMissing:
-        await update.message.reply_html(i18n.text(lang, "index_missing"))
+        await message.reply_html(i18n.text(lang, "index_missing"))
         return
     buttons = [
         [Button(text=one_line(q, EXAMPLE_BUTTON_CHARS), data="q:" + rt.state.remember(q))] for q in examples
     ]
-    await update.message.reply_html(render_start(stats, examples, lang), reply_markup=markup(buttons))
+    await message.reply_html(render_start(stats, examples, lang), reply_markup=markup(buttons))
 
 
 async def on_help(update: Update, context: BotContext) -> None:
@@ -177,17 +179,7 @@ async def answer_inline(rt: Runtime, query: InlineQuery, question: str, lang: i1
     except (BadQuestion, IndexMissing):
         await query.answer([], cache_time=60)
         return
-    items = render_inline(answer, lang)[:MAX_INLINE_RESULTS]
-    results = [
-        InlineQueryResultArticle(
-            id=item.id,
-            title=item.title,
-            description=item.description,
-            input_message_content=InputTextMessageContent(item.html),
-        )
-        for item in items
-    ]
-    await query.answer(results, cache_time=300)
+    await query.answer(inline_results(render_inline(answer, lang)[:MAX_INLINE_RESULTS]), cache_time=300)
     await asyncio.to_thread(rt.state.count, "questions")
 
 

@@ -41,44 +41,54 @@ def answer_replies(rt: Runtime, answer: Answer, lang: i18n.Lang, offset: int) ->
 
 async def answer_question(update: Update, context: BotContext, question: str, *, offset: int = 0) -> None:
     """Answer one question in the update's chat: rate limit, typing, search, render, send."""
-    rt = context.runtime
-    lang = language_of(update)
     chat = update.effective_chat
-    user = update.effective_user
     if chat is None:
         return
-    message = update.message
-    quote = message if chat.type != ChatType.PRIVATE and message is not None else None
+    lang = language_of(update)
+    user = update.effective_user
     asker = user.id if user else chat.id
-    wait = rt.limiter.wait_seconds(asker)
-    if wait:
-        # One notice per wait: a flood of questions (in a group, too) must not get a flood of replies.
-        if rt.limiter.first_refusal(asker, wait):
-            await send_replies(context.bot, chat.id, [Reply(i18n.text(lang, "rate_limited", seconds=wait))])
+    if await over_limit(context, asker, chat.id, lang):
         return
+    rt = context.runtime
     started = time.perf_counter()
     log.debug("question in chat %s: %r", chat.id, question)
     async with typing_action(context.bot, chat.id):
-        try:
-            answer = await search(rt, question, offset, user_id=asker)
-        except BadQuestion:
-            await send_replies(context.bot, chat.id, [Reply(i18n.text(lang, "usage_question"))], quote=quote)
-            return
-        except IndexMissing:
-            await send_replies(context.bot, chat.id, [Reply(i18n.text(lang, "index_missing"))], quote=quote)
-            return
-        # Rendering and the button keys' SQLite writes stay off the event loop too.
-        replies = await asyncio.to_thread(answer_replies, rt, answer, lang, offset)
+        replies, answer = await replies_for(rt, question, lang, offset, asker)
+    # In groups the reply quotes the question, so the asker sees which one it answers.
+    quote = update.message if chat.type != ChatType.PRIVATE else None
     await send_replies(context.bot, chat.id, replies, quote=quote)
+    if answer is None:
+        return
     await asyncio.to_thread(rt.state.count, "questions")
+    ms = (time.perf_counter() - started) * 1000
     log.info(
         "answered chat=%s answered=%s hits=%d offset=%d in %.0f ms",
-        chat.id,
-        answer.answered,
-        len(answer.hits),
-        offset,
-        (time.perf_counter() - started) * 1000,
+        *(chat.id, answer.answered, len(answer.hits), offset, ms),
     )
+
+
+async def over_limit(context: BotContext, asker: int, chat_id: int, lang: i18n.Lang) -> bool:
+    """Tell whether the asker is over the question limit, telling them so once per wait."""
+    limiter = context.runtime.limiter
+    wait = limiter.wait_seconds(asker)
+    # One notice per wait: a flood of questions (in a group, too) must not get a flood of replies.
+    if wait and limiter.first_refusal(asker, wait):
+        await send_replies(context.bot, chat_id, [Reply(i18n.text(lang, "rate_limited", seconds=wait))])
+    return wait > 0
+
+
+async def replies_for(
+    rt: Runtime, question: str, lang: i18n.Lang, offset: int, asker: int
+) -> tuple[list[Reply], Answer | None]:
+    """Search and render; or say why there is no answer to give (a bad question, no index yet)."""
+    try:
+        answer = await search(rt, question, offset, user_id=asker)
+    except BadQuestion:
+        return [Reply(i18n.text(lang, "usage_question"))], None
+    except IndexMissing:
+        return [Reply(i18n.text(lang, "index_missing"))], None
+    # Rendering and the button keys' SQLite writes stay off the event loop too.
+    return await asyncio.to_thread(answer_replies, rt, answer, lang, offset), answer
 
 
 def addressed_question(message: Message, bot_id: int, bot_username: str) -> str | None:

@@ -102,33 +102,9 @@ async def run_reindex(rt: Runtime, bot: Bot, job: ReindexJob | None) -> None:
 
 async def reindex_and_report(rt: Runtime, bot: Bot, job: ReindexJob) -> None:
     """Run one reindex for a job and tell its chat how it went."""
-    from bot.indexing import build_index
-
-    settings = rt.settings
-
-    def progress(snapshot: ReindexProgress) -> None:
-        job.progress = snapshot  # called from the worker thread; one attribute store is atomic
-
-    def build() -> ReindexReport:
-        return build_index(
-            settings.corpus_dir,
-            settings.index_dir,
-            rt.encoder,
-            full=job.full,
-            max_page_bytes=settings.max_page_bytes,
-            progress=progress,
-        )
-
     started = time.time()
-    worker = asyncio.ensure_future(asyncio.to_thread(build))
-    shown: ReindexProgress | None = None
-    while not worker.done():
-        await asyncio.wait({worker}, timeout=PROGRESS_EVERY)
-        snapshot = job.progress
-        if snapshot is not None and snapshot != shown and not worker.done():
-            shown = snapshot
-            with contextlib.suppress(TelegramError):
-                await edit_quietly(bot, job.chat_id, job.message_id, render_progress(snapshot, job.lang))
+    worker = asyncio.ensure_future(asyncio.to_thread(build, rt, job))
+    await show_progress(bot, job, worker)
     try:
         report = worker.result()
     except IndexBusy:
@@ -138,13 +114,47 @@ async def reindex_and_report(rt: Runtime, bot: Bot, job: ReindexJob) -> None:
     except (CorpusError, EmbeddingsError, OSError) as exc:  # e.g. an empty or missing corpus dir
         log.error("reindex failed: %s", exc)
         remember_reindex(rt.state, started, report=None, error=str(exc))
-        await edit_quietly(
-            bot, job.chat_id, job.message_id, i18n.text(job.lang, "reindex_failed", reason=escape(str(exc)))
-        )
+        reason = i18n.text(job.lang, "reindex_failed", reason=escape(str(exc)))
+        await edit_quietly(bot, job.chat_id, job.message_id, reason)
         return
     await asyncio.to_thread(rt.live.reload)
     remember_reindex(rt.state, started, report=report, error=None)
     log.info("reindex done: %s", report_summary(report))
+    await send_report(bot, job, report)
+
+
+def build(rt: Runtime, job: ReindexJob) -> ReindexReport:
+    """Build the index for a job (in a worker thread), leaving each progress snapshot on the job."""
+    from bot.indexing import build_index
+
+    def progress(snapshot: ReindexProgress) -> None:
+        job.progress = snapshot  # called from the worker thread; one attribute store is atomic
+
+    settings = rt.settings
+    return build_index(
+        settings.corpus_dir,
+        settings.index_dir,
+        rt.encoder,
+        full=job.full,
+        max_page_bytes=settings.max_page_bytes,
+        progress=progress,
+    )
+
+
+async def show_progress(bot: Bot, job: ReindexJob, worker: asyncio.Future[ReindexReport]) -> None:
+    """Edit the job's message with each new progress snapshot until the build ends."""
+    shown: ReindexProgress | None = None
+    while not worker.done():
+        await asyncio.wait({worker}, timeout=PROGRESS_EVERY)
+        snapshot = job.progress
+        if snapshot is not None and snapshot != shown and not worker.done():
+            shown = snapshot
+            with contextlib.suppress(TelegramError):
+                await edit_quietly(bot, job.chat_id, job.message_id, render_progress(snapshot, job.lang))
+
+
+async def send_report(bot: Bot, job: ReindexJob, report: ReindexReport) -> None:
+    """Show the final progress in place, then send the report."""
     if job.progress is not None:
         with contextlib.suppress(TelegramError):
             await edit_quietly(bot, job.chat_id, job.message_id, render_progress(job.progress, job.lang))

@@ -8,11 +8,18 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
-from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    Message,
+)
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
-from bot.render.reply import Button, Reply
+from bot.render.reply import Button, InlineItem, Reply
 
 if TYPE_CHECKING:
     from telegram import Bot
@@ -28,6 +35,19 @@ def markup(buttons: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
         [InlineKeyboardButton(b.text, callback_data=b.data, url=b.url) for b in row] for row in buttons if row
     ]
     return InlineKeyboardMarkup(rows) if rows else None
+
+
+def inline_results(items: Sequence[InlineItem]) -> list[InlineQueryResultArticle]:
+    """Turn render's inline items into Telegram inline-query results."""
+    return [
+        InlineQueryResultArticle(
+            id=item.id,
+            title=item.title,
+            description=item.description,
+            input_message_content=InputTextMessageContent(item.html),
+        )
+        for item in items
+    ]
 
 
 @contextlib.asynccontextmanager
