@@ -9,9 +9,14 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.conftest import REPO, SHARED_MODEL
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.telegram.runtime import BotApplication
+    from embeddings.encoder import Encoder
 
 SAMPLES = REPO / "sample_corpus"
 # A handful of real pages: simplified, traditional and translated-English-source Chinese.
@@ -41,10 +46,10 @@ class BuiltIndex:
 
 
 _lock = threading.RLock()
-_cache: dict[str, Any] = {}
+_cache: dict[str, Any] = {}  # the session's one Encoder and BuiltIndex values
 
 
-def shared_encoder() -> Any:
+def shared_encoder() -> Encoder:
     """Return the one Encoder of the test session (the real local model)."""
     from embeddings.encoder import Encoder
 
@@ -84,7 +89,7 @@ def private_copy(built: BuiltIndex, target: Path) -> BuiltIndex:
     return BuiltIndex(corpus, index)
 
 
-def bot_settings(built: BuiltIndex, api_url: str, **overrides: Any) -> Any:
+def bot_settings(built: BuiltIndex, api_url: str, **overrides: Any) -> Settings:
     """Return Settings for a bot talking to the test server about a built index."""
     from bot.config import Settings
 
@@ -102,7 +107,9 @@ def bot_settings(built: BuiltIndex, api_url: str, **overrides: Any) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(settings: Any, *, webhook: dict[str, Any] | None = None) -> AsyncIterator[Any]:
+async def running_bot(
+    settings: Settings, *, webhook: dict[str, Any] | None = None
+) -> AsyncIterator[BotApplication]:
     """Run the real Application (long polling, or a webhook) until the block ends."""
     from bot.indexing import index_store
     from bot.telegram.app import build_application, polling_options
@@ -116,6 +123,7 @@ async def running_bot(settings: Any, *, webhook: dict[str, Any] | None = None) -
         max_per_article=settings.max_per_article,
     )
     app = build_application(settings, live, encoder)
+    assert app.updater is not None  # built with the default updater
     await app.initialize()
     if app.post_init is not None:
         await app.post_init(app)
