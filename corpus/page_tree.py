@@ -99,7 +99,7 @@ def too_deep() -> bool:
 def drop(element: etree._Element) -> None:
     """Remove an element from its tree, keeping its tail text (which belongs to the parent)."""
     if element.getparent() is not None:
-        element.drop_tree()  # type: ignore[attr-defined]
+        element.drop_tree()
 
 
 def segments(root: etree._Element) -> list[Segment]:

@@ -133,7 +133,8 @@ def _with_progress(results: Iterable[FileResult], total: int) -> Iterable[FileRe
         return results
     from tqdm import tqdm
 
-    return tqdm(results, total=total, unit="page", file=sys.stderr, leave=False)
+    bar: Iterable[FileResult] = tqdm(results, total=total, unit="page", file=sys.stderr, leave=False)
+    return bar
 
 
 def print_report(report: CorpusReport, out: TextIO) -> None:

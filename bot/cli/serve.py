@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from bot.config import Settings
 
 if TYPE_CHECKING:
-    from embeddings.encoder import Encoder
+    from embeddings.backend import TextEncoder
     from embeddings.live import LiveSearcher
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.set_defaults(func=run_serve_command)
 
 
-def live_searcher(settings: Settings) -> tuple[LiveSearcher, Encoder]:
+def live_searcher(settings: Settings) -> tuple[LiveSearcher, TextEncoder]:
     """Return (LiveSearcher, Encoder) for the configured index and model."""
     from bot.cli.index import make_encoder
     from bot.indexing import index_store

@@ -33,7 +33,7 @@ from bot.telegram.runtime import CONTEXT_TYPES, BotApplication, Runtime
 from bot.telegram.search_queue import SearchQueue
 
 if TYPE_CHECKING:
-    from embeddings.encoder import Encoder
+    from embeddings.backend import TextEncoder
     from embeddings.live import LiveSearcher
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def state_path(settings: Settings) -> Path:
     return settings.index_dir / STATE_FILE
 
 
-def build_application(settings: Settings, live: LiveSearcher, encoder: Encoder) -> BotApplication:
+def build_application(settings: Settings, live: LiveSearcher, encoder: TextEncoder) -> BotApplication:
     """Build the bot: the Bot API server from settings, throttling, retries and every handler."""
     token = token_of(settings)
     redact_token(token)

@@ -15,7 +15,7 @@ from bot.telegram.limiter import QuestionLimiter
 if TYPE_CHECKING:
     from bot.telegram.reindex import ReindexJob
     from bot.telegram.search_queue import SearchQueue
-    from embeddings.encoder import Encoder
+    from embeddings.backend import TextEncoder
     from embeddings.live import LiveSearcher
 
 
@@ -25,7 +25,7 @@ class Runtime:
 
     settings: Settings
     live: LiveSearcher
-    encoder: Encoder
+    encoder: TextEncoder
     state: BotState
     started: float = field(default_factory=time.time)
     limiter: QuestionLimiter = field(default_factory=lambda: QuestionLimiter(20))
