@@ -5,11 +5,10 @@ from __future__ import annotations
 import ast
 import html
 import string
-from typing import get_args
 
 import pytest
 
-from bot.i18n import LANGUAGES, STRINGS, Lang, pick_language, text
+from bot.i18n import LANGUAGES, STRINGS, pick_language, text
 from tests.conftest import REPO
 
 
@@ -18,9 +17,8 @@ def placeholders(template: str) -> set[str]:
     return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
 
 
-def test_every_language_is_reachable_and_typed() -> None:
-    # A language added to LANGUAGES must also be a Lang and be picked for its own tag.
-    assert set(get_args(Lang)) == set(LANGUAGES)
+def test_every_language_is_reachable() -> None:
+    # A language added to the UI must also be picked for its own tag.
     assert [pick_language(lang) for lang in LANGUAGES] == list(LANGUAGES)
 
 
