@@ -30,7 +30,7 @@ async def test_keystrokes_are_one_question(
 ) -> None:
     monkeypatch.setattr(handlers, "INLINE_SETTLE", 2.0)  # generous: the machine may be busy
     async with running_bot(bot_settings(built, server.url)) as app:
-        state = app.bot_data["runtime"].state
+        state = app.bot_data.runtime.state
         before = state.counter("questions")  # the session's index (and its state file) is shared
         typed = [server.add_inline_query(QUESTION[:n], user_id=41) for n in (2, 4, 6, len(QUESTION))]
         await server.wait_for_async("answerInlineQuery", timeout=60)
@@ -39,7 +39,7 @@ async def test_keystrokes_are_one_question(
         assert answers[:3] == [None, None, None]  # typed past: never searched nor answered
         assert answers[3] is not None and answers[3]["results"]
         assert state.counter("questions") == before + 1
-        assert app.bot_data["runtime"].limiter.tracked() == 1  # the window of user 41, nothing in flight
+        assert app.bot_data.runtime.limiter.tracked() == 1  # the window of user 41, nothing in flight
 
 
 async def test_inline_queries_count_against_the_per_user_limit(
