@@ -53,6 +53,8 @@ bench: setup-dev  ## speed and quality figures (not pass/fail)
 	$(PY) bench/quality.py
 	$(PY) bench/query_speed.py
 	$(PY) bench/index_speed.py
+	$(PY) bench/index_speed.py --encoders torch,openvino,openvino-int8 --pages 60
+	$(PY) bench/encoder_quality.py
 	$(PY) bench/bot_speed.py
 
 docker-check: setup-dev  ## build the image with podman, index the sample corpus in it, answer questions

@@ -1,11 +1,17 @@
-"""Indexing speed: `quotebot index` throughput vs raw model.encode, and an incremental reindex vs a full one.
+"""Indexing speed: encoders side by side, `quotebot index` per encoder, incremental vs full reindex.
 
 usage: python bench/index_speed.py [--pages N] [--corpus DIR] [--model DIR] [--workdir DIR] [--batch-size N]
+       python bench/index_speed.py --encoders torch,openvino,openvino-int8 [--pages N] [--rounds R]
+       python bench/index_speed.py --cli openvino-int8,torch [--pages N]
 
 Takes a deterministic subset of N pages spread over the corpus's subsets (the whole eval corpus takes
 many minutes to embed on a shared 2-core machine), then in one run measures side by side:
-raw `SentenceTransformer.encode` on exactly the passages the index holds, a full `build_index`, a
+the encoder's raw `encode_passages` on exactly the passages the index holds, a full `build_index`, a
 no-op reindex, and a reindex after editing one paragraph of one page, with its parts timed.
+--encoders embeds the same passages with each encoder, interleaved over R rounds (each encoder's
+converted model cached beforehand, untimed), and prints passages/s, the ratio to the first encoder and
+the cosine of its vectors to the first's. --cli runs `quotebot index --full` (the real CLI, a fresh
+process each) over the pages with each QUOTEBOT_ENCODER, alternating, and prints the wall times.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from bot.config import DEFAULT_ENCODER  # noqa: E402
 from bot.indexing import build_index  # noqa: E402
 from corpus.load import list_pages, scan_corpus  # noqa: E402
 from embeddings.encoder import Encoder  # noqa: E402
@@ -111,6 +118,82 @@ def overhead_at_scale(corpus: Path, workdir: Path) -> dict[str, float]:
     }
 
 
+def corpus_texts(corpus: Path) -> list[str]:
+    """Return the passage texts an index of corpus holds, in page order."""
+    articles = [r.article for r in scan_corpus(corpus) if r.status == "ok" and r.article]
+    return [p.text for a in articles for p in passages_of(a)]
+
+
+def compare_encoders(args: argparse.Namespace, texts: list[str]) -> None:
+    """Embed the same passages with each encoder, interleaved in rounds; print rates and agreement."""
+    names = args.encoders.split(",")
+    encoders = {
+        n: Encoder(args.model, encoder=n, batch_size=args.batch_size, cache_dir=args.cache_dir) for n in names
+    }
+    for encoder in encoders.values():
+        encoder.encode_passages(["预热"] * 8)  # loads (converting once) and warms up; not timed
+    seconds = {n: 0.0 for n in names}
+    vectors: dict[str, np.ndarray] = {}
+    chunks = [texts[i : i + 256] for i in range(0, len(texts), 256)]
+    for round_ in range(args.rounds):
+        for c, chunk in enumerate(chunks):
+            order = names[(round_ + c) % len(names) :] + names[: (round_ + c) % len(names)]
+            for n in order:  # rotating who goes first spreads the machine's noise over all of them
+                out, s = timed(encoders[n].encode_passages, chunk)
+                seconds[n] += s
+                if round_ == 0:
+                    vectors.setdefault(n, np.zeros((0, out.shape[1]), np.float32))
+                    vectors[n] = np.vstack([vectors[n], out])
+    base = names[0]
+    print(
+        f"{len(texts)} passages x {args.rounds} rounds, batch {args.batch_size}, chunks of 256, interleaved"
+    )
+    print(f"{'encoder':16} {'precision':9} {'passages/s':>10} {'ratio':>6} {'cos mean':>9} {'cos min':>8}")
+    rows = {}
+    for n in names:
+        rate = len(texts) * args.rounds / seconds[n]
+        cos = (vectors[n] * vectors[base]).sum(axis=1)
+        rows[n] = {"precision": encoders[n].precision, "passages_per_s": round(rate, 2)}
+        rows[n] |= {"ratio": round(seconds[base] / seconds[n], 3), "cos_min": round(float(cos.min()), 5)}
+        print(
+            f"{n:16} {encoders[n].precision:9} {rate:10.2f} {seconds[base] / seconds[n]:6.2f}"
+            f" {cos.mean():9.5f} {cos.min():8.5f}"
+        )
+    print(json.dumps({"encoders": rows, "passages": len(texts), "rounds": args.rounds}))
+
+
+def compare_cli(args: argparse.Namespace, corpus: Path) -> None:
+    """Run `quotebot index --full` over corpus once per encoder per round, alternating; print wall times."""
+    import subprocess
+
+    names = args.cli.split(",")
+    env = dict(os.environ, QUOTEBOT_MODEL=args.model, PYTHONPATH=str(REPO))
+    if args.cache_dir is not None:
+        env["QUOTEBOT_ENCODER_CACHE"] = str(args.cache_dir)
+    for n in names:  # convert once beforehand (not timed): a one-page index
+        one = args.workdir / "one"
+        copy_subset(corpus, list_pages(corpus)[:1], one)
+        cmd = [sys.executable, "-m", "bot", "index", "--full", str(one)]
+        subprocess.run(
+            cmd, env=env | {"QUOTEBOT_ENCODER": n, "QUOTEBOT_INDEX_DIR": str(one) + "-index"}, check=True
+        )
+    seconds: dict[str, list[float]] = {n: [] for n in names}
+    for round_ in range(args.rounds):
+        for n in names if round_ % 2 == 0 else names[::-1]:
+            index_dir = args.workdir / f"cli-{n}"
+            cmd = [sys.executable, "-m", "bot", "index", "--full", "--json", str(corpus)]
+            run_env = env | {"QUOTEBOT_ENCODER": n, "QUOTEBOT_INDEX_DIR": str(index_dir)}
+            done, s = timed(subprocess.run, cmd, env=run_env, check=True, capture_output=True, text=True)
+            report = json.loads(done.stdout)
+            seconds[n].append(s)
+            print(f"quotebot index --full, {n}: {s:.1f} s, {report['passages']} passages", flush=True)
+    base = names[-1]
+    for n in names:
+        mean = sum(seconds[n]) / len(seconds[n])
+        print(f"{n:16} mean {mean:8.1f} s, {sum(seconds[base]) / sum(seconds[n]):.2f}x {base}")
+    print(json.dumps({"cli_seconds": seconds}))
+
+
 def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     """Return (result, seconds)."""
     start = time.perf_counter()
@@ -129,8 +212,15 @@ def main() -> None:
     parser.add_argument(
         "--skip-scale", action="store_true", help="skip the whole-corpus run with the model taken out"
     )
+    parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="QUOTEBOT_ENCODER of the main run")
+    parser.add_argument("--encoders", help="comma-separated encoders to compare on the same passages")
+    parser.add_argument("--cli", help="comma-separated encoders to run `quotebot index --full` with")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --encoders / --cli (default 2)")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=None, help="converted models (QUOTEBOT_ENCODER_CACHE)"
+    )
     args = parser.parse_args()
-    if not args.skip_scale:
+    if not args.skip_scale and not (args.encoders or args.cli):
         scale = overhead_at_scale(args.corpus, args.workdir)
         print(
             f"whole corpus, model taken out: {scale['pages']} pages, {scale['passages']} passages: full build"
@@ -144,18 +234,18 @@ def main() -> None:
     corpus, index_dir = args.workdir / "corpus", args.workdir / "index"
     copy_subset(args.corpus, pages, corpus)
     shutil.rmtree(index_dir, ignore_errors=True)
-    encoder = Encoder(args.model, batch_size=args.batch_size)
-    model = encoder._load()  # the same SentenceTransformer object the index uses
-    prompt = encoder.prompts["passage"]
-    model.encode(["预热"] * 8, prompt=prompt, batch_size=args.batch_size)  # warm-up, not timed
-
-    articles = [r.article for r in scan_corpus(corpus) if r.status == "ok" and r.article]
-    texts = [p.text for a in articles for p in passages_of(a)]
+    texts = corpus_texts(corpus)
+    if args.encoders:
+        compare_encoders(args, texts)
+        return
+    if args.cli:
+        compare_cli(args, corpus)
+        return
+    encoder = Encoder(args.model, encoder=args.encoder, batch_size=args.batch_size)
+    encoder.encode_passages(["预热"] * 8)  # loads (and converts once) the model; not timed
 
     def raw() -> float:
-        _, seconds = timed(
-            model.encode, texts, prompt=prompt, batch_size=args.batch_size, normalize_embeddings=True
-        )
+        _, seconds = timed(encoder.encode_passages, texts)
         return seconds
 
     raw_before = raw()
@@ -169,9 +259,7 @@ def main() -> None:
     edited = edit_one_page(corpus, pages)
     incremental, incr_s = timed(build_index, corpus, index_dir, encoder)
     page_passages = [p for p in load_passages(current_generation(index_dir)) if p.doc == edited]
-    _, page_embed_s = timed(
-        model.encode, [p.text for p in page_passages], prompt=prompt, batch_size=args.batch_size
-    )
+    _, page_embed_s = timed(encoder.encode_passages, [p.text for p in page_passages])
     _, scan_s = timed(lambda: list(scan_corpus(corpus)))
 
     n = full.passages
@@ -197,9 +285,9 @@ def main() -> None:
     raw_rate, rate = len(texts) / raw_s, n / full_s
     ratio = figures["throughput_ratio"]
     print(f"corpus: {len(pages)} of {total} pages of {args.corpus} (--pages {args.pages})")
-    print(f"passages: {n} (raw encode: {len(texts)}), batch size {args.batch_size}")
+    print(f"passages: {n} (raw encode: {len(texts)}), batch size {args.batch_size}, encoder {args.encoder}")
     print(
-        f"raw model.encode: {raw_s:8.2f} s {raw_rate:7.1f} passages/s"
+        f"raw encode:       {raw_s:8.2f} s {raw_rate:7.1f} passages/s"
         f" (runs {raw_before:.2f}, {raw_after:.2f})"
     )
     print(f"quotebot index:   {full_s:8.2f} s {rate:7.1f} passages/s, ratio {ratio:.3f}x")

@@ -1,6 +1,6 @@
 """Retrieval quality on ../shared/eval and ../shared/eval-news: anchors against the shipped Searcher.
 
-usage: bench/quality.py [--cache DIR] [--sample N] [--segmenters | --calibrate]
+usage: bench/quality.py [--cache DIR] [--sample N] [--encoder NAME] [--segmenters | --calibrate]
 
 Each set's pages are parsed and indexed with bot.indexing.build_index; passage and question vectors
 are cached per text under --cache (keyed by model id, prompt and text), so a second run costs seconds.
@@ -51,14 +51,16 @@ MODEL = str(REPO.parent / "shared" / "models" / "multilingual-e5-small-zh-en")
 class CachedEncoder(Encoder):
     """An Encoder that remembers every vector it computed, per text, in one .npz per prompt."""
 
-    def __init__(self, model: str, cache: Path) -> None:
-        super().__init__(model)
+    def __init__(self, model: str, cache: Path, encoder: str = "torch") -> None:
+        super().__init__(model, encoder=encoder)
         self.cache = cache
         self.computed = 0
 
     def _store(self, kind: str) -> Path:
         prompt = self.prompts[kind]
-        key = hashlib.sha256(f"{self.model_id}\x00{prompt}".encode()).hexdigest()[:16]
+        # torch keeps its old key, so caches made before encoder backends stay valid.
+        backend = "" if self.backend == "torch" else f"\x00{self.backend}-{self.requested_precision}"
+        key = hashlib.sha256(f"{self.model_id}\x00{prompt}{backend}".encode()).hexdigest()[:16]
         return self.cache / f"vectors-{kind}-{key}.npz"
 
     def _cached(
@@ -254,7 +256,7 @@ def report(
 
 def quality(args: argparse.Namespace) -> None:
     """Print BM25 / dense / RRF / the shipped Searcher per subset, both halves, and abstention rates."""
-    encoder = CachedEncoder(MODEL, args.cache)
+    encoder = CachedEncoder(MODEL, args.cache, args.encoder)
     searchers = {name: index(encoder, name, args) for name in SETS}
     sets = {name: questions(encoder, name, args.sample) for name in SETS}
     for name, qs in sets.items():
@@ -316,7 +318,7 @@ def abstention(
 
 def segmenters(args: argparse.Namespace) -> None:
     """Compare BM25 segmentations on the parsed passages of both sets."""
-    encoder = CachedEncoder(MODEL, args.cache)
+    encoder = CachedEncoder(MODEL, args.cache, args.encoder)
     for name in SETS:
         searcher = index(encoder, name, args)
         qs = questions(encoder, name, args.sample)
@@ -384,7 +386,7 @@ def calibrate(args: argparse.Namespace) -> None:
     from embeddings import calibration
 
     rank.shingles = cache(rank.shingles)  # the grid folds the same passages many times
-    encoder = CachedEncoder(MODEL, args.cache)
+    encoder = CachedEncoder(MODEL, args.cache, args.encoder)
     searchers = {name: index(encoder, name, args) for name in SETS}
     pools = [
         (searchers[name], q, searchers[name].candidates(q.text, q.vector))
@@ -433,6 +435,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--sample", type=int, default=256, help="use pages whose hash byte is below this (256: all)"
+    )
+    parser.add_argument(
+        "--encoder", default="torch", help="encoder backend (QUOTEBOT_ENCODER values; default torch)"
     )
     parser.add_argument("--segmenters", action="store_true", help="compare BM25 segmentations")
     parser.add_argument(

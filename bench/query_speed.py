@@ -2,12 +2,15 @@
 
 usage: bench/query_speed.py [--cache DIR] [--sample N] [--questions N] [--million N]
                             [--skip-eval] [--skip-million]
+       bench/query_speed.py --during-reindex [--encoder NAME] [--reindex-pages N] [--questions N]
 
 1. p50/p95 of Searcher.search (encode + both searches + fusion + highlight) over N eval questions,
    with the time split into encode / dense / lexical / ranking, on the index bench/quality.py built.
 2. HNSW (shipped) and IVF (rejected) recall@10 against exact search on the real eval embeddings.
 3. FAISS alone on 1M random 384-d vectors with the index kind DenseIndex uses at that size:
    build time, bytes per vector, one-query latency, and the exact flat scan for comparison.
+--during-reindex: p50/p95 of one question end to end (Searcher.search), idle and then while a full
+   reindex of N eval pages runs in the same process with the same encoder (as the bot's /reindex does).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,6 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.quality import EVAL, MODEL, SHIPPED_CAP, CachedEncoder, build, index_dir
+from bot.config import DEFAULT_ENCODER
 from embeddings import rank
 from embeddings.encoder import Encoder
 from embeddings.local.dense import FLAT_MAX, HNSW_EF_SEARCH, DenseIndex
@@ -74,6 +79,52 @@ def eval_latency(cache: Path, n: int, sample: int) -> None:
     searcher.search_many(questions[:500])
     per = (time.perf_counter() - started) / 500 * 1000
     print(f"  search_many, 500 questions: {per:.1f} ms per question")
+
+
+def reindex_latency(cache: Path, n: int, encoder_name: str, pages: int) -> None:
+    """Time one question at a time idle, then while this process reindexes `pages` eval pages."""
+    from embeddings.store import build_index, open_searcher
+
+    from bench.index_speed import copy_subset, pick_pages
+
+    index = cache / f"index-{encoder_name}"  # bench/encoder_quality.py's index of this encoder, if any
+    if not (index / "current").exists():
+        build(CachedEncoder(MODEL, cache, encoder_name), cache)  # the eval index with this encoder's vectors
+        index = cache / "index"
+    encoder = Encoder(MODEL, encoder=encoder_name)
+    searcher = open_searcher(index, encoder)
+    questions = [json.loads(line)["question"] for line in (EVAL / "questions.jsonl").open(encoding="utf-8")]
+    sample = [questions[i] for i in np.random.default_rng(1).choice(len(questions), n, replace=False)]
+    searcher.search(sample[0])  # load the model and warm up
+    idle = []
+    for question in sample:
+        t0 = time.perf_counter()
+        searcher.search(question)
+        idle.append(time.perf_counter() - t0)
+    corpus = cache / "reindex-corpus"
+    copy_subset(EVAL / "articles", pick_pages(EVAL / "articles", pages), corpus)
+    done = threading.Event()
+
+    def reindex() -> None:
+        build_index(corpus, cache / "reindex-index", encoder, full=True)
+        done.set()
+
+    started = time.perf_counter()
+    threading.Thread(target=reindex, daemon=True).start()
+    busy: list[float] = []
+    while not done.is_set():
+        t0 = time.perf_counter()
+        searcher.search(sample[len(busy) % n])
+        busy.append(time.perf_counter() - t0)
+    took = time.perf_counter() - started
+    ratio = (
+        np.percentile(busy, 50) / np.percentile(idle, 50),
+        np.percentile(busy, 95) / np.percentile(idle, 95),
+    )
+    print(f"encoder {encoder_name} ({encoder.precision}), eval index {searcher.stats.passages} passages")
+    print(f"  one question, idle:            {percentiles(idle)}  ({len(idle)} questions)")
+    print(f"  during a {pages}-page reindex:  {percentiles(busy)}  ({len(busy)} questions, {took:.0f} s)")
+    print(f"  ratio during/idle: p50 {ratio[0]:.2f}x, p95 {ratio[1]:.2f}x")
 
 
 def exact_top(base: np.ndarray, queries: np.ndarray, k: int, chunk: int = 200_000) -> np.ndarray:
@@ -181,7 +232,13 @@ def main() -> None:
     parser.add_argument("--million", type=int, default=1_000_000)
     parser.add_argument("--skip-eval", action="store_true")
     parser.add_argument("--skip-million", action="store_true")
+    parser.add_argument("--during-reindex", action="store_true", help="question latency during a reindex")
+    parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="QUOTEBOT_ENCODER for --during-reindex")
+    parser.add_argument("--reindex-pages", type=int, default=60, help="pages the reindex embeds")
     args = parser.parse_args()
+    if args.during_reindex:
+        reindex_latency(args.cache, args.questions, args.encoder, args.reindex_pages)
+        return
     if not args.skip_eval:
         eval_latency(args.cache, args.questions, args.sample)
         real_recall(args.cache, args.sample)

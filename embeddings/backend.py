@@ -63,12 +63,31 @@ class TextEncoder(Protocol):
         """Return how many passages one model call takes."""
         ...
 
+    @property
+    def backend(self) -> str:
+        """Return the runtime that computes the vectors (torch, openvino, hashing), for the manifest."""
+        ...
+
+    @property
+    def precision(self) -> str:
+        """Return the precision it runs at (fp32, bf16, int8), for the manifest."""
+        ...
+
+    @property
+    def family(self) -> str:
+        """Return which vectors may share an index with this encoder's (manifest.vector_family)."""
+        ...
+
     def encode_queries(self, texts: Sequence[str]) -> Matrix:
         """Encode questions, one row each."""
         ...
 
     def encode_passages(self, texts: Sequence[str]) -> Matrix:
         """Encode passages, one row each."""
+        ...
+
+    def encode_sentences(self, texts: Sequence[str]) -> Matrix:
+        """Encode a hit's sentences like passages, on the question path's thread budget (highlights)."""
         ...
 
 

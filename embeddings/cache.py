@@ -16,10 +16,12 @@ from embeddings.backend import Ids, Matrix, Vector
 class EmbeddingCache:
     """Vectors a reindex has embedded so far, kept on disk so a killed run's successor need not redo them."""
 
-    def __init__(self, directory: Path, model: str, dimension: int, prompts: Mapping[str, str]) -> None:
+    def __init__(
+        self, directory: Path, model: str, dimension: int, prompts: Mapping[str, str], family: str = "float"
+    ) -> None:
         self.directory = directory
         self.dimension = dimension
-        key = {"model": model, "dimension": dimension, "prompts": dict(prompts)}
+        key = {"model": model, "dimension": dimension, "prompts": dict(prompts), "vectors": family}
         try:
             valid = json.loads((self.directory / "meta.json").read_text(encoding="utf-8")) == key
         except (OSError, ValueError):

@@ -1,29 +1,45 @@
-"""The embedding model: sentence-transformers loaded lazily, with its query and passage prompts."""
+"""The embedding model behind one seam: a backend (torch or OpenVINO) loaded lazily, with its prompts."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from embeddings.backend import Matrix
 from embeddings.errors import ModelUnavailable
+from embeddings.manifest import vector_family
 
 log = logging.getLogger(__name__)
 
 # E5 models were trained with these prefixes; older hub copies lack them in their config.
 E5_PROMPTS = {"query": "query: ", "passage": "passage: "}
 SINGLE_THREAD_MAX = 4
-# Batches use half the cores: with neighbours on a 2-core machine, 256 questions took 15 ms each
-# on one thread and 50 ms each on two.
-BATCH_THREADS = max(1, min(4, (os.cpu_count() or 1) // 2))
-# Passage batches (indexing) are long texts and do scale: 96 eval paragraphs embedded at 12 per
-# second on one thread and 22 per second on two (same run, 2-core machine).
-PASSAGE_THREADS = max(1, min(8, os.cpu_count() or 1))
+# Each use of the model has its own thread budget, fixed when the model loads and never changed per
+# call. One question: one thread (on a shared 2-core machine a single query took 26 ms with one
+# thread and 968 ms with two). Highlighting embeds a few sentences on the question path: one thread.
+# Question batches use half the cores: with neighbours, 256 questions took 15 ms each on one thread
+# and 50 ms each on two. Passage batches (indexing) are long texts and do scale: 96 eval paragraphs
+# embedded at 12 per second on one thread and 22 per second on two.
+THREADS = {
+    "query": 1,
+    "sentence": 1,
+    "batch": max(1, min(4, (os.cpu_count() or 1) // 2)),
+    "passage": max(1, min(8, os.cpu_count() or 1)),
+}
+# Encoder setting values: backend and precision ("openvino" runs at the CPU's best float precision:
+# bf16 where it has avx512_bf16/AMX, else fp32).
+ENCODERS = {
+    "torch": ("torch", "fp32"),
+    "openvino": ("openvino", "auto"),
+    "openvino-fp32": ("openvino", "fp32"),
+    "openvino-int8": ("openvino", "int8"),
+}
 
 
 def model_identity(model: str) -> str:
@@ -57,6 +73,70 @@ def unavailable_message(model: str, error: BaseException) -> str:
     return f"cannot load the embedding model {model!r} ({type(error).__name__}: {error})"
 
 
+def parse_encoder(value: str) -> tuple[str, str]:
+    """Return (backend, precision) of an encoder setting value; ValueError names the choices."""
+    try:
+        return ENCODERS[value.strip().lower()]
+    except KeyError:
+        raise ValueError(f"unknown encoder {value!r}; use one of {', '.join(ENCODERS)}") from None
+
+
+class Backend(Protocol):
+    """What a loaded model offers: vectors of texts (prompts already prefixed) under a thread budget."""
+
+    name: str
+    precision: str
+    dimension: int
+    prompts: dict[str, str]
+
+    def embed(self, texts: Sequence[str], threads: int, batch_size: int) -> np.ndarray: ...
+
+
+class TorchBackend:
+    """sentence-transformers on torch; each thread budget runs on its own long-lived worker thread."""
+
+    name = "torch"
+    precision = "fp32"
+
+    def __init__(self, model: str) -> None:
+        import torch
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        # The "Loading weights" progress bar is noise in CLI output and logs.
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        self._torch = torch
+        self.st = SentenceTransformer(model, device="cpu")
+        get: Any = (
+            getattr(self.st, "get_embedding_dimension", None) or self.st.get_sentence_embedding_dimension
+        )
+        self.dimension = int(get())
+        configured = getattr(self.st, "prompts", None) or {}
+        self.prompts = {k: v for k, v in configured.items() if isinstance(v, str)}
+        self._workers: dict[int, ThreadPoolExecutor] = {}
+        self._lock = threading.Lock()
+
+    def _worker(self, threads: int) -> ThreadPoolExecutor:
+        """Return the worker whose thread set torch's (per-thread, OpenMP) thread count once."""
+        with self._lock:
+            if threads not in self._workers:
+                self._workers[threads] = ThreadPoolExecutor(
+                    1, f"torch-{threads}", initializer=self._torch.set_num_threads, initargs=(threads,)
+                )
+            return self._workers[threads]
+
+    def embed(self, texts: Sequence[str], threads: int, batch_size: int) -> np.ndarray:
+        """Return normalised vectors of texts, computed on the worker of this thread budget."""
+        run: Callable[[], Any] = lambda: self.st.encode(  # noqa: E731
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(self._worker(threads).submit(run).result())
+
+
 class Encoder:
     """Turns questions and passages into L2-normalised float32 vectors with the model's prompts."""
 
@@ -64,46 +144,74 @@ class Encoder:
         self,
         model: str,
         *,
+        encoder: str = "torch",
         query_prompt: str | None = None,
         passage_prompt: str | None = None,
         batch_size: int = 32,
+        cache_dir: Path | None = None,
     ) -> None:
         self.model = model
         self.model_id = model_identity(model)
+        self.backend, self.requested_precision = parse_encoder(encoder)
         self.batch_size = batch_size
+        self.cache_dir = cache_dir
         self._query_prompt = query_prompt
         self._passage_prompt = passage_prompt
-        self._st: Any = None
-        self._torch: Any = None
+        self._loaded: Backend | None = None
         self._prompts: dict[str, str] | None = None
+        self._load_lock = threading.Lock()
 
-    def _load(self) -> Any:
-        """Load the model once, on first use."""
-        if self._st is not None:
-            return self._st
+    @property
+    def family(self) -> str:
+        """Return the vector family (see vector_family), known without loading the model."""
+        return vector_family(self.backend, self.requested_precision)
+
+    def _load(self) -> Backend:
+        """Load the model once, on first use, even when several threads ask at the same time."""
+        if self._loaded is not None:
+            return self._loaded
+        with self._load_lock:
+            if self._loaded is None:
+                self._loaded = self._open()
+            return self._loaded
+
+    def _open(self) -> Backend:
+        """Return the loaded backend (converting the model first when it is not cached)."""
         try:
-            import torch
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as transformers_logging
+            if self.backend == "torch":
+                loaded: Backend = TorchBackend(self.model)
+            else:
+                from embeddings.openvino_encoder import OpenVINOBackend, converted_model
 
-            # The "Loading weights" progress bar is noise in CLI output and logs.
-            transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-            st = SentenceTransformer(self.model, device="cpu")
-            self._torch = torch
+                # fp32 and the CPU's best float precision run the same converted (fp32) model.
+                stored = "int8" if self.requested_precision == "int8" else "float"
+                directory = converted_model(self.model, self.model_id, stored, self.cache_dir)
+                loaded = OpenVINOBackend(directory, self.requested_precision)
+        except ModelUnavailable:
+            raise
         except Exception as error:
             raise ModelUnavailable(unavailable_message(self.model, error), model=self.model) from error
-        configured = {k: v for k, v in (getattr(st, "prompts", None) or {}).items() if isinstance(v, str)}
-        self._prompts = resolve_prompts(self.model_id, configured, self._query_prompt, self._passage_prompt)
-        log.info("loaded embedding model %s (prompts %r)", self.model_id, self._prompts)
-        self._st = st
-        return st
+        self._prompts = resolve_prompts(
+            self.model_id, loaded.prompts, self._query_prompt, self._passage_prompt
+        )
+        log.info(
+            "loaded embedding model %s with %s %s (prompts %r)",
+            self.model_id,
+            loaded.name,
+            loaded.precision,
+            self._prompts,
+        )
+        return loaded
 
     @property
     def dimension(self) -> int:
         """Return the vector dimension."""
-        st = self._load()
-        get = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
-        return int(get())
+        return self._load().dimension
+
+    @property
+    def precision(self) -> str:
+        """Return the precision the model runs at (loads it): fp32, bf16 or int8."""
+        return self._load().precision
 
     @property
     def prompts(self) -> dict[str, str]:
@@ -112,29 +220,23 @@ class Encoder:
         assert self._prompts is not None
         return dict(self._prompts)
 
-    def _encode(self, texts: Sequence[str], kind: str) -> Matrix:
-        """Encode texts with the prompt of kind, normalised float32 (n, d)."""
-        st = self._load()
+    def _encode(self, texts: Sequence[str], prompt: str, use: str) -> np.ndarray:
+        """Encode texts with the prompt of kind under the thread budget of use, normalised float32 (n, d)."""
+        loaded = self._load()
         if len(texts) == 0:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        # One question: one thread. On a shared 2-core machine a single query took 24 ms with one
-        # thread and 360 ms with two (threads wait on each other).
-        batch_threads = PASSAGE_THREADS if kind == "passage" else BATCH_THREADS
-        self._torch.set_num_threads(1 if len(texts) <= SINGLE_THREAD_MAX else batch_threads)
-        vectors = st.encode(
-            list(texts),
-            prompt=self.prompts[kind],
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+            return np.zeros((0, loaded.dimension), dtype=np.float32)
+        prefix = self.prompts[prompt]
+        vectors = loaded.embed([prefix + t for t in texts], THREADS[use], self.batch_size)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-    def encode_queries(self, texts: Sequence[str]) -> Matrix:
-        """Encode questions with the query prompt."""
-        return self._encode(texts, "query")
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode questions with the query prompt (a few: the single-question budget; more: a batch)."""
+        return self._encode(texts, "query", "query" if len(texts) <= SINGLE_THREAD_MAX else "batch")
 
-    def encode_passages(self, texts: Sequence[str]) -> Matrix:
-        """Encode passages with the passage prompt."""
-        return self._encode(texts, "passage")
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode passages with the passage prompt (the indexing budget)."""
+        return self._encode(texts, "passage", "passage")
+
+    def encode_sentences(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode a hit's sentences with the passage prompt on the question path's budget (highlights)."""
+        return self._encode(texts, "passage", "sentence")

@@ -26,9 +26,10 @@ class IndexCorrupt(EmbeddingsError):
 class IndexMismatch(EmbeddingsError):
     """The index was built with another model or schema than the one configured."""
 
-    def __init__(self, message: str, *, built_with: str | None = None) -> None:
+    def __init__(self, message: str, *, built_with: str | None = None, built_by: str | None = None) -> None:
         super().__init__(message)
         self.built_with = built_with  # the model the index was built with, when that is the difference
+        self.built_by = built_by  # the encoder setting whose vectors the index holds
 
 
 class IndexBusy(EmbeddingsError):

@@ -30,6 +30,10 @@ class HashingEncoder:
         self._dimension = dimension
         self.batch_size = batch_size
         self.model_id = f"hashing-char-ngrams-{'-'.join(map(str, NGRAMS))}-d{dimension}"
+        # What the manifest records; its model id alone already keeps its vectors apart from a model's.
+        self.backend = "hashing"
+        self.precision = "fp32"
+        self.family = "float"
 
     @property
     def dimension(self) -> int:
@@ -65,4 +69,8 @@ class HashingEncoder:
 
     def encode_passages(self, texts: Sequence[str]) -> Matrix:
         """Encode passages."""
+        return self._encode(texts)
+
+    def encode_sentences(self, texts: Sequence[str]) -> Matrix:
+        """Encode a hit's sentences (highlights)."""
         return self._encode(texts)

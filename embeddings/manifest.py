@@ -20,13 +20,36 @@ class PageRecord:
     passage_ids: tuple[int, ...]
 
 
+# Vectors of float precisions agree to cosine >= 0.99999 across backends (torch fp32, OpenVINO
+# fp32/bf16): they may share an index. A quantised model makes other vectors (cosine ~0.998, another
+# top-1 for 3% of questions): changing to or from one needs a full rebuild.
+QUANTISED = frozenset({"int8"})
+
+
+def vector_family(backend: str, precision: str) -> str:
+    """Return which vectors may share an index: all float precisions alike, each quantised model alone."""
+    return f"{backend}-{precision}" if precision in QUANTISED else "float"
+
+
+def encoder_setting(backend: str, precision: str) -> str:
+    """Return the encoder setting that makes vectors of this backend and precision."""
+    return f"{backend}-{precision}" if precision in QUANTISED else backend
+
+
 @dataclass(frozen=True)
 class Encoding:
-    """How vectors were made: the model, its dimension and its query and passage prompts."""
+    """How vectors were made: the model, its dimension, its prompts, the encoder backend and precision."""
 
     model: str
     dimension: int
     prompts: Mapping[str, str]
+    backend: str = "torch"
+    precision: str = "fp32"
+
+    @property
+    def family(self) -> str:
+        """Return which vectors may join these (see vector_family)."""
+        return vector_family(self.backend, self.precision)
 
 
 @dataclass(frozen=True)
@@ -46,6 +69,8 @@ class Manifest:
     dense_kind: str
     pages: Mapping[str, PageRecord] = field(default_factory=dict)
     generation: str = ""
+    encoder: str = "torch"  # the backend that embedded the passages (torch before it was recorded)
+    precision: str = "fp32"
 
     @property
     def content_hashes(self) -> dict[str, str]:
@@ -61,12 +86,23 @@ def corpus_fingerprint(pages: Mapping[str, PageRecord]) -> str:
     return digest.hexdigest()
 
 
-def mismatch(manifest: Manifest, model: str, dimension: int | None, prompts: Mapping[str, str] | None) -> str:
+def mismatch(
+    manifest: Manifest,
+    model: str,
+    dimension: int | None,
+    prompts: Mapping[str, str] | None,
+    family: str | None = None,
+) -> str:
     """Return why vectors of this encoder cannot join or query the index, or "" when they can."""
     if manifest.schema != SCHEMA_VERSION:
         return f"index schema version {manifest.schema}, this quotebot reads version {SCHEMA_VERSION}"
     if manifest.model != model:
         return f"built with model {manifest.model}, but the configured model is {model}"
+    if family is not None and vector_family(manifest.encoder, manifest.precision) != family:
+        return (
+            f"built with the {manifest.encoder} {manifest.precision} encoder, whose vectors differ from "
+            f"the configured encoder's ({'a float precision' if family == 'float' else family})"
+        )
     if dimension is not None and manifest.dimension != dimension:
         return f"built with {manifest.dimension}-d vectors, but the configured model makes {dimension}-d"
     if prompts is not None and dict(manifest.prompts) != dict(prompts):
@@ -105,6 +141,8 @@ def manifest_from_json(text: str) -> Manifest:
         dense_kind=str(data["dense_kind"]),
         pages=pages,
         generation=str(data.get("generation", "")),
+        encoder=str(data.get("encoder", "torch")),
+        precision=str(data.get("precision", "fp32")),
     )
 
 

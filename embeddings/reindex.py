@@ -71,7 +71,7 @@ def reindex(
 def _checked_base(writer: GenerationWriter, encoder: TextEncoder, where: str, source: str) -> Manifest | None:
     """Return the manifest the run builds on; raises IndexMismatch when it was made by another model."""
     base = writer.base
-    if base is not None and (reason := mismatch(base, encoder.model_id, None, None)):
+    if base is not None and (reason := mismatch(base, encoder.model_id, None, None, encoder.family)):
         raise IndexMismatch(
             f"the index in {where} was {reason}; an incremental reindex would mix them: {FULL_FIX}"
         )
@@ -142,9 +142,13 @@ def _update(
 def _check_encoding(base: Manifest | None, encoder: TextEncoder, embeds: bool) -> Encoding:
     """Return the encoding new vectors join; raises IndexMismatch when it differs from the base's."""
     if not embeds and base is not None:
-        return Encoding(encoder.model_id, base.dimension, dict(base.prompts))
-    encoding = Encoding(encoder.model_id, encoder.dimension, dict(encoder.prompts))
-    if base is not None and (reason := mismatch(base, encoding.model, encoding.dimension, encoding.prompts)):
+        return Encoding(encoder.model_id, base.dimension, dict(base.prompts), base.encoder, base.precision)
+    encoding = Encoding(
+        encoder.model_id, encoder.dimension, dict(encoder.prompts), encoder.backend, encoder.precision
+    )
+    if base is not None and (
+        reason := mismatch(base, encoding.model, encoding.dimension, encoding.prompts, encoding.family)
+    ):
         raise IndexMismatch(f"the index was {reason}; an incremental reindex would mix them: {FULL_FIX}")
     return encoding
 

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from embeddings import calibration, rank
-from embeddings.backend import IndexReader, IndexStore, TextEncoder, Vector
+from embeddings.backend import IndexReader, IndexStore, Scored, TextEncoder, Vector
 from embeddings.calibration import Calibration
 from embeddings.errors import BadQuestion, IndexMismatch
-from embeddings.manifest import Manifest, mismatch
+from embeddings.manifest import Manifest, encoder_setting, mismatch
 from embeddings.models import Answer, Headline, Hit, Passage
 from embeddings.tokens import content_query, tokenize
 
@@ -81,7 +81,7 @@ class Searcher:
     def search_many(
         self, questions: Sequence[str], *, top_k: int | None = None
     ) -> list[Answer | BadQuestion]:
-        """Answer many questions with one batched encode; a bad question yields its BadQuestion."""
+        """Answer questions with one encode and one dense search; a bad question yields its BadQuestion."""
         checked: list[str | BadQuestion] = []
         for question in questions:
             try:
@@ -89,13 +89,16 @@ class Searcher:
             except BadQuestion as error:
                 checked.append(error)
         good = [q for q in checked if isinstance(q, str)]
-        vectors = iter(self._encoder.encode_queries(good))
+        vectors = self._encoder.encode_queries(good)
+        dense = self._index.dense(vectors, POOL) if good else []
         k = self.top_k if top_k is None else top_k
-        return [q if isinstance(q, BadQuestion) else self._answer(q, next(vectors), k, 0) for q in checked]
+        answers = (self._answer(q, vectors[i], k, 0, dense[i]) for i, q in enumerate(good))
+        return [q if isinstance(q, BadQuestion) else next(answers) for q in checked]
 
-    def candidates(self, question: str, vector: Vector) -> list[rank.Candidate]:
-        """Return the fused candidates for a checked question and its vector, best first."""
-        dense = self._index.dense(vector[None, :], POOL)[0]
+    def candidates(self, question: str, vector: Vector, dense: Scored | None = None) -> list[rank.Candidate]:
+        """Return the fused candidates for a checked question, its vector (and its dense hits), best first."""
+        if dense is None:
+            dense = self._index.dense(vector[None, :], POOL)[0]
         cal = self.calibration
         if rank.question_kind(question) == "cross-lingual":
             # BM25 over Chinese cannot help a question without Han characters: rank by cosine alone.
@@ -116,9 +119,11 @@ class Searcher:
         )
         return rank.demote(fused, self._captions, cal.caption_penalty)
 
-    def _answer(self, question: str, vector: Vector, top_k: int, offset: int) -> Answer:
+    def _answer(
+        self, question: str, vector: Vector, top_k: int, offset: int, dense: Scored | None = None
+    ) -> Answer:
         """Rank, then build the Answer (hits with highlights, or the nearest headlines)."""
-        candidates = self.candidates(question, vector)
+        candidates = self.candidates(question, vector, dense)
         threshold = rank.threshold(self.calibration, rank.question_kind(question), self.min_score)
         good = rank.quotable(candidates, threshold, self.calibration.quote_margin)
         if not good:
@@ -140,7 +145,7 @@ class Searcher:
         spans = {h.passage_id: rank.sentence_spans(h.text) for h in bare}
         sentences = [h.text[s:e] for h in bare for s, e in spans[h.passage_id]]
         similarity = dict(
-            zip(sentences, (self._encoder.encode_passages(sentences) @ vector).tolist(), strict=True)
+            zip(sentences, (self._encoder.encode_sentences(sentences) @ vector).tolist(), strict=True)
         )
         done = {
             h.passage_id: rank.highlight(
@@ -182,14 +187,16 @@ def open_searcher(
     """Open a generation (the live one by default) for searching, checked against the encoder first."""
     name = store.live() if generation is None else generation
     manifest = store.manifest(name)
-    reason = mismatch(manifest, encoder.model_id, None, None) or mismatch(
+    reason = mismatch(manifest, encoder.model_id, None, None, encoder.family) or mismatch(
         manifest, encoder.model_id, encoder.dimension, encoder.prompts
     )
     if reason:
         raise IndexMismatch(
             f"the index in {store.location} was {reason}; run `quotebot index --full` to rebuild it for the "
-            f"configured model, or configure the model {manifest.model} to use it as it is",
+            f"configured model and encoder, or configure the model {manifest.model} with the "
+            f"{encoder_setting(manifest.encoder, manifest.precision)} encoder to use it as it is",
             built_with=manifest.model,
+            built_by=encoder_setting(manifest.encoder, manifest.precision),
         )
     index = store.open(name)
     stats = index_stats(manifest, index.passages)

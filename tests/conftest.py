@@ -18,6 +18,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("QUOTEBOT_MODEL", str(SHARED_MODEL))
+# The suite runs on the reference encoder (torch); tests/test_encoder.py converts and checks the
+# OpenVINO ones once per session in tmp (an int8 conversion on the shipped calibration takes minutes).
+os.environ.setdefault("QUOTEBOT_ENCODER", "torch")
 
 
 @pytest.fixture(scope="session")

@@ -23,9 +23,11 @@ ALLOWED_PACKAGES = {
 # Each outside thing has one home; the set lists the modules allowed to import it.
 HOMES = {
     "faiss": {"embeddings/local/dense.py"},
-    "sentence_transformers": {"embeddings/encoder.py"},
-    "torch": {"embeddings/encoder.py"},
-    "transformers": {"embeddings/encoder.py"},
+    "sentence_transformers": {"embeddings/encoder.py", "embeddings/openvino_encoder.py"},
+    "torch": {"embeddings/encoder.py", "embeddings/openvino_encoder.py"},
+    "transformers": {"embeddings/encoder.py", "embeddings/openvino_encoder.py"},
+    "openvino": {"embeddings/openvino_encoder.py"},
+    "nncf": {"embeddings/openvino_encoder.py"},
     "bm25s": {"embeddings/local/lexical.py"},
     "jieba": {"embeddings/tokens.py"},
     "opencc": {"embeddings/tokens.py"},

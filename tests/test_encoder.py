@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+import embeddings.openvino_encoder as openvino_encoder_module
 from bot.cli.wording import explain
-from embeddings.encoder import E5_PROMPTS, Encoder, model_identity, resolve_prompts
-from embeddings.errors import ModelUnavailable
+from bot.indexing import build_index, index_store, open_searcher
+from embeddings.encoder import (
+    E5_PROMPTS,
+    THREADS,
+    Encoder,
+    model_identity,
+    parse_encoder,
+    resolve_prompts,
+)
+from embeddings.errors import IndexMismatch, ModelUnavailable
+from embeddings.manifest import manifest_from_json, mismatch, vector_family
+from embeddings.openvino_encoder import converted_model, runs_at_name
 from tests.conftest import REPO
 
 
@@ -90,3 +108,191 @@ def test_prompts_prefer_the_model_then_overrides_then_known_defaults(
 def test_a_directory_model_is_identified_by_its_absolute_path(model_path: str) -> None:
     assert model_identity(model_path).startswith("/")
     assert model_identity("intfloat/multilingual-e5-small") == "intfloat/multilingual-e5-small"
+
+
+# ---------------------------------------------------------------- backends
+
+PASSAGES = [
+    "中央银行周四宣布将基准利率下调0.25个百分点，这是今年第二次降息。",
+    "台北今天下午出现大雷雨，气象局发布豪雨特报。",
+    "1998年1月由時任臺北市市長陳水扁主持動土儀式。",
+    "The Tokyo Stock Exchange was founded in 1878.",
+]
+
+
+@pytest.fixture(scope="session")
+def model_copy(model_path: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a copy of the model in tmp (conversion must never write into the shared model)."""
+    copy = tmp_path_factory.mktemp("model") / "multilingual-e5-small-zh-en"
+    shutil.copytree(model_path, copy)
+    return copy
+
+
+@pytest.fixture(scope="session")
+def encoder_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return the session's cache directory of converted models."""
+    return tmp_path_factory.mktemp("encoders")
+
+
+@pytest.fixture(scope="session")
+def openvino_encoder(model_copy: Path, encoder_cache: Path) -> Encoder:
+    """Return the OpenVINO encoder at the CPU's best float precision, converted once per session."""
+    encoder = Encoder(str(model_copy), encoder="openvino", cache_dir=encoder_cache)
+    assert encoder.dimension == 384
+    return encoder
+
+
+@pytest.fixture(scope="session")
+def int8_encoder(model_copy: Path, encoder_cache: Path) -> Iterator[Encoder]:
+    """Return the static int8 OpenVINO encoder, quantised once per session on 24 calibration texts."""
+    saved = openvino_encoder_module.CALIBRATION_LIMIT
+    openvino_encoder_module.CALIBRATION_LIMIT = 24  # the shipped 300 take minutes on 2 busy cores
+    try:
+        encoder = Encoder(str(model_copy), encoder="openvino-int8", cache_dir=encoder_cache)
+        assert encoder.dimension == 384
+    finally:
+        openvino_encoder_module.CALIBRATION_LIMIT = saved
+    yield encoder
+
+
+def test_openvino_vectors_match_torch(encoder: Encoder, openvino_encoder: Encoder) -> None:
+    torch_vectors = encoder.encode_passages(PASSAGES)
+    vectors = openvino_encoder.encode_passages(PASSAGES)
+    assert vectors.dtype == np.float32 and vectors.shape == (4, 384)
+    assert (vectors * torch_vectors).sum(axis=1).min() >= 0.999
+    question = ["央行把利率降了多少？"]
+    assert float(openvino_encoder.encode_queries(question)[0] @ encoder.encode_queries(question)[0]) >= 0.999
+    assert openvino_encoder.precision in ("bf16", "fp32")
+    assert openvino_encoder.prompts == encoder.prompts
+
+
+def test_forced_fp32_runs_and_says_so(encoder: Encoder, model_copy: Path, encoder_cache: Path) -> None:
+    fp32 = Encoder(str(model_copy), encoder="openvino-fp32", cache_dir=encoder_cache)
+    assert fp32.precision == "fp32" and fp32.family == "float"  # what a CPU without bf16 runs at
+    assert (fp32.encode_passages(PASSAGES) * encoder.encode_passages(PASSAGES)).sum(axis=1).min() >= 0.9999
+    compiled = fp32._load()._compiled[THREADS["passage"]]  # type: ignore[attr-defined]
+    assert runs_at_name(str(compiled.get_property("INFERENCE_PRECISION_HINT"))) == "fp32"
+
+
+def test_int8_vectors_stay_close_and_rank_alike(encoder: Encoder, int8_encoder: Encoder) -> None:
+    vectors = int8_encoder.encode_passages(PASSAGES)
+    assert int8_encoder.precision == "int8" and int8_encoder.family == "openvino-int8"
+    # 24 Chinese calibration texts only (the shipped 300 give ~0.998); English moves most.
+    assert (vectors * encoder.encode_passages(PASSAGES)).sum(axis=1).min() >= 0.98
+    question = int8_encoder.encode_queries(["央行把利率降了多少？"])[0]
+    assert int((vectors @ question).argmax()) == 0
+
+
+def test_conversion_is_cached_and_never_writes_into_the_model(
+    model_copy: Path, encoder_cache: Path, openvino_encoder: Encoder
+) -> None:
+    before = sorted((p.relative_to(model_copy), p.stat().st_mtime_ns) for p in model_copy.rglob("*"))
+    directory = converted_model(str(model_copy), model_identity(str(model_copy)), "float", encoder_cache)
+    meta = directory / "quotebot-encoder.json"
+    stamp = meta.stat().st_mtime_ns
+    again = Encoder(str(model_copy), encoder="openvino", cache_dir=encoder_cache)
+    assert again.encode_queries(["x"]).shape == (1, 384)
+    assert meta.stat().st_mtime_ns == stamp  # loaded from the cache, not converted again
+    assert directory.parent == encoder_cache and "openvino-float" in directory.name
+    assert sorted((p.relative_to(model_copy), p.stat().st_mtime_ns) for p in model_copy.rglob("*")) == before
+
+
+def test_each_use_has_its_own_thread_budget(encoder: Encoder, openvino_encoder: Encoder) -> None:
+    import torch
+
+    mine = torch.get_num_threads()
+    encoder.encode_queries(["一个问题"])
+    encoder.encode_passages(PASSAGES)
+    assert torch.get_num_threads() == mine  # the caller's torch setting is never touched
+    loaded: Any = encoder._load()
+    seen = {n: loaded._worker(n).submit(torch.get_num_threads).result() for n in (1, THREADS["passage"])}
+    assert seen == {1: 1, THREADS["passage"]: THREADS["passage"]}
+    openvino_encoder.encode_queries(["一个问题"])
+    openvino_encoder.encode_passages(PASSAGES)
+    compiled = openvino_encoder._load()._compiled  # type: ignore[attr-defined]
+    assert {n: int(c.get_property("INFERENCE_NUM_THREADS")) for n, c in compiled.items()} == {
+        n: n for n in {1, THREADS["passage"]}
+    }
+
+
+def test_the_model_loads_once_when_questions_arrive_together(model_path: str) -> None:
+    opened: list[int] = []
+
+    class Counting(Encoder):
+        def _open(self) -> Any:
+            opened.append(1)
+            return super()._open()
+
+    fresh = Counting(model_path)
+    with ThreadPoolExecutor(6) as pool:
+        shapes = list(
+            pool.map(lambda q: fresh.encode_queries([q]).shape, ["问题一", "问题二", "三", "四", "五", "六"])
+        )
+    assert opened == [1] and shapes == [(1, 384)] * 6
+
+
+def test_an_unknown_encoder_names_the_choices() -> None:
+    with pytest.raises(ValueError, match="openvino-int8"):
+        Encoder("m", encoder="cuda")
+    assert parse_encoder("OpenVINO-INT8") == ("openvino", "int8")
+
+
+@pytest.mark.parametrize(
+    ("built", "configured", "compatible"),
+    [
+        (("torch", "fp32"), ("openvino", "bf16"), True),
+        (("openvino", "bf16"), ("openvino", "fp32"), True),
+        (("torch", "fp32"), ("openvino", "int8"), False),
+        (("openvino", "int8"), ("openvino", "bf16"), False),
+        (("openvino", "int8"), ("openvino", "int8"), True),
+    ],
+)
+def test_only_float_precisions_share_an_index(
+    built: tuple[str, str], configured: tuple[str, str], compatible: bool
+) -> None:
+    assert (vector_family(*built) == vector_family(*configured)) is compatible
+
+
+def test_a_changed_encoder_precision_is_detected_like_a_changed_model(
+    model_path: str, encoder: Encoder, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    for rel in ("drcd/drcd-00145.html", "drcd/drcd-00114.html"):
+        (corpus / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / "sample_corpus" / rel, corpus / rel)
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, encoder)
+    manifest = index_store(index_dir).manifest()
+    assert (manifest.encoder, manifest.precision) == ("torch", "fp32")
+    # Never converted: the check must refuse before any model is loaded.
+    int8 = Encoder(model_path, encoder="openvino-int8", cache_dir=tmp_path / "never")
+    with pytest.raises(IndexMismatch, match=r"torch fp32 encoder.*quotebot index --full") as refused:
+        open_searcher(index_dir, int8)
+    assert "QUOTEBOT_ENCODER=torch" in explain(refused.value)  # the CLI names the setting
+    (corpus / "drcd" / "drcd-00114.html").unlink()
+    with pytest.raises(IndexMismatch, match=r"incremental reindex would mix them.*--full"):
+        build_index(corpus, index_dir, int8)
+    assert not (tmp_path / "never").exists()
+    assert build_index(corpus, index_dir, encoder).removed == 1  # the same family goes on incrementally
+
+
+def test_an_old_manifest_without_encoder_fields_reads_as_torch_fp32() -> None:
+    data = {
+        "schema": 1,
+        "model": "/m",
+        "dimension": 384,
+        "prompts": {},
+        "articles": 0,
+        "passages": 0,
+        "created": "",
+        "package_version": "0.1.0",
+        "corpus_dir": "/c",
+        "corpus_fingerprint": "",
+        "dense_kind": "flat",
+        "pages": {},
+    }
+    manifest = manifest_from_json(json.dumps(data))
+    assert (manifest.encoder, manifest.precision) == ("torch", "fp32")
+    assert "openvino int8" in mismatch(
+        replace(manifest, encoder="openvino", precision="int8"), "/m", None, None, "float"
+    )

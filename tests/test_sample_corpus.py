@@ -104,6 +104,7 @@ def run_script(index_dir: Path, model_path: str, stdin: str, *args: str) -> subp
     env |= {
         "QUOTEBOT_INDEX_DIR": str(index_dir),
         "QUOTEBOT_MODEL": model_path,
+        "QUOTEBOT_ENCODER": os.environ["QUOTEBOT_ENCODER"],  # the encoder sample_index was built with
         "VENV": str(Path(sys.executable).parent.parent),
         "LANG": "C.UTF-8",
     }
@@ -145,6 +146,7 @@ def test_run_sh_without_a_token_cannot_serve(tmp_path: Path, model_path: str) ->
         "QUOTEBOT_CORPUS_DIR": str(tmp_path / "corpus"),
         "QUOTEBOT_INDEX_DIR": str(tmp_path / "index"),
         "QUOTEBOT_MODEL": model_path,
+        "QUOTEBOT_ENCODER": os.environ["QUOTEBOT_ENCODER"],  # the encoder sample_index was built with
         "VENV": str(Path(sys.executable).parent.parent),
     }
     done = subprocess.run(

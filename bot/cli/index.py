@@ -87,6 +87,8 @@ def make_encoder(settings: Settings) -> TextEncoder:
         return HashingEncoder(batch_size=settings.batch_size)
     return Encoder(
         settings.model,
+        encoder=settings.encoder,
+        cache_dir=settings.encoder_cache,
         query_prompt=settings.query_prompt,
         passage_prompt=settings.passage_prompt,
         batch_size=settings.batch_size,

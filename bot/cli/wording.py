@@ -15,5 +15,6 @@ def explain(error: Exception) -> str:
     if isinstance(error, ModelUnavailable):
         return f"{error}. {MODEL_HINT}"
     if isinstance(error, IndexMismatch) and error.built_with:
-        return f"{error} (set QUOTEBOT_MODEL={error.built_with})"
+        encoder = f" QUOTEBOT_ENCODER={error.built_by}" if error.built_by else ""
+        return f"{error} (set QUOTEBOT_MODEL={error.built_with}{encoder})"
     return str(error)

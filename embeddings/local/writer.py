@@ -70,7 +70,11 @@ class LocalWriter:
     def scratch(self, encoding: Encoding) -> EmbeddingCache:
         """Return the interrupted-run vectors of this encoding (another encoding's are discarded)."""
         return EmbeddingCache(
-            self.index_dir / gen.PARTIAL, encoding.model, encoding.dimension, encoding.prompts
+            self.index_dir / gen.PARTIAL,
+            encoding.model,
+            encoding.dimension,
+            encoding.prompts,
+            encoding.family,
         )
 
     def delete(self, ids: Sequence[int]) -> None:
@@ -141,6 +145,8 @@ class LocalWriter:
             model=encoding.model,
             dimension=encoding.dimension,
             prompts=dict(encoding.prompts),
+            encoder=encoding.backend,
+            precision=encoding.precision,
             articles=len(pages),
             passages=len(passages),
             created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
