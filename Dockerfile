@@ -13,6 +13,7 @@
 #   TORCH_INDEX_URL   where the +cpu wheel comes from (PyTorch's CPU index)
 #   TORCH_FIND_LINKS  a directory holding the torch +cpu wheel instead (e.g. mounted with podman build -v);
 #                     torch's own dependencies then come from PyPI
+#   EXTRAS            optional extras to install, comma-separated (e.g. qdrant for QUOTEBOT_BACKEND=qdrant)
 #   MODEL             empty: no model in the image (mount one and set QUOTEBOT_MODEL, or let it download);
 #                     a directory inside the build context: copied to /opt/quotebot/model;
 #                     otherwise a hub id: downloaded at build time into /opt/quotebot/model
@@ -40,11 +41,14 @@ RUN if [ -n "$TORCH_FIND_LINKS" ]; then src="--find-links $TORCH_FIND_LINKS"; \
     pip install $src "torch==${TORCH_VERSION}+cpu" \
     && python -W ignore -c "import torch; assert not torch.cuda.is_available(); print('torch', torch.__version__)"
 
-# Runtime dependencies from pyproject.toml (no dev extras) at the versions in constraints.txt (the
-# ones the tests passed with), cached until either changes.
+# Runtime dependencies from pyproject.toml (no dev extras; EXTRAS=qdrant adds the Qdrant backend's)
+# at the versions in constraints.txt (the ones the tests passed with), cached until either changes.
 WORKDIR /opt/quotebot
 COPY pyproject.toml constraints.txt ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+ARG EXTRAS=
+RUN EXTRAS="$EXTRAS" python -c "import os, tomllib; t = tomllib.load(open('pyproject.toml', 'rb')); \
+extras = [e for e in os.environ['EXTRAS'].split(',') if e]; \
+print('\n'.join(t['project']['dependencies'] + [d for e in extras for d in t['project']['optional-dependencies'][e]]))" \
     > /tmp/requirements.txt \
     && pip install -c constraints.txt -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt

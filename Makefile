@@ -30,7 +30,7 @@ $(VENV)/.runtime: pyproject.toml constraints.txt
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
-	$(QUIET_BUILD) $(PIP) install -q $(PIN) -e '.[dev]'
+	$(QUIET_BUILD) $(PIP) install -q $(PIN) -e '.[dev,qdrant]'
 	touch $@
 
 setup: $(VENV)/.runtime  ## create .venv with CPU torch and quotebot

@@ -70,6 +70,29 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(20_000_000, gt=0, description="Largest page or .zip an admin may upload.")
     questions_per_minute: int = Field(20, ge=1, description="Per-user question rate limit.")
     log_level: str = Field("INFO", description="Logging level (DEBUG logs user text).")
+    backend: Literal["local", "qdrant"] = Field(
+        "local", description="Retrieval backend: `local` (FAISS + bm25s files) or `qdrant`."
+    )
+    qdrant_url: str | None = Field(
+        None, description="Qdrant server or cluster URL, e.g. http://qdrant:6333 (backend `qdrant`)."
+    )
+    qdrant_api_key: SecretStr | None = Field(
+        None, description="API key of the Qdrant server, if it needs one."
+    )
+    qdrant_path: Path | None = Field(
+        None, description="Directory for Qdrant's in-process mode when no URL is set (small data, tests)."
+    )
+    qdrant_prefix: str = Field(
+        "quotebot",
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Name of the Qdrant alias; collections start with it.",
+    )
+    qdrant_shards: int = Field(
+        1, ge=1, description="Shards of a Qdrant collection, set when a full build creates it."
+    )
+    qdrant_replicas: int = Field(
+        1, ge=1, description="Replicas of each shard, set when a full build creates it."
+    )
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -40,5 +40,9 @@ class BadQuestion(EmbeddingsError):
     """The question is empty, too long, or has nothing searchable in it."""
 
 
+class BackendUnavailable(EmbeddingsError):
+    """The configured retrieval backend cannot be used (its optional package is not installed)."""
+
+
 # How a broken or mismatched index is fixed, appended to the messages that need it.
 FULL_FIX = "run `quotebot index --full` to rebuild it"

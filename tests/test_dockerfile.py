@@ -17,6 +17,7 @@ from bot.config import DEFAULT_MODEL, Settings
 from tests.conftest import REPO, SEED_PAGE
 from tests.test_readme import subcommands
 
+COMPOSE = (REPO / "docker-compose.yml").read_text(encoding="utf-8")
 DOCKERFILE = (REPO / "Dockerfile").read_text(encoding="utf-8")
 DOCKERIGNORE = [
     line.strip()
@@ -58,7 +59,9 @@ def test_torch_is_the_pinned_cpu_build_of_the_makefile() -> None:
 def test_the_project_is_installed_without_dev_extras() -> None:
     assert "[dev]" not in DOCKERFILE
     assert "'project']['dependencies']" in DOCKERFILE
-    assert "optional-dependencies" not in DOCKERFILE
+    # Optional extras only when asked for (docker-compose.yml asks for qdrant), never by default.
+    assert "\nARG EXTRAS=\n" in DOCKERFILE
+    assert "EXTRAS=dev" not in DOCKERFILE and "dev" not in COMPOSE.split("EXTRAS:")[1].split("\n")[0]
 
 
 def test_every_copied_path_exists_and_is_not_dockerignored() -> None:

@@ -110,32 +110,23 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
 
 def _index(args: argparse.Namespace, settings: Settings, index_dir: Path) -> int:
     """Run the index command once the index directory is known."""
-    from bot.indexing import build_index, index_store
+    from bot import backends
 
     if args.rollback:
-        manifest = index_store(index_dir).rollback()
-        print(
-            f"rolled back {index_dir}: now serving {manifest.generation} built {manifest.created} "
-            f"({manifest.passages:,} passages from {manifest.articles:,} articles)"
-        )
+        print(backends.rollback(settings))
         return 0
     corpus_dir = Path(args.corpus) if args.corpus else Path(settings.corpus_dir)
     display = ProgressDisplay(sys.stderr)
     with display:
-        report = build_index(
-            corpus_dir,
-            index_dir,
-            make_encoder(settings),
-            full=args.full,
-            max_page_bytes=settings.max_page_bytes,
-            progress=display,
+        report = backends.reindex(
+            settings, make_encoder(settings), corpus_dir, full=args.full, progress=display
         )
-    manifest = index_store(index_dir).manifest()
+    generation, articles = backends.generation_summary(settings)
     if args.json:
-        data = asdict(report) | {"generation": manifest.generation, "articles": manifest.articles}
+        data = asdict(report) | {"generation": generation, "articles": articles}
         print(json.dumps(data, ensure_ascii=False, indent=1))
     else:
-        print(format_report(report, corpus_dir, index_dir, manifest.articles))
+        print(format_report(report, corpus_dir, index_dir, articles))
     return 0
 
 
@@ -247,7 +238,7 @@ class ProgressDisplay:
 
 def run_search(args: argparse.Namespace, settings: Settings) -> int:
     """Answer one question, or every JSON line on stdin with --jsonl."""
-    from bot.indexing import open_searcher
+    from bot.backends import open_live
     from embeddings.rank import check_question
 
     top_k = args.top_k or settings.top_k
@@ -256,13 +247,7 @@ def run_search(args: argparse.Namespace, settings: Settings) -> int:
             print(f"quotebot search: give a question, e.g. quotebot search {EXAMPLE}", file=sys.stderr)
             return 2
         check_question(args.question)  # fails fast, before the model loads
-    searcher = open_searcher(
-        Path(settings.index_dir),
-        make_encoder(settings),
-        top_k=top_k,
-        max_per_article=settings.max_per_article,
-        min_score=settings.min_score,
-    )
+    searcher = open_live(settings, make_encoder(settings)).current
     if args.jsonl:
         try:
             return answer_jsonl(searcher, _stdin_lines(), sys.stdout, top_k=top_k)

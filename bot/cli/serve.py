@@ -33,20 +33,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def live_searcher(settings: Settings) -> tuple[LiveSearcher, TextEncoder]:
-    """Return (LiveSearcher, Encoder) for the configured index and model."""
+    """Return (live searcher, encoder) for the configured backend and model."""
+    from bot.backends import open_live
     from bot.cli.index import make_encoder
-    from bot.indexing import index_store
-    from embeddings.live import LiveSearcher
 
     encoder = make_encoder(settings)
-    live = LiveSearcher(
-        index_store(settings.index_dir),
-        encoder,
-        top_k=settings.top_k,
-        max_per_article=settings.max_per_article,
-        min_score=settings.min_score,
-    )
-    return live, encoder
+    return open_live(settings, encoder), encoder
 
 
 def run_chat_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -23,8 +23,8 @@ from telegram.ext import (
     filters,
 )
 
+from bot.backends import open_state
 from bot.config import ConfigError, Settings
-from bot.state import BotState
 from bot.telegram import admin, handlers
 from bot.telegram.delivery import MAX_SENDS, DeliveryLimiter
 from bot.telegram.limiter import QuestionLimiter
@@ -97,7 +97,7 @@ def build_application(settings: Settings, live: LiveSearcher, encoder: TextEncod
         settings=settings,
         live=live,
         encoder=encoder,
-        state=BotState(state_path(settings)),
+        state=open_state(settings, state_path(settings)),
         limiter=QuestionLimiter(settings.questions_per_minute),
         queue=SearchQueue(live),
     )

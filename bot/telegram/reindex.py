@@ -125,20 +125,13 @@ async def reindex_and_report(rt: Runtime, bot: Bot, job: ReindexJob) -> None:
 
 def build(rt: Runtime, job: ReindexJob) -> ReindexReport:
     """Build the index for a job (in a worker thread), leaving each progress snapshot on the job."""
-    from bot.indexing import build_index
+    from bot.backends import reindex
 
     def progress(snapshot: ReindexProgress) -> None:
         job.progress = snapshot  # called from the worker thread; one attribute store is atomic
 
     settings = rt.settings
-    return build_index(
-        settings.corpus_dir,
-        settings.index_dir,
-        rt.encoder,
-        full=job.full,
-        max_page_bytes=settings.max_page_bytes,
-        progress=progress,
-    )
+    return reindex(settings, rt.encoder, settings.corpus_dir, full=job.full, progress=progress)
 
 
 async def show_progress(bot: Bot, job: ReindexJob, worker: asyncio.Future[ReindexReport]) -> None:
