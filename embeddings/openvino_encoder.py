@@ -204,11 +204,10 @@ class OpenVINOBackend:
         # The device's default float precision: bf16 where the CPU has avx512_bf16 or AMX, else f32.
         runs_at = self._hint or str(self._core.get_property("CPU", "INFERENCE_PRECISION_HINT"))
         self.precision = "int8" if precision == "int8" else runs_at_name(runs_at)
-        log.info(
-            "OpenVINO encoder: %s, layers outside int8 run at %s (INFERENCE_PRECISION_HINT)",
-            self.precision,
-            runs_at,
-        )
+        if self.precision == "int8":
+            log.info("OpenVINO encoder: int8, other layers at %s (INFERENCE_PRECISION_HINT)", runs_at)
+        else:
+            log.info("OpenVINO encoder: %s (the CPU's INFERENCE_PRECISION_HINT: %s)", self.precision, runs_at)
 
     def _compile(self, threads: int) -> Any:
         """Return the model compiled for this many threads (compiled once per thread count)."""
