@@ -27,7 +27,7 @@ META = "quotebot-encoder.json"
 # Layout version of a converted directory; bump it when conversion changes.
 CONVERSION = 1
 # Calibration texts for static int8 (nncf): shipped with the package, so every machine quantises alike.
-CALIBRATION = "calibration.txt"
+CALIBRATION = "int8_calibration.txt"
 # How many of them to use (None: all); the cache key does not see it, so only tests lower it.
 CALIBRATION_LIMIT: int | None = None
 POOLING = "sentence_transformers.models.Pooling"
