@@ -578,3 +578,48 @@ def test_a_copy_with_other_bytes_stays_a_duplicate_in_incremental_runs(
     assert again.skipped_reasons == first.skipped_reasons
     assert first.skipped_reasons[0].reason.startswith("duplicate of news/typhoon")
     assert read_manifest(index_dir).pages.keys() == pages
+
+
+def test_progress_counts_only_what_was_embedded_not_vectors_reused_by_text(
+    tmp_path: Path, hashing: CountingHashingEncoder
+) -> None:
+    corpus, index_dir = write_corpus(tmp_path / "c", seed=False), tmp_path / "i"
+    build_index(corpus, index_dir, hashing)
+    hashing.embedded.clear()
+    # A moved page: every passage id is new (ids hash the path), every text is known.
+    (corpus / "archive").mkdir()
+    (corpus / "news/plane.html").rename(corpus / "archive/plane.html")
+    seen: list[ReindexProgress] = []
+    report = build_index(corpus, index_dir, hashing, progress=seen.append)
+    moved = len(PAGES["news/plane.html"][3])
+    assert (report.added, report.removed, hashing.embedded) == (1, 1, [])
+    assert all(p.passages_embedded <= p.passages_total for p in seen), seen
+    assert (seen[-1].stage, seen[-1].passages_embedded, seen[-1].passages_reused) == ("done", 0, moved)
+
+
+def test_a_bug_in_the_dense_update_fails_loudly_and_the_old_index_serves(
+    tmp_path: Path, hashing: CountingHashingEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embeddings.local.dense import DenseIndex
+
+    corpus, index_dir = write_corpus(tmp_path / "c", seed=False), tmp_path / "i"
+    build_index(corpus, index_dir, hashing)
+    old = os.readlink(index_dir / CURRENT)
+    rebuilt: list[int] = []
+    create = DenseIndex.create
+
+    def bug(self: DenseIndex, ids: object) -> int:
+        raise AttributeError("'DenseIndex' object has no attribute 'tombstones'")
+
+    def counting_create(dim: int, expected_size: int = 0, **kwargs: int) -> DenseIndex:
+        rebuilt.append(expected_size)
+        return create(dim, expected_size, **kwargs)
+
+    monkeypatch.setattr(DenseIndex, "remove", bug)
+    monkeypatch.setattr(DenseIndex, "create", staticmethod(counting_create))
+    (corpus / "news/volleyball.html").unlink()
+    with pytest.raises(AttributeError, match="tombstones"):
+        build_index(corpus, index_dir, hashing)
+    assert rebuilt == [] and os.readlink(index_dir / CURRENT) == old
+    answer = open_searcher(index_dir, hashing).search("中国女排在世界杯决赛中战胜了谁？")
+    assert (answer.hits or answer.nearest)[0].doc == "news/volleyball.html"

@@ -118,22 +118,35 @@ class LocalWriter:
     def _dense(self, passages: Sequence[Passage], vectors: Matrix, added: Ids) -> DenseIndex:
         """Return the dense index: the base one with ids removed and added, else built from the vectors."""
         ids = np.fromiter((p.id for p in passages), dtype=np.int64, count=len(passages))
-        if self._base_dir is not None:
-            # Reusing the old index skips rebuilding an HNSW graph on large corpora.
-            try:
-                dense = DenseIndex.load(self._base_dir / gen.DENSE)
-                old = dense.ids()
-                dense.remove(old[~np.isin(old, ids)])
-                rows = np.flatnonzero(np.isin(ids, added))
-                dense.add(ids[rows], vectors[rows])
-                if len(dense) == len(passages):
-                    return dense
-                log.warning("previous dense index out of step with the passages; rebuilding it")
-            except Exception as exc:
-                log.warning("cannot update the previous dense index (%s); rebuilding it", exc)
+        updated = self._updated_dense(ids, vectors, added) if self._base_dir is not None else None
+        if updated is not None:
+            return updated
         dense = DenseIndex.create(int(vectors.shape[1]), expected_size=len(passages))
         dense.add(ids, vectors)
         return dense
+
+    def _updated_dense(self, ids: Ids, vectors: Matrix, added: Ids) -> DenseIndex | None:
+        """Return the base dense index with ids removed and added, or None when it must be rebuilt.
+
+        Reusing it skips rebuilding an HNSW graph (minutes on large corpora). Only an unreadable or
+        out-of-step file is expected; anything else is a bug and fails the run, the live generation
+        serving on, instead of hiding behind a rebuild.
+        """
+        assert self._base_dir is not None
+        try:
+            dense = DenseIndex.load(self._base_dir / gen.DENSE)
+        except IndexCorrupt as exc:
+            log.warning("cannot read the previous dense index (%s); rebuilding it", exc)
+            return None
+        if dense.dim == vectors.shape[1]:
+            old = dense.ids()
+            dense.remove(old[~np.isin(old, ids)])
+            rows = np.flatnonzero(np.isin(ids, added))
+            dense.add(ids[rows], vectors[rows])
+            if len(dense) == len(ids):
+                return dense
+        log.warning("previous dense index out of step with the passages; rebuilding it")
+        return None
 
     def commit(self, pages: Mapping[str, PageRecord], encoding: Encoding, source: str) -> Manifest:
         """Write the new generation, make it current (the old one becomes previous); return its manifest."""
