@@ -226,14 +226,15 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "stage_done": {"zh-hans": "完成", "zh-hant": "完成", "en": "done"},
     "progress": {
         "zh-hans": "重建索引中：{stage}\n网页 {scanned}/{total}，有变化 {changed}\n"
-        "段落向量 {embedded}/{passages}\n"
+        "段落向量 {embedded}/{passages}{reused}\n"
         "预计剩余：{eta}",
         "zh-hant": "重建索引中：{stage}\n網頁 {scanned}/{total}，有變化 {changed}\n"
-        "段落向量 {embedded}/{passages}\n"
+        "段落向量 {embedded}/{passages}{reused}\n"
         "預計剩餘：{eta}",
         "en": "Reindexing: {stage}\npages {scanned}/{total}, changed {changed}\n"
-        "passages embedded {embedded}/{passages}\nETA: {eta}",
+        "passages embedded {embedded}/{passages}{reused}\nETA: {eta}",
     },
+    "progress_reused": {"zh-hans": "，复用 {n}", "zh-hant": "，沿用 {n}", "en": ", {n} reused"},
     "eta_unknown": {"zh-hans": "估算中", "zh-hant": "估算中", "en": "estimating"},
     "report": {
         "zh-hans": "{mode}重建索引完成，用时 {seconds}。\n新增 {added}，更新 {updated}，删除 {removed}，"

@@ -103,6 +103,7 @@ class ReindexProgress:
     pages_scanned: int
     pages_total: int
     pages_changed: int
-    passages_embedded: int
-    passages_total: int
+    passages_embedded: int  # embedded by the model in this run (reused vectors are not counted)
+    passages_total: int  # how many this run embeds
     eta_seconds: float | None
+    passages_reused: int = 0  # vectors taken from the base generation or an interrupted run

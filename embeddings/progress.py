@@ -19,12 +19,14 @@ class Reporter:
         self.pages_scanned = 0
         self.pages_changed = 0
         self.passages_total = 0
+        self.passages_embedded = 0
+        self.passages_reused = 0
         self.embed_started = 0.0
         self.chars_total = 0
         self.chars_done = 0
 
-    def emit(self, stage: str, embedded: int = 0, eta: float | None = None) -> None:
-        """Send one snapshot to the caller."""
+    def emit(self, stage: str, eta: float | None = None) -> None:
+        """Send one snapshot to the caller (counts as they stand)."""
         if self.callback is not None:
             self.callback(
                 ReindexProgress(
@@ -32,17 +34,19 @@ class Reporter:
                     pages_scanned=self.pages_scanned,
                     pages_total=self.pages_total,
                     pages_changed=self.pages_changed,
-                    passages_embedded=embedded,
+                    passages_embedded=self.passages_embedded,
                     passages_total=self.passages_total,
                     eta_seconds=eta,
+                    passages_reused=self.passages_reused,
                 )
             )
 
     def embedded(self, done: int, chars: int) -> None:
         """Report done passages embedded, chars more characters since the last call."""
         # Passages go longest first, so the ETA follows characters, not passages.
+        self.passages_embedded = done
         self.chars_done += chars
         elapsed = time.monotonic() - self.embed_started
         rate = self.chars_done / elapsed if elapsed > 0 else 0.0
         eta = (self.chars_total - self.chars_done) / rate if rate > 0 else None
-        self.emit("embed", done, eta)
+        self.emit("embed", eta)

@@ -60,11 +60,11 @@ def reindex(
             return _report(diff, base.passages, started, full)
         if not diff.kept and not diff.fresh:
             raise CorpusError(nothing_to_index(pages.location, diff))
-        passages, added, encoding = _update(writer, diff, encoder, reporter)
-        reporter.emit("write", added)
+        passages, encoding = _update(writer, diff, encoder, reporter)
+        reporter.emit("write")
         manifest = writer.commit(_page_records(base, diff, passages), encoding, pages.location)
         log.info("index %s now serves %s (%d passages)", store.location, manifest.generation, len(passages))
-        reporter.emit("done", added)
+        reporter.emit("done")
         return _report(diff, len(passages), started, full)
 
 
@@ -110,8 +110,8 @@ def _scanned(results: Iterable[FileResult], reporter: Reporter) -> Iterator[File
 
 def _update(
     writer: GenerationWriter, diff: PageDiff, encoder: TextEncoder, reporter: Reporter
-) -> tuple[list[Passage], int, Encoding]:
-    """Delete and upsert the changed pages' passages; return the passages, how many are new, the encoding."""
+) -> tuple[list[Passage], Encoding]:
+    """Delete and upsert the changed pages' passages; return the new generation's passages and encoding."""
     kept = set(diff.kept)
     old = writer.base_passages() if writer.base is not None else ()
     passages = [p for p in old if p.doc in kept]
@@ -131,12 +131,13 @@ def _update(
         found = writer.base_vectors([src for _, src in reuse])
         if reuse:
             vectors[[i for i, _ in reuse]] = found
+    reporter.passages_reused += len(reuse)
     if encode:
         _embed(encoder, upserts, encode, vectors, writer.scratch(encoding), reporter)
     log.info("reused %d vectors, embedded %d passages", len(reuse), len(encode))
     writer.delete(sorted(old_ids - {p.id for p in passages}))
     writer.upsert(upserts, vectors)
-    return passages, sum(p.id not in old_ids for p in passages), encoding
+    return passages, encoding
 
 
 def _check_encoding(base: Manifest | None, encoder: TextEncoder, embeds: bool) -> Encoding:
@@ -174,11 +175,12 @@ def _embed(
         vectors[i] = cached[passages[i].id]
     if have:
         log.info("reusing %d vectors embedded by an interrupted reindex", len(have))
+        reporter.passages_reused += len(have)
     missing = [i for i in rows if passages[i].id not in cached]
     reporter.passages_total = len(missing)
     reporter.chars_total = sum(len(passages[i].text) for i in missing)
     reporter.embed_started = time.monotonic()
-    reporter.emit("embed", 0)
+    reporter.emit("embed")
     done = 0
     for chunk in chunks_longest_first([passages[i].text for i in missing], encoder.batch_size * 4):
         picked = [missing[j] for j in chunk]

@@ -18,7 +18,7 @@ import pytest
 
 import bot.cli.index
 from bot.cli import main
-from bot.cli.index import ProgressDisplay, parse_request
+from bot.cli.index import ProgressDisplay, parse_request, progress_line
 from bot.indexing import build_index, open_searcher
 from embeddings.local.generations import CURRENT, read_manifest
 from embeddings.models import ReindexProgress
@@ -304,6 +304,13 @@ def test_plain_progress_lines_and_terminal_bars(caplog: pytest.LogCaptureFixture
             bars(p)
     shown = screen.getvalue()
     assert "scanning" in shown and "embedding" in shown and "10/10" in shown and "passage/s" in shown
+
+
+def test_progress_lines_count_reused_vectors_apart() -> None:
+    writing = ReindexProgress("write", 4, 4, 1, 2, 2, None, passages_reused=120)
+    assert progress_line(writing, None) == "writing the index (2 passages embedded, 120 reused)"
+    embedding = ReindexProgress("embed", 4, 4, 1, 1, 2, None, passages_reused=120)
+    assert progress_line(embedding, None) == "embedded 1/2 passages (120 reused)"
 
 
 # ---------------------------------------------------------------- kill -9 and the lock

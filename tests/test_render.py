@@ -472,6 +472,12 @@ def test_progress_shows_pages_passages_and_eta() -> None:
     assert sent(render_progress(unknown, "zh-hant")).endswith("預計剩餘：估算中")
 
 
+def test_progress_counts_reused_vectors_apart_from_embedded_ones() -> None:
+    moved = ReindexProgress("done", 4, 4, 1, 0, 0, None, passages_reused=120)
+    assert "passages embedded 0/0, 120 reused\n" in sent(render_progress(moved, "en"))
+    assert "段落向量 0/0，复用 120\n" in sent(render_progress(moved, "zh-hans"))
+
+
 def test_report_lists_counts_and_failures_within_limits() -> None:
     failures = tuple(Failure(f"pages/<{i}>.html", "无法解析：" + "很长的原因" * 100) for i in range(30))
     report = ReindexReport(2, 1, 4, 100, 3, failures, 800, 12.34, True, (Failure("big.html", "too big"),))

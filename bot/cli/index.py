@@ -157,15 +157,17 @@ def _duration(seconds: float | None) -> str:
 
 
 def progress_line(p: ReindexProgress, rate: float | None) -> str:
-    """Return one plain progress line for logs."""
+    """Return one plain progress line for logs (vectors reused from an earlier run counted apart)."""
     if p.stage == "scan":
         return f"scanned {p.pages_scanned}/{p.pages_total} pages ({p.pages_changed} new or changed)"
     if p.stage == "embed":
         speed = f", {rate:.1f} passages/s" if rate else ""
         eta = f", ETA {_duration(p.eta_seconds)}" if p.eta_seconds is not None else ""
-        return f"embedded {p.passages_embedded}/{p.passages_total} passages{speed}{eta}"
+        reused = f" ({p.passages_reused} reused)" if p.passages_reused else ""
+        return f"embedded {p.passages_embedded}/{p.passages_total} passages{reused}{speed}{eta}"
     if p.stage == "write":
-        return f"writing the index ({p.passages_embedded} passages embedded)"
+        reused = f", {p.passages_reused} reused" if p.passages_reused else ""
+        return f"writing the index ({p.passages_embedded} passages embedded{reused})"
     return "index done"
 
 

@@ -95,7 +95,7 @@ def render_status(status: Status, lang: Lang) -> str:
 
 
 def render_progress(progress: ReindexProgress, lang: Lang) -> str:
-    """Render one reindex progress snapshot (the message edited in place)."""
+    """Render one reindex progress snapshot (the message edited in place; reused vectors counted apart)."""
     stage_key = f"stage_{progress.stage}"
     try:
         stage = text(lang, stage_key)
@@ -116,6 +116,7 @@ def render_progress(progress: ReindexProgress, lang: Lang) -> str:
             changed=progress.pages_changed,
             embedded=progress.passages_embedded,
             passages=progress.passages_total,
+            reused=text(lang, "progress_reused", n=reused) if (reused := progress.passages_reused) else "",
             eta=esc(eta),
         )
     )
