@@ -117,8 +117,8 @@ def generation_summary(settings: Settings) -> tuple[str, int]:
     return manifest.generation, manifest.articles
 
 
-def rollback(settings: Settings) -> str:
-    """Make the previous generation live again; return a one-line summary."""
+def rollback(settings: Settings, encoder: Encoder) -> str:
+    """Make the previous generation live again (local: unless encoder cannot search it); return a summary."""
     if settings.backend == "qdrant":
         from embeddings.qdrant import generations
         from embeddings.qdrant.reindex import reindex_lock
@@ -127,9 +127,9 @@ def rollback(settings: Settings) -> str:
         with reindex_lock(settings.index_dir):
             name = generations.rollback(client, layout)
         return f"rolled back Qdrant alias {layout.live}: now serving {name}"
-    from bot.indexing import index_store
+    from bot.indexing import rollback_index
 
-    manifest = index_store(settings.index_dir).rollback()
+    manifest = rollback_index(settings.index_dir, encoder)
     return (
         f"rolled back {settings.index_dir}: now serving {manifest.generation} built {manifest.created} "
         f"({manifest.passages:,} passages from {manifest.articles:,} articles)"

@@ -10,6 +10,7 @@ from corpus.errors import CorpusError
 if TYPE_CHECKING:
     from embeddings.backend import TextEncoder
     from embeddings.local import LocalIndex
+    from embeddings.manifest import Manifest
     from embeddings.models import ReindexReport
     from embeddings.progress import Progress
     from embeddings.search import Searcher
@@ -42,6 +43,13 @@ def build_index(
         )
     pages = CorpusPages(corpus_dir, max_page_bytes)
     return reindex(index_store(index_dir), encoder, pages, full=full, progress=progress)
+
+
+def rollback_index(index_dir: Path | str, encoder: TextEncoder) -> Manifest:
+    """Serve the previous index in index_dir again, refusing one the encoder cannot query."""
+    from embeddings.reindex import rollback
+
+    return rollback(index_store(index_dir), encoder)
 
 
 def open_searcher(

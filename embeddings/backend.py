@@ -12,7 +12,7 @@ candidates separately) so ranking stays the same everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -196,6 +196,9 @@ class IndexStore(Protocol):
         """
         ...
 
-    def rollback(self) -> Manifest:
-        """Make the previous generation live again and return its manifest; raises IndexMissing."""
+    def rollback(self, check: Callable[[Manifest], None] | None = None) -> Manifest:
+        """Make the previous generation live again and return its manifest; raises IndexMissing.
+
+        check(the previous generation's manifest) runs under the lock and may raise to refuse it.
+        """
         ...

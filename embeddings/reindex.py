@@ -68,6 +68,27 @@ def reindex(
         return _report(diff, len(passages), started, full)
 
 
+def rollback(store: IndexStore, encoder: TextEncoder) -> Manifest:
+    """Serve the previous generation again; raises IndexMismatch when this encoder cannot query it."""
+
+    def servable(previous: Manifest) -> None:
+        # The model is compared first: the prompts and dimension of a real model need it loaded.
+        reason = mismatch(previous, encoder.model_id, None, None) or mismatch(
+            previous, encoder.model_id, encoder.dimension, encoder.prompts
+        )
+        if reason:
+            other_model = previous.model != encoder.model_id
+            raise IndexMismatch(
+                f"refusing to roll back {store.location}: the previous index ({previous.generation}, "
+                f"built {previous.created}) was {reason}, so it could not be searched; the current index "
+                "stays. Roll back under the configuration it was built with, or run "
+                "`quotebot index --full` to rebuild the pages with the configured one",
+                built_with=previous.model if other_model else None,
+            )
+
+    return store.rollback(servable)
+
+
 def _checked_base(writer: GenerationWriter, encoder: TextEncoder, where: str, source: str) -> Manifest | None:
     """Return the manifest the run builds on; raises IndexMismatch when it was made by another model."""
     base = writer.base

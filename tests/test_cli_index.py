@@ -20,7 +20,8 @@ import bot.cli.index
 from bot.cli import main
 from bot.cli.index import ProgressDisplay, parse_request, progress_line
 from bot.indexing import build_index, open_searcher
-from embeddings.local.generations import CURRENT, read_manifest
+from embeddings.hashing import HashingEncoder
+from embeddings.local.generations import CURRENT, PREVIOUS, read_manifest
 from embeddings.models import ReindexProgress
 from tests.test_store import PAGES, CountingEncoder, shared_encoder, write_corpus, write_page
 
@@ -261,6 +262,33 @@ def test_index_reports_changes_and_rolls_back(
 
     code, out, _ = run(capsys, "--index-dir", index_dir, "index", str(corpus), "--full")
     assert code == 0 and "full rebuild" in out and "unchanged 0" in out
+
+
+def test_rollback_to_an_index_of_another_model_or_prompts_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bot.cli.index, "make_encoder", lambda settings: HashingEncoder())
+    corpus, index_dir = write_corpus(tmp_path / "c", seed=False), tmp_path / "i"
+    build_index(corpus, index_dir, HashingEncoder())
+    write_page(corpus, "news/quake.html", "四川发生地震", "新华社", None, ["四川泸定县发生六点八级地震。"])
+    build_index(corpus, index_dir, HashingEncoder())
+    live = os.readlink(index_dir / CURRENT)
+    manifest = index_dir / os.readlink(index_dir / PREVIOUS) / "manifest.json"
+    original = manifest.read_text(encoding="utf-8")
+    other_model = {"model": "intfloat/multilingual-e5-large"}
+    other_prompts = {"prompts": {"query": "query: ", "passage": "passage: "}}
+    for change, named in (
+        (other_model, "QUOTEBOT_MODEL=intfloat/multilingual-e5-large"),
+        (other_prompts, "prompts"),
+    ):
+        manifest.write_text(json.dumps(json.loads(original) | change), encoding="utf-8")
+        code, out, err = run(capsys, "--index-dir", str(index_dir), "index", "--rollback")
+        assert code == 2 and out == "" and err.startswith("quotebot: refusing to roll back"), err
+        assert named in err and "quotebot index --full" in err
+        assert os.readlink(index_dir / CURRENT) == live
+    manifest.write_text(original, encoding="utf-8")
+    code, out, _ = run(capsys, "--index-dir", str(index_dir), "index", "--rollback")
+    assert code == 0 and out.startswith("rolled back") and os.readlink(index_dir / PREVIOUS) == live
 
 
 def test_index_of_a_missing_corpus_or_without_previous_index_fails_clearly(

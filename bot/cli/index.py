@@ -113,7 +113,7 @@ def _index(args: argparse.Namespace, settings: Settings, index_dir: Path) -> int
     from bot import backends
 
     if args.rollback:
-        print(backends.rollback(settings))
+        print(backends.rollback(settings, make_encoder(settings)))
         return 0
     corpus_dir = Path(args.corpus) if args.corpus else Path(settings.corpus_dir)
     display = ProgressDisplay(sys.stderr)

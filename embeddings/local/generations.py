@@ -164,13 +164,18 @@ def prune(index_dir: Path) -> list[str]:
     return gone
 
 
-def rollback(index_dir: Path) -> Manifest:
-    """Make the previous generation live again (the current one becomes previous) and return its manifest."""
+def rollback(index_dir: Path, check: Callable[[Manifest], None] | None = None) -> Manifest:
+    """Make the previous generation live again (the current one becomes previous) and return its manifest.
+
+    check(manifest of the previous generation) may raise to refuse it; nothing changes then.
+    """
     with index_lock(index_dir):
         before = link_target(index_dir, PREVIOUS)
         if before is None or not (index_dir / before).is_dir():
             raise IndexMissing(f"no previous index in {index_dir} to roll back to")
         manifest = load_manifest(index_dir / before)
+        if check is not None:
+            check(manifest)
         now = link_target(index_dir, CURRENT)
         _point(index_dir, CURRENT, before)
         if now is not None and (index_dir / now).is_dir():

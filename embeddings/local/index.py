@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -56,6 +56,6 @@ class LocalIndex:
             base = gen.load_manifest(base_dir) if base_dir is not None else None
             yield LocalWriter(self.index_dir, base_dir, base)
 
-    def rollback(self) -> Manifest:
-        """Make the previous generation live again and return its manifest; raises IndexMissing."""
-        return gen.rollback(self.index_dir)
+    def rollback(self, check: Callable[[Manifest], None] | None = None) -> Manifest:
+        """Make the previous generation live again (unless check refuses its manifest) and return it."""
+        return gen.rollback(self.index_dir, check)
