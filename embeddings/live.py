@@ -20,7 +20,11 @@ CHECK_INTERVAL = 1.0
 
 
 class LiveSearcher:
-    """Serves the live index generation and swaps in a new one once it is fully loaded."""
+    """Serves the live index generation and swaps in a new one once a background thread has loaded it.
+
+    Every call of `current` returns a complete Searcher: the one served until the swap, the new one after.
+    Only the first load (nothing to serve yet) and `reload` run in the caller's thread.
+    """
 
     def __init__(
         self,
@@ -41,7 +45,8 @@ class LiveSearcher:
         self._failed: str | None = None  # a generation that failed to load (not retried until it changes)
         self._checked = 0.0
         self._error: EmbeddingsError | None = None  # why the first load failed, while nothing is served
-        self._loading = threading.Lock()
+        self._loading = threading.Lock()  # held by whoever is loading (a caller or the loader thread)
+        self._loader: threading.Thread | None = None
 
     @property
     def generation(self) -> str | None:
@@ -50,7 +55,10 @@ class LiveSearcher:
 
     @property
     def current(self) -> Searcher:
-        """Return the Searcher of the newest loadable generation (raises only when none ever loaded)."""
+        """Return the Searcher served now, starting a background load when a newer generation appears.
+
+        Raises only when no generation ever loaded.
+        """
         searcher = self._searcher
         now = time.monotonic()
         if searcher is None:
@@ -70,19 +78,39 @@ class LiveSearcher:
         if now - self._checked >= self.check_interval:
             self._checked = now
             if self.store.live() not in (self._generation, self._failed):
-                self._try_reload()
+                self._load_in_background()
         return self._searcher or searcher
 
-    def _try_reload(self) -> None:
-        """Reload in this thread unless another thread already is; keep serving the old index on errors."""
+    def _load_in_background(self) -> None:
+        """Start loading the live generation in a thread unless a load runs; the old one serves meanwhile."""
+        # Opening a generation reads every file of it (seconds on a large index): no question waits.
         if not self._loading.acquire(blocking=False):
             return
+        try:
+            self._loader = threading.Thread(target=self._load_and_release, name="index-loader", daemon=True)
+            self._loader.start()
+        except BaseException:
+            self._loading.release()
+            raise
+
+    def _load_and_release(self) -> None:
+        """Load the live generation in the loader thread, log a failure, then release the loading lock."""
         try:
             self._load()
         except EmbeddingsError as exc:
             log.error("keeping index %s: the new one cannot be opened: %s", self._generation, exc)
+        except Exception:
+            log.exception("keeping index %s: loading the new one failed", self._generation)
         finally:
             self._loading.release()
+
+    def settle(self, timeout: float | None = None) -> bool:
+        """Wait for a background load to end; return False when it still runs after timeout seconds."""
+        loader = self._loader
+        if loader is None:
+            return True
+        loader.join(timeout)
+        return not loader.is_alive()
 
     def reload(self) -> bool:
         """Open the live generation now if it differs from the one served; return whether it swapped."""
@@ -108,7 +136,7 @@ class LiveSearcher:
                 max_per_article=self.max_per_article,
                 min_score=self.min_score,
             )
-        except EmbeddingsError:
+        except Exception:
             self._failed = name
             raise
         self._searcher, self._generation, self._failed = searcher, name, None

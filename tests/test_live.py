@@ -44,6 +44,13 @@ def add_quake(corpus: Path) -> None:
     )
 
 
+def swapped(live: LiveSearcher) -> Searcher:
+    """Return the searcher served once the load the next question starts (if any) has ended."""
+    live.current  # noqa: B018
+    assert live.settle(timeout=120)
+    return live.current
+
+
 def test_a_reindex_is_picked_up_and_the_old_searcher_keeps_working(copy: tuple[Path, Path]) -> None:
     corpus, index_dir = copy
     live = LiveSearcher(index_store(index_dir), shared_encoder(), check_interval=0, top_k=2)
@@ -53,7 +60,7 @@ def test_a_reindex_is_picked_up_and_the_old_searcher_keeps_working(copy: tuple[P
     assert live.current is old  # nothing changed: the same object, no reload
     add_quake(corpus)
     build_index(corpus, index_dir, shared_encoder())
-    new = live.current
+    new = swapped(live)
     assert new is not old and live.generation == os.readlink(index_dir / CURRENT) != first
     assert new.search("四川哪里发生了地震？").hits[0].doc == "news/quake.html"
     assert len(new.search("四川哪里发生了地震？").hits) <= 2  # search options carry over
@@ -61,7 +68,7 @@ def test_a_reindex_is_picked_up_and_the_old_searcher_keeps_working(copy: tuple[P
     assert old.stats.passages == new.stats.passages - 1
 
     rollback(index_dir)
-    assert live.current.stats.passages == old.stats.passages and live.generation == first
+    assert swapped(live).stats.passages == old.stats.passages and live.generation == first
 
 
 def test_checks_are_rate_limited_but_reload_forces_one(copy: tuple[Path, Path]) -> None:
@@ -89,7 +96,7 @@ def test_a_broken_new_generation_leaves_the_old_one_serving(
     os.symlink(broken.name, index_dir / "swap")
     os.replace(index_dir / "swap", index_dir / CURRENT)
     with caplog.at_level(logging.ERROR, logger="embeddings.live"):
-        assert live.current is good and live.current is good
+        assert live.current is good and swapped(live) is good and swapped(live) is good
     assert live.generation == good_name
     assert sum("cannot be opened" in r.getMessage() for r in caplog.records) == 1  # not retried each call
     assert live.current.search("台风在哪里登陆？").answered
@@ -99,7 +106,7 @@ def test_a_broken_new_generation_leaves_the_old_one_serving(
     add_quake(corpus)
     build_index(corpus, index_dir, shared_encoder())
     assert (
-        live.current is not good
+        swapped(live) is not good
         and live.current.search("四川哪里发生了地震？").hits[0].doc == "news/quake.html"
     )
 
@@ -160,3 +167,47 @@ def test_threads_always_get_a_complete_searcher_during_swaps(copy: tuple[Path, P
     assert errors == []
     assert final == start + 3
     assert set(seen) <= set(range(start, start + 4)) and seen
+
+
+class GatedStore:
+    """The real local store, whose open() waits for a gate and records the thread that opens."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.store = index_store(index_dir)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.openers: list[threading.Thread] = []
+        self.opening = threading.Event()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.store, name)
+
+    def open(self, generation: str | None = None) -> object:
+        self.openers.append(threading.current_thread())
+        self.opening.set()
+        self.gate.wait(timeout=120)
+        return self.store.open(generation)
+
+
+def test_a_new_generation_loads_in_the_background_while_questions_get_the_old_one(
+    copy: tuple[Path, Path],
+) -> None:
+    corpus, index_dir = copy
+    store = GatedStore(index_dir)
+    live = LiveSearcher(store, shared_encoder(), check_interval=0)  # type: ignore[arg-type]
+    old = live.current
+    store.gate.clear()
+    store.opening.clear()
+    add_quake(corpus)
+    build_index(corpus, index_dir, shared_encoder())
+    assert live.current is old
+    assert store.opening.wait(timeout=120)
+    for _ in range(3):  # none of these questions waits for the load, nor starts a second one
+        assert live.current is old
+    assert len(store.openers) == 2 and store.openers[1] is not threading.current_thread()
+    assert live.generation != os.readlink(index_dir / CURRENT)
+    store.gate.set()
+    assert live.settle(timeout=120)
+    assert live.current is not old and live.generation == os.readlink(index_dir / CURRENT)
+    assert live.current.search("四川哪里发生了地震？").hits[0].doc == "news/quake.html"
+    assert len(store.openers) == 2
