@@ -67,7 +67,7 @@ def report_from_summary(summary: dict[str, Any]) -> ReindexReport:
 def remember_reindex(
     state: BotState, started: float, *, report: ReindexReport | None, error: str | None
 ) -> None:
-    """Store when the last reindex ran and how it ended, for /status after restarts."""
+    """Store when the last reindex ran and how it ended (its report, and what went wrong), for /status."""
     when = datetime.fromtimestamp(started, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     fact: dict[str, object] = {"at": when, "error": error}
     if report is not None:
@@ -80,5 +80,6 @@ def recall_reindex(state: BotState) -> LastReindex | None:
     last = state.fact(LAST_REINDEX)
     if not isinstance(last, dict):
         return None
-    result = report_from_summary(last["report"]) if last.get("report") else last.get("error")
+    # A reindex that built its index but could not serve it keeps both: the problem is shown.
+    result = last.get("error") or (report_from_summary(last["report"]) if last.get("report") else None)
     return LastReindex(at=str(last.get("at")), result=result)

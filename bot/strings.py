@@ -258,6 +258,12 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "zh-hant": "重建索引失敗：{reason}\n現有索引保持不變。",
         "en": "Reindex failed: {reason}\nThe current index is unchanged.",
     },
+    "reindex_not_served": {
+        "zh-hans": "重建索引完成，但新索引无法打开：{reason}\n仍用之前载入的索引（如有）回答问题。",
+        "zh-hant": "重建索引完成，但新索引無法開啟：{reason}\n仍用先前載入的索引（如有）回答問題。",
+        "en": "Reindex finished, but the new index cannot be opened: {reason}\n"
+        "Questions are still answered from the index loaded before, if any.",
+    },
     # Uploads
     "upload_saved": {"zh-hans": "已保存：{name}", "zh-hant": "已儲存：{name}", "en": "Saved: {name}"},
     "upload_replaced": {

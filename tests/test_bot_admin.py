@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from tests.bot_support import (
     LATER_ANSWER,
     LATER_PAGE,
     LATER_QUESTION,
+    PAGES,
     QUESTION,
     QUESTION_ANSWER,
     SAMPLES,
@@ -78,12 +80,12 @@ async def say(server: BotApiServer, text: str, user_id: int, **kwargs: Any) -> C
     return (await replies(server, user_id, since))[0]
 
 
-async def wait_report(server: BotApiServer, since: int) -> Call:
+async def wait_report(server: BotApiServer, since: int, timeout: float = REPORT_TIMEOUT) -> Call:
     """Wait for the final reindex report sent to the admin after call index `since`."""
     calls = await server.wait_for_async(
         "sendMessage",
         lambda c: c.params.get("chat_id") == ADMIN_ID and "added" in c.result.get("text", ""),
-        timeout=REPORT_TIMEOUT,
+        timeout=timeout,
         since=since,
     )
     return calls[0]
@@ -290,3 +292,56 @@ async def test_an_unexpected_reindex_error_reaches_the_error_handler(
         status = await say(server, "/status", user_id=ADMIN_ID, language_code="en")
     assert i18n.text("en", "status_reindexing") not in status.result["text"]  # the slot is free again
     assert any(r.exc_info and isinstance(r.exc_info[1], RuntimeError) for r in caplog.records)
+
+
+def other_prompts(built: BuiltIndex) -> None:
+    """Make the live generation claim prompts the bot's encoder does not use (found only when opening)."""
+    manifest = built.index_dir / "current" / "manifest.json"
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    manifest.write_text(json.dumps(data | {"prompts": {"query": "q: ", "passage": "p: "}}), encoding="utf-8")
+
+
+async def test_a_reload_that_fails_after_a_good_build_is_reported(
+    server: BotApiServer, copy: BuiltIndex
+) -> None:
+    other_prompts(copy)
+    (copy.corpus_dir / PAGES[2]).unlink()  # nothing to embed: the build reuses the stored vectors
+    async with running_bot(bot_settings(copy, server.url)):
+        since = len(server.calls())
+        server.add_text("/reindex", user_id=ADMIN_ID, language_code="en")
+        report = await wait_report(server, since, timeout=120)
+        assert "removed 1," in report.result["text"]
+        progress = (await replies(server, ADMIN_ID, since))[0]
+        edits = server.calls("editMessageText")
+        final = [c for c in edits if c.params.get("message_id") == progress.result["message_id"]][-1]
+        assert final.result["text"].startswith("Reindex finished, but the new index cannot be opened: ")
+        assert "prompts" in final.result["text"]
+        status = await say(server, "/status", user_id=ADMIN_ID, language_code="en")
+    assert "cannot be opened" in status.result["text"] and "prompts" in status.result["text"]
+
+
+async def test_a_bug_in_a_reindex_is_reported_in_the_chat(
+    server: BotApiServer, copy: BuiltIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embeddings.local.dense import DenseIndex
+
+    def bug(self: DenseIndex, ids: object) -> int:
+        raise AttributeError("'DenseIndex' object has no attribute 'tombstones'")
+
+    monkeypatch.setattr(DenseIndex, "remove", bug)
+    (copy.corpus_dir / PAGES[2]).unlink()
+    async with running_bot(bot_settings(copy, server.url)):
+        since = len(server.calls())
+        server.add_text("/reindex", user_id=ADMIN_ID, language_code="en")
+        (edit,) = await server.wait_for_async(
+            "editMessageText",
+            lambda c: c.params.get("chat_id") == ADMIN_ID and "failed" in c.result.get("text", ""),
+            timeout=120,
+            since=since,
+        )
+        assert edit.result["text"].startswith("Reindex failed: AttributeError: ")
+        assert "The current index is unchanged." in edit.result["text"]
+        status = await say(server, "/status", user_id=ADMIN_ID, language_code="en")
+        assert "tombstones" in status.result["text"]
+        answer = await say(server, QUESTION, user_id=43)
+    assert quoted(answer) and QUESTION_ANSWER in answer.result["text"]

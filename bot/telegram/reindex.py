@@ -101,7 +101,7 @@ async def run_reindex(rt: Runtime, bot: Bot, job: ReindexJob | None) -> None:
 
 
 async def reindex_and_report(rt: Runtime, bot: Bot, job: ReindexJob) -> None:
-    """Run one reindex for a job and tell its chat how it went."""
+    """Run one reindex for a job, serve what it built, and tell its chat how it went."""
     started = time.time()
     worker = asyncio.ensure_future(asyncio.to_thread(build, rt, job))
     await show_progress(bot, job, worker)
@@ -113,14 +113,35 @@ async def reindex_and_report(rt: Runtime, bot: Bot, job: ReindexJob) -> None:
         return
     except (CorpusError, EmbeddingsError, OSError) as exc:  # e.g. an empty or missing corpus dir
         log.error("reindex failed: %s", exc)
-        remember_reindex(rt.state, started, report=None, error=str(exc))
-        reason = i18n.text(job.lang, "reindex_failed", reason=escape(str(exc)))
-        await edit_quietly(bot, job.chat_id, job.message_id, reason)
+        await report_failure(rt, bot, job, started, str(exc))
         return
-    await asyncio.to_thread(rt.live.reload)
-    remember_reindex(rt.state, started, report=report, error=None)
+    except Exception as exc:  # a bug: no frozen progress message, then on to the error handler
+        await report_failure(rt, bot, job, started, f"{type(exc).__name__}: {exc}")
+        raise
+    problem = await serve(rt)
+    error = f"built, but the new index cannot be opened: {problem}" if problem else None
+    remember_reindex(rt.state, started, report=report, error=error)
     log.info("reindex done: %s", report_summary(report))
-    await send_report(bot, job, report)
+    final = i18n.text(job.lang, "reindex_not_served", reason=escape(problem)) if problem else None
+    await send_report(bot, job, report, final)
+
+
+async def report_failure(rt: Runtime, bot: Bot, job: ReindexJob, started: float, reason: str) -> None:
+    """Remember a failed reindex for /status and say why in its progress message."""
+    remember_reindex(rt.state, started, report=None, error=reason)
+    text = i18n.text(job.lang, "reindex_failed", reason=escape(reason))
+    with contextlib.suppress(TelegramError):
+        await edit_quietly(bot, job.chat_id, job.message_id, text)
+
+
+async def serve(rt: Runtime) -> str | None:
+    """Swap the new index in; return why it cannot be opened (e.g. prompts that differ), else None."""
+    try:
+        await asyncio.to_thread(rt.live.reload)
+    except (EmbeddingsError, OSError) as exc:
+        log.error("reindex done, but the new index cannot be opened: %s", exc)
+        return str(exc)
+    return None
 
 
 def build(rt: Runtime, job: ReindexJob) -> ReindexReport:
@@ -146,10 +167,12 @@ async def show_progress(bot: Bot, job: ReindexJob, worker: asyncio.Future[Reinde
                 await edit_quietly(bot, job.chat_id, job.message_id, render_progress(snapshot, job.lang))
 
 
-async def send_report(bot: Bot, job: ReindexJob, report: ReindexReport) -> None:
-    """Show the final progress in place, then send the report."""
-    if job.progress is not None:
+async def send_report(bot: Bot, job: ReindexJob, report: ReindexReport, final: str | None = None) -> None:
+    """Show the final progress (or final, what went wrong after the build) in place, then the report."""
+    if final is None and job.progress is not None:
+        final = render_progress(job.progress, job.lang)
+    if final is not None:
         with contextlib.suppress(TelegramError):
-            await edit_quietly(bot, job.chat_id, job.message_id, render_progress(job.progress, job.lang))
+            await edit_quietly(bot, job.chat_id, job.message_id, final)
     for part in split_message(render_report(report, job.lang)):
         await bot.send_message(job.chat_id, part)
