@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -40,8 +41,8 @@ class EmbeddingCache:
             try:
                 with np.load(path) as data:
                     ids, vectors = data["ids"], data["vectors"]
-            except (OSError, ValueError, KeyError):
-                continue
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+                continue  # empty (EOFError) or cut short (BadZipFile) by a crash
             if vectors.ndim == 2 and vectors.shape[1] == self.dimension and len(ids) == len(vectors):
                 cached.update(zip(ids.tolist(), vectors, strict=True))
         return cached

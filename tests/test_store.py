@@ -313,6 +313,17 @@ def test_embedding_cache_keeps_chunks_of_the_same_model_only(tmp_path: Path) -> 
     assert EmbeddingCache(tmp_path / ".partial", "/models/other", 3, prompts).count == 0
 
 
+@pytest.mark.parametrize("cut", [0, 40, -30])
+def test_embedding_cache_ignores_an_empty_or_truncated_chunk(tmp_path: Path, cut: int) -> None:
+    cache = EmbeddingCache(tmp_path / ".partial", "/models/e5", 3, {})
+    cache.save(np.array([11, 12], dtype=np.int64), np.eye(3, dtype=np.float32)[:2])
+    cache.save(np.array([13], dtype=np.int64), np.ones((1, 3), dtype=np.float32))
+    # What a power cut can leave of a chunk renamed before its bytes reached the disk.
+    second = tmp_path / ".partial" / "chunk-000002.npz"
+    second.write_bytes(second.read_bytes()[:cut])
+    assert sorted(EmbeddingCache(tmp_path / ".partial", "/models/e5", 3, {}).load()) == [11, 12]
+
+
 # ---------------------------------------------------------------- real model, real FAISS
 
 
