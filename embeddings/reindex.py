@@ -13,7 +13,7 @@ from corpus.errors import CorpusError
 from embeddings.backend import EmbeddingScratch, GenerationWriter, IndexStore, Matrix, TextEncoder
 from embeddings.errors import FULL_FIX, IndexMismatch
 from embeddings.ids import passages_of
-from embeddings.manifest import Encoding, Manifest, PageRecord, mismatch, package_version
+from embeddings.manifest import Encoding, Manifest, PageRecord, encoder_setting, mismatch, package_version
 from embeddings.models import Passage, ReindexReport
 from embeddings.page_diff import PageDiff, diff_pages, nothing_to_index, page_fingerprints
 from embeddings.progress import Progress, Reporter
@@ -72,18 +72,18 @@ def rollback(store: IndexStore, encoder: TextEncoder) -> Manifest:
     """Serve the previous generation again; raises IndexMismatch when this encoder cannot query it."""
 
     def servable(previous: Manifest) -> None:
-        # The model is compared first: the prompts and dimension of a real model need it loaded.
-        reason = mismatch(previous, encoder.model_id, None, None) or mismatch(
+        # The model and encoder come first: the prompts and dimension of a real model need it loaded.
+        reason = mismatch(previous, encoder.model_id, None, None, encoder.family) or mismatch(
             previous, encoder.model_id, encoder.dimension, encoder.prompts
         )
         if reason:
-            other_model = previous.model != encoder.model_id
             raise IndexMismatch(
                 f"refusing to roll back {store.location}: the previous index ({previous.generation}, "
                 f"built {previous.created}) was {reason}, so it could not be searched; the current index "
                 "stays. Roll back under the configuration it was built with, or run "
                 "`quotebot index --full` to rebuild the pages with the configured one",
-                built_with=previous.model if other_model else None,
+                built_with=previous.model,
+                built_by=encoder_setting(previous.encoder, previous.precision),
             )
 
     return store.rollback(servable)

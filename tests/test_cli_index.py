@@ -277,9 +277,11 @@ def test_rollback_to_an_index_of_another_model_or_prompts_is_refused(
     original = manifest.read_text(encoding="utf-8")
     other_model = {"model": "intfloat/multilingual-e5-large"}
     other_prompts = {"prompts": {"query": "query: ", "passage": "passage: "}}
+    quantised = {"encoder": "openvino", "precision": "int8"}
     for change, named in (
         (other_model, "QUOTEBOT_MODEL=intfloat/multilingual-e5-large"),
         (other_prompts, "prompts"),
+        (quantised, "QUOTEBOT_ENCODER=openvino-int8"),
     ):
         manifest.write_text(json.dumps(json.loads(original) | change), encoding="utf-8")
         code, out, err = run(capsys, "--index-dir", str(index_dir), "index", "--rollback")
