@@ -226,15 +226,14 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "stage_done": {"zh-hans": "完成", "zh-hant": "完成", "en": "done"},
     "progress": {
         "zh-hans": "重建索引中：{stage}\n网页 {scanned}/{total}，有变化 {changed}\n"
-        "段落向量 {embedded}/{passages}{reused}\n"
+        "段落向量 {embedded}/{passages}，复用 {reused}\n"
         "预计剩余：{eta}",
         "zh-hant": "重建索引中：{stage}\n網頁 {scanned}/{total}，有變化 {changed}\n"
-        "段落向量 {embedded}/{passages}{reused}\n"
+        "段落向量 {embedded}/{passages}，沿用 {reused}\n"
         "預計剩餘：{eta}",
         "en": "Reindexing: {stage}\npages {scanned}/{total}, changed {changed}\n"
-        "passages embedded {embedded}/{passages}{reused}\nETA: {eta}",
+        "passages embedded {embedded}/{passages}, reused {reused}\nETA: {eta}",
     },
-    "progress_reused": {"zh-hans": "，复用 {n}", "zh-hant": "，沿用 {n}", "en": ", {n} reused"},
     "eta_unknown": {"zh-hans": "估算中", "zh-hant": "估算中", "en": "estimating"},
     "report": {
         "zh-hans": "{mode}重建索引完成，用时 {seconds}。\n新增 {added}，更新 {updated}，删除 {removed}，"
@@ -259,10 +258,9 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "en": "Reindex failed: {reason}\nThe current index is unchanged.",
     },
     "reindex_not_served": {
-        "zh-hans": "重建索引完成，但新索引无法打开：{reason}\n仍用之前载入的索引（如有）回答问题。",
-        "zh-hant": "重建索引完成，但新索引無法開啟：{reason}\n仍用先前載入的索引（如有）回答問題。",
-        "en": "Reindex finished, but the new index cannot be opened: {reason}\n"
-        "Questions are still answered from the index loaded before, if any.",
+        "zh-hans": "重建索引完成，但新索引无法打开：{reason}\n仍用之前的索引（如有）回答。",
+        "zh-hant": "重建索引完成，但新索引無法開啟：{reason}\n仍用先前的索引（如有）回答。",
+        "en": "Reindex finished, but the new index cannot be opened: {reason}\nThe old one serves on.",
     },
     # Uploads
     "upload_saved": {"zh-hans": "已保存：{name}", "zh-hant": "已儲存：{name}", "en": "Saved: {name}"},

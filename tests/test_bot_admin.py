@@ -341,6 +341,8 @@ async def test_a_bug_in_a_reindex_is_reported_in_the_chat(
         )
         assert edit.result["text"].startswith("Reindex failed: AttributeError: ")
         assert "The current index is unchanged." in edit.result["text"]
+        _progress, apology = await replies(server, ADMIN_ID, since, count=2)  # from the error handler
+        assert apology.result["text"] == i18n.text("en", "error")
         status = await say(server, "/status", user_id=ADMIN_ID, language_code="en")
         assert "tombstones" in status.result["text"]
         answer = await say(server, QUESTION, user_id=43)

@@ -466,7 +466,7 @@ def test_progress_shows_pages_passages_and_eta() -> None:
     progress = ReindexProgress("embed", 120, 1279, 30, 400, 900, 95.0)
     assert sent(render_progress(progress, "en")) == (
         "Reindexing: embedding passages\npages 120/1279, changed 30\n"
-        "passages embedded 400/900\nETA: 1 min 35 s"
+        "passages embedded 400/900, reused 0\nETA: 1 min 35 s"
     )
     unknown = ReindexProgress("scan", 0, 0, 0, 0, 0, None)
     assert sent(render_progress(unknown, "zh-hant")).endswith("預計剩餘：估算中")
@@ -474,7 +474,7 @@ def test_progress_shows_pages_passages_and_eta() -> None:
 
 def test_progress_counts_reused_vectors_apart_from_embedded_ones() -> None:
     moved = ReindexProgress("done", 4, 4, 1, 0, 0, None, passages_reused=120)
-    assert "passages embedded 0/0, 120 reused\n" in sent(render_progress(moved, "en"))
+    assert "passages embedded 0/0, reused 120\n" in sent(render_progress(moved, "en"))
     assert "段落向量 0/0，复用 120\n" in sent(render_progress(moved, "zh-hans"))
 
 

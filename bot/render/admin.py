@@ -116,7 +116,7 @@ def render_progress(progress: ReindexProgress, lang: Lang) -> str:
             changed=progress.pages_changed,
             embedded=progress.passages_embedded,
             passages=progress.passages_total,
-            reused=text(lang, "progress_reused", n=reused) if (reused := progress.passages_reused) else "",
+            reused=progress.passages_reused,
             eta=esc(eta),
         )
     )
