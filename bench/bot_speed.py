@@ -72,9 +72,10 @@ def summary(name: str, users: int, latencies: list[float], seconds: float) -> di
 
 def direct(built: BuiltIndex, asked: list[str], users: int) -> dict[str, Any]:
     """Call Searcher.search from `users` threads, each asking its share in turn."""
+    from bot.indexing import index_store
     from embeddings.live import LiveSearcher
 
-    searcher = LiveSearcher(built.index_dir, shared_encoder()).current
+    searcher = LiveSearcher(index_store(built.index_dir), shared_encoder()).current
     searcher.search(asked[0])  # warm up
 
     def one(question: str) -> float:
