@@ -766,3 +766,12 @@ def test_a_passage_of_a_million_characters_is_one_bounded_message_everywhere() -
     terminal = render_terminal(Answer("q", True, (giant,)), "en")
     assert f"**{sentences[54_321]}**" in terminal and len(terminal) < QUOTE_MAX_CHARS + 300
     assert len(render_terminal_context([passage(0, body, 0)], 0, "en")) < QUOTE_MAX_CHARS + 200
+
+
+def test_a_title_of_control_characters_alone_is_not_shown_as_the_title() -> None:
+    # Found by the property above: an empty quote under a title "\x1b" was a message Telegram rejects.
+    hit = Hit(1, "", "news/a.html", 0, "\x1b", None, None, None, 0.5, (), ())
+    answer = Answer("问题", True, (hit,), (), False)
+    for item in render_inline(answer, "zh-hans"):
+        sent(item.html)  # raises on a message Telegram would refuse
+        assert item.title == "news/a.html"

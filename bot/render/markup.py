@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 
 from bot.i18n import Lang, text
@@ -55,9 +56,15 @@ def link(title: str, url: str | None) -> str:
     return f'<a href="{html.escape(safe, quote=True)}">{label}</a>' if safe else label
 
 
+def visible(value: str) -> bool:
+    """Tell whether value shows anything: a character outside the control, format and space categories."""
+    return any(unicodedata.category(ch)[0] not in "CZ" for ch in value)
+
+
 def title_of(title: str, doc: str, lang: Lang) -> str:
     """Return a one-line title: the article's, else its document path, else "untitled"."""
-    return one_line(title) or one_line(doc) or text(lang, "untitled")
+    # A title of control characters alone would make a message Telegram rejects as empty.
+    return next((one_line(t) for t in (title, doc) if visible(t)), "") or text(lang, "untitled")
 
 
 def source_line(
