@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import re
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -138,15 +139,17 @@ def norm(text: str) -> str:
 
 
 def corpus(name: str, sample: int, part: str, keep: Callable[[str], bool], work: Path) -> Path:
-    """Return a directory of symlinks to the set's pages that pass keep (and the sample)."""
+    """Return a directory with copies of the set's pages that pass keep (and the sample)."""
     root = SETS[name][0] / "articles"
     out = work / f"corpus-{name}-{sample}-{part}"
     for page in sorted(root.glob("*/*.htm*")):
         doc = f"{page.parent.name}/{page.name}"
         target = out / doc
+        if target.is_symlink():  # made by an older run: a reindex reads no link leading outside the corpus
+            target.unlink()
         if not left_out(doc, sample) and keep(doc) and not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.symlink_to(page)
+            shutil.copyfile(page, target)
     return out
 
 
