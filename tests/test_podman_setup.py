@@ -98,6 +98,20 @@ def test_podman_setup_names_a_configured_image(tmp_path: Path) -> None:
     assert done.stdout == "localhost/other:1\n"
 
 
+def run_docker_check(tmp_path: Path, setup_prints: str) -> subprocess.CompletedProcess[str]:
+    """Run docker-check.sh beside a fake podman-setup.sh whose standard output is setup_prints."""
+    env, _ = stub_machine(tmp_path)
+    scripts = tmp_path / "repo" / "scripts"
+    scripts.mkdir(parents=True)
+    shutil.copy(REPO / "scripts" / "docker-check.sh", scripts / "docker-check.sh")
+    write_tool(scripts, "podman-setup.sh", f"printf %s {subprocess.list2cmdline([setup_prints])!s}\n")
+    write_tool(tmp_path, "python", "exit 0\n")
+    env.update({"PY": str(tmp_path / "python"), "MODEL_DIR": str(tmp_path)})
+    return subprocess.run(
+        ["bash", str(scripts / "docker-check.sh")], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
 @pytest.mark.parametrize(
     "captured",
     [
@@ -108,17 +122,8 @@ def test_podman_setup_names_a_configured_image(tmp_path: Path) -> None:
     ],
 )
 def test_docker_check_refuses_a_captured_name_that_is_not_an_image(tmp_path: Path, captured: str) -> None:
-    env, _ = stub_machine(tmp_path)
     # A fake podman-setup.sh prints what a broken one would; docker-check must stop before building.
-    scripts = tmp_path / "repo" / "scripts"
-    scripts.mkdir(parents=True)
-    shutil.copy(REPO / "scripts" / "docker-check.sh", scripts / "docker-check.sh")
-    write_tool(scripts, "podman-setup.sh", f"printf %s {subprocess.list2cmdline([captured])!s}\n")
-    write_tool(tmp_path, "python", "exit 0\n")
-    env.update({"PY": str(tmp_path / "python"), "MODEL_DIR": str(tmp_path)})
-    done = subprocess.run(
-        ["bash", str(scripts / "docker-check.sh")], capture_output=True, text=True, env=env, timeout=60
-    )
+    done = run_docker_check(tmp_path, captured)
     assert done.returncode == 1
     assert "not a valid image reference" in done.stderr
     assert "building" not in done.stderr
@@ -128,16 +133,7 @@ def test_docker_check_refuses_a_captured_name_that_is_not_an_image(tmp_path: Pat
     "name", [IMAGE, "python:3.11-slim", "docker.io/library/python:3.11-slim", "localhost:5000/quotebot:check"]
 )
 def test_docker_check_accepts_image_references(tmp_path: Path, name: str) -> None:
-    env, _ = stub_machine(tmp_path)
-    scripts = tmp_path / "repo" / "scripts"
-    scripts.mkdir(parents=True)
-    shutil.copy(REPO / "scripts" / "docker-check.sh", scripts / "docker-check.sh")
-    write_tool(scripts, "podman-setup.sh", f"echo {name}\n")
-    write_tool(tmp_path, "python", "exit 0\n")
-    env.update({"PY": str(tmp_path / "python"), "MODEL_DIR": str(tmp_path)})
-    done = subprocess.run(
-        ["bash", str(scripts / "docker-check.sh")], capture_output=True, text=True, env=env, timeout=60
-    )
+    done = run_docker_check(tmp_path, name + "\n")
     # It gets past the check and stops later (no git, no real podman in this sandbox).
     assert "not a valid image reference" not in done.stderr
     assert f"base image: {name}" in done.stderr
