@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.config import Settings
+from bot.config import TEST_ENCODER, Settings
 
 if TYPE_CHECKING:
     from embeddings.backend import TextEncoder
@@ -81,7 +81,7 @@ def make_encoder(settings: Settings) -> TextEncoder:
     """Return the configured encoder (the model loads on first use)."""
     from embeddings.encoder import Encoder
 
-    if settings.encoder == "hashing":
+    if settings.encoder == TEST_ENCODER:
         from embeddings.hashing import HashingEncoder
 
         return HashingEncoder(batch_size=settings.batch_size)
