@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
@@ -103,15 +104,21 @@ def _convert(model: str, model_id: str, precision: str, out: Path) -> None:
     import openvino
     import torch
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
-    st = SentenceTransformer(model, device="cpu")
-    pooling = _check_pipeline(st, model)
-    tokenizer = st.tokenizer
-    example = tokenizer(["passage: 示例", "query: example"], padding=True, return_tensors="pt")
-    inputs = {"input_ids": example["input_ids"], "attention_mask": example["attention_mask"]}
-    with torch.no_grad():
-        transformer: Any = st[0].auto_model
-        ir = openvino.convert_model(transformer.eval(), example_input=inputs)
+    # Tracing warns about the model's Python-level branches, and loading shows a progress bar: a
+    # newcomer's first `make run` would read both as errors. The vectors are checked against torch.
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        st = SentenceTransformer(model, device="cpu")
+        pooling = _check_pipeline(st, model)
+        tokenizer = st.tokenizer
+        example = tokenizer(["passage: 示例", "query: example"], padding=True, return_tensors="pt")
+        inputs = {"input_ids": example["input_ids"], "attention_mask": example["attention_mask"]}
+        with torch.no_grad():
+            transformer: Any = st[0].auto_model
+            ir = openvino.convert_model(transformer.eval(), example_input=inputs)
     prompts = {k: v for k, v in (getattr(st, "prompts", None) or {}).items() if isinstance(v, str)}
     max_length = int(st.max_seq_length or tokenizer.model_max_length)
     if precision == "int8":
