@@ -1,4 +1,9 @@
-"""Shared pieces of the bot tests and bench: a real small index, settings, a running bot."""
+"""Shared pieces of the bot tests and bench: a real small index, settings, a running bot.
+
+The bot-flow tests run on the hashing test encoder (embeddings/hashing.py): they judge what the bot
+does with an answer, not which passage answers. Its hand-set calibration lets the questions below
+(which share their words with the answering paragraph) get the same answers as with the model.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.config import TEST_ENCODER
 from tests.conftest import REPO, SHARED_MODEL
 
 if TYPE_CHECKING:
     from bot.config import Settings
     from bot.telegram.runtime import BotApplication
+    from embeddings.backend import TextEncoder
     from embeddings.encoder import Encoder
 
 SAMPLES = REPO / "sample_corpus"
@@ -35,6 +42,8 @@ QUESTION_ANSWER = "陳水扁"
 MORE_QUESTION = "台北101有多高？"  # two paragraphs of QUESTION_DOC answer it: one quote plus "more"
 ADMIN_ID = 1001
 TOKEN = "123456:TEST-token-for-quotebot"
+BOT_NAME = "quotebot_test"
+REAL_ENCODER = "torch"  # the real model's encoder setting (what shared_encoder runs)
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,7 @@ class BuiltIndex:
 
     corpus_dir: Path
     index_dir: Path
+    encoder: str = REAL_ENCODER  # the QUOTEBOT_ENCODER setting the index was built with
 
 
 _lock = threading.RLock()
@@ -59,6 +69,13 @@ def shared_encoder() -> Encoder:
         return _cache["encoder"]
 
 
+def encoder_for(setting: str) -> TextEncoder:
+    """Return the session's encoder for an encoder setting: the hashing one, else the real model."""
+    from embeddings.hashing import HashingEncoder
+
+    return HashingEncoder() if setting == TEST_ENCODER else shared_encoder()
+
+
 def copy_pages(target: Path, pages: tuple[str, ...] = PAGES) -> Path:
     """Copy sample pages into a corpus directory and return it."""
     for rel in pages:
@@ -67,17 +84,18 @@ def copy_pages(target: Path, pages: tuple[str, ...] = PAGES) -> Path:
     return target
 
 
-def shared_index(root: Path) -> BuiltIndex:
-    """Build the session's index once (under root) with build_index, and return where it is."""
+def shared_index(root: Path, encoder: str = TEST_ENCODER) -> BuiltIndex:
+    """Build the session's index of PAGES once per encoder (under root), and return where it is."""
     from bot.indexing import build_index
 
     with _lock:
-        if "index" not in _cache:
-            corpus = copy_pages(root / "corpus")
-            index = root / "index"
-            build_index(corpus, index, shared_encoder())
-            _cache["index"] = BuiltIndex(corpus, index)
-        return _cache["index"]  # type: ignore[no-any-return]
+        key = f"index-{encoder}"
+        if key not in _cache:
+            corpus = copy_pages(root / encoder / "corpus")
+            index = root / encoder / "index"
+            build_index(corpus, index, encoder_for(encoder))
+            _cache[key] = BuiltIndex(corpus, index, encoder)
+        return _cache[key]  # type: ignore[no-any-return]
 
 
 def private_copy(built: BuiltIndex, target: Path) -> BuiltIndex:
@@ -86,7 +104,7 @@ def private_copy(built: BuiltIndex, target: Path) -> BuiltIndex:
     index = target / "index"
     shutil.copytree(built.corpus_dir, corpus, symlinks=True)
     shutil.copytree(built.index_dir, index, symlinks=True)
-    return BuiltIndex(corpus, index)
+    return BuiltIndex(corpus, index, built.encoder)
 
 
 def bot_settings(built: BuiltIndex, api_url: str, **overrides: Any) -> Settings:
@@ -95,6 +113,7 @@ def bot_settings(built: BuiltIndex, api_url: str, **overrides: Any) -> Settings:
 
     values: dict[str, Any] = {
         "model": str(SHARED_MODEL),
+        "encoder": built.encoder,
         "corpus_dir": built.corpus_dir,
         "index_dir": built.index_dir,
         "telegram_token": TOKEN,
@@ -115,7 +134,7 @@ async def running_bot(
     from bot.telegram.app import build_application, polling_options
     from embeddings.live import LiveSearcher
 
-    encoder = shared_encoder()
+    encoder = encoder_for(settings.encoder)
     live = LiveSearcher(
         index_store(settings.index_dir),
         encoder,

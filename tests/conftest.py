@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import settings
+
+if TYPE_CHECKING:
+    from bot.telegram.runtime import BotApplication
+    from tests.bot_support import BuiltIndex
+    from tests.telegram_server import BotApiServer
 
 # CI runs the properties on hypothesis' fixed sequence of examples, so a run that passed here passes
 # there; locally every run explores new ones (a failure it finds becomes a plain test, as in test_render).
@@ -43,3 +50,30 @@ def model_path() -> str:
 def seed_bytes() -> bytes:
     """Return the real seed page's bytes."""
     return SEED_PAGE.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltIndex:
+    """Return the session's index of the bot tests' pages, on the test encoder (read-only)."""
+    from tests.bot_support import shared_index
+
+    return shared_index(tmp_path_factory.getbasetemp() / "bot-index")
+
+
+@pytest.fixture
+def server() -> Iterator[BotApiServer]:
+    """Run a fresh test Bot API server for one test."""
+    from tests.bot_support import BOT_NAME, TOKEN
+    from tests.telegram_server import BotApiServer
+
+    with BotApiServer(token=TOKEN, username=BOT_NAME) as api:
+        yield api
+
+
+@pytest.fixture
+async def bot(server: BotApiServer, built: BuiltIndex) -> AsyncIterator[BotApplication]:
+    """Run the real bot on the session's index against this test's server."""
+    from tests.bot_support import bot_settings, running_bot
+
+    async with running_bot(bot_settings(built, server.url)) as app:
+        yield app

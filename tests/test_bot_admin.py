@@ -6,7 +6,6 @@ import io
 import json
 import threading
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 
 from bot import i18n, uploads
 from bot.telegram.app import ADMIN_COMMANDS, USER_COMMANDS
+from embeddings.hashing import HashingEncoder
 from tests.bot_support import (
     ADMIN_ID,
     LATER_ANSWER,
@@ -23,13 +23,11 @@ from tests.bot_support import (
     QUESTION,
     QUESTION_ANSWER,
     SAMPLES,
-    TOKEN,
     BuiltIndex,
     bot_settings,
     private_copy,
     running_bot,
     settle,
-    shared_index,
 )
 from tests.telegram_server import BotApiServer, Call
 
@@ -43,21 +41,15 @@ NEW_PAGES = (
 )  # a reindex embeds a page on 2 shared cores
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltIndex:
-    return shared_index(tmp_path_factory.getbasetemp() / "bot-index")
-
-
 @pytest.fixture
 def copy(built: BuiltIndex, tmp_path: Path) -> BuiltIndex:
     return private_copy(built, tmp_path)
 
 
 @pytest.fixture
-def server() -> Iterator[BotApiServer]:
-    with BotApiServer(token=TOKEN, username="quotebot_test") as api:
-        api.add_chat(ADMIN_ID)  # the admin has started the bot, so their menu can be set
-        yield api
+def server(server: BotApiServer) -> BotApiServer:
+    server.add_chat(ADMIN_ID)  # the admin has started the bot, so their menu can be set
+    return server
 
 
 def quoted(call: Call) -> bool:
@@ -120,7 +112,7 @@ async def test_admin_menu_is_scoped_and_status_reports(server: BotApiServer, cop
     assert [c["command"] for c in server.menu(32)] == [n for n, _ in USER_COMMANDS]
     text = reply.result["text"]
     assert "4" in text and "32" in text  # articles and passages of the shared index
-    assert "multilingual-e5-small-zh-en" in text
+    assert HashingEncoder().model_id in text  # the model the index was built with
 
 
 async def test_reindex_while_twenty_users_ask(server: BotApiServer, copy: BuiltIndex) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from bot.render.welcome import render_help
 from bot.telegram.app import USER_COMMANDS, webhook_options
 from bot.telegram.links import encode_start_payload
 from tests.bot_support import (
+    BOT_NAME,
     LATER_QUESTION,
     MORE_QUESTION,
     QUESTION,
@@ -25,31 +25,12 @@ from tests.bot_support import (
     private_copy,
     running_bot,
     settle,
-    shared_index,
 )
 from tests.telegram_html import parse_telegram_html
 from tests.telegram_server import BotApiServer, Call
 
 pytestmark = pytest.mark.slow
-BOT_NAME = "quotebot_test"
 GROUP = -100123
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltIndex:
-    return shared_index(tmp_path_factory.getbasetemp() / "bot-index")
-
-
-@pytest.fixture
-def server() -> Iterator[BotApiServer]:
-    with BotApiServer(token=TOKEN, username=BOT_NAME) as api:
-        yield api
-
-
-@pytest.fixture
-async def bot(server: BotApiServer, built: BuiltIndex) -> AsyncIterator[Any]:
-    async with running_bot(bot_settings(built, server.url)) as app:
-        yield app
 
 
 def entity_types(call: Call) -> set[str]:

@@ -9,13 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from tests.bot_support import QUESTION, QUESTION_ANSWER, TOKEN, BuiltIndex, shared_index
+from tests.bot_support import QUESTION, QUESTION_ANSWER, TOKEN, BuiltIndex
 from tests.telegram_server import BotApiServer
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltIndex:
-    return shared_index(tmp_path_factory.getbasetemp() / "bot-index")
 
 
 def test_serve_without_a_token_names_the_variable(
@@ -33,6 +28,7 @@ def test_chat_answers_from_the_index(
     built: BuiltIndex, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(QUESTION + "\n"))
+    monkeypatch.setenv("QUOTEBOT_ENCODER", built.encoder)  # the encoder the index was built with
     code = main(["--index-dir", str(built.index_dir), "chat", "--lang", "en"])
     assert code == 0
     out = capsys.readouterr().out

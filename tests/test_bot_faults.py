@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,35 +14,13 @@ from bot.telegram.delivery import MAX_SENDS
 from tests.bot_support import (
     QUESTION,
     QUESTION_ANSWER,
-    TOKEN,
-    BuiltIndex,
-    bot_settings,
-    running_bot,
     settle,
-    shared_index,
 )
 from tests.telegram_server import BotApiServer
 
 pytestmark = pytest.mark.slow
 APOLOGY = i18n.text("zh-hans", "send_failed")  # a send that failed on the way (it may have arrived)
 SORRY = i18n.text("zh-hans", "error")  # any other failure, a flood that outlasts the budget too
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltIndex:
-    return shared_index(tmp_path_factory.getbasetemp() / "bot-index")
-
-
-@pytest.fixture
-def server() -> Iterator[BotApiServer]:
-    with BotApiServer(token=TOKEN, username="quotebot_test") as api:
-        yield api
-
-
-@pytest.fixture
-async def bot(server: BotApiServer, built: BuiltIndex) -> AsyncIterator[Any]:
-    async with running_bot(bot_settings(built, server.url)) as app:
-        yield app
 
 
 def texts(server: BotApiServer, chat_id: int) -> list[str]:

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from bot import i18n
 from bot.telegram import handlers
-from tests.bot_support import QUESTION, TOKEN, BuiltIndex, bot_settings, running_bot, settle, shared_index
+from tests.bot_support import QUESTION, BuiltIndex, bot_settings, running_bot, settle
 from tests.telegram_server import BotApiServer
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltIndex:
-    return shared_index(tmp_path_factory.getbasetemp() / "bot-index")
-
-
-@pytest.fixture
-def server() -> Iterator[BotApiServer]:
-    with BotApiServer(token=TOKEN, username="quotebot_test") as api:
-        yield api
 
 
 async def test_keystrokes_are_one_question(

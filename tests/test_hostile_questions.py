@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import unicodedata
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,11 +19,9 @@ from embeddings.rank import check_question
 from tests.bot_support import (
     MORE_QUESTION,
     QUESTION,
-    TOKEN,
     BuiltIndex,
     bot_settings,
     running_bot,
-    shared_index,
 )
 from tests.telegram_html import parse_telegram_html
 from tests.telegram_server import BotApiServer, Call
@@ -78,17 +75,6 @@ def test_any_question_string_gets_a_refusal_or_a_valid_reply(question: str, lang
 
 
 # --- over HTTP: the real Application, model and index ---------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltIndex:
-    return shared_index(tmp_path_factory.getbasetemp() / "bot-index")
-
-
-@pytest.fixture
-def server() -> Iterator[BotApiServer]:
-    with BotApiServer(token=TOKEN, username="quotebot_test") as api:
-        yield api
 
 
 async def _replies(server: BotApiServer, chat_id: int, since: int) -> list[Call]:
