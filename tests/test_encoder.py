@@ -264,6 +264,9 @@ def test_a_changed_encoder_precision_is_detected_like_a_changed_model(
     build_index(corpus, index_dir, encoder)
     manifest = index_store(index_dir).manifest()
     assert (manifest.encoder, manifest.precision) == ("torch", "fp32")
+    # The generation describes the model's vectors (tests/test_store.py checks the layout on hashing).
+    assert manifest.model == str(Path(model_path).resolve()) and manifest.dimension == 384
+    assert manifest.prompts == {"query": "query: ", "passage": "passage: "}
     # Never converted: the check must refuse before any model is loaded.
     int8 = Encoder(model_path, encoder="openvino-int8", cache_dir=tmp_path / "never")
     with pytest.raises(IndexMismatch, match=r"torch fp32 encoder.*quotebot index --full") as refused:

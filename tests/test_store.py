@@ -144,12 +144,6 @@ class CountingHashingEncoder(HashingEncoder):
 
 
 @pytest.fixture()
-def encoder() -> CountingEncoder:
-    """Return the real model wrapped in a passage counter."""
-    return CountingEncoder()
-
-
-@pytest.fixture()
 def hashing() -> CountingHashingEncoder:
     """Return the test encoder wrapped in a passage counter (for tests that do not judge answers)."""
     return CountingHashingEncoder()
@@ -160,7 +154,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Return (corpus, index) with a full index built once for the read-only tests of this module."""
     root = tmp_path_factory.mktemp("store")
     corpus = write_corpus(root / "corpus")
-    build_index(corpus, root / "index", shared_encoder())
+    build_index(corpus, root / "index", HashingEncoder())
     return corpus, root / "index"
 
 
@@ -333,9 +327,10 @@ def test_full_build_writes_a_self_describing_generation(built: tuple[Path, Path]
     link = os.readlink(index_dir / CURRENT)
     assert link == manifest.generation and link.startswith("gen-") and not Path(link).is_absolute()
     assert manifest.schema == SCHEMA_VERSION
-    assert manifest.model == str(SHARED_MODEL.resolve())
-    assert manifest.dimension == 384
-    assert manifest.prompts == {"query": "query: ", "passage": "passage: "}
+    built_by = HashingEncoder()  # tests/test_encoder.py checks the same for the real model's index
+    assert manifest.model == built_by.model_id
+    assert manifest.dimension == built_by.dimension
+    assert manifest.prompts == built_by.prompts
     assert manifest.articles == 5 and sorted(manifest.pages) == sorted([*PAGES, "seed.html"])
     expected = sum(len(p[3]) for p in PAGES.values())
     seed_passages = len(manifest.pages["seed.html"].passage_ids)
@@ -361,7 +356,7 @@ def test_full_build_writes_a_self_describing_generation(built: tuple[Path, Path]
 
 def test_the_built_index_answers_with_verbatim_quotes(built: tuple[Path, Path]) -> None:
     _, index_dir = built
-    searcher = open_searcher(index_dir, shared_encoder())
+    searcher = open_searcher(index_dir, HashingEncoder())
     answer = searcher.search("台风在哪里登陆？")
     assert answer.hits and answer.hits[0].doc == "news/typhoon.html"
     assert answer.hits[0].text in PAGES["news/typhoon.html"][3]
@@ -378,17 +373,19 @@ def test_captions_are_indexed_with_their_kind(built: tuple[Path, Path]) -> None:
     assert any(r["doc"] == "seed.html" and r["kind"] == "body" for r in rows)
 
 
-def test_incremental_reindex_embeds_only_what_changed(tmp_path: Path, encoder: CountingEncoder) -> None:
+def test_incremental_reindex_embeds_only_what_changed(
+    tmp_path: Path, hashing: CountingHashingEncoder
+) -> None:
     corpus, index_dir = write_corpus(tmp_path / "c", seed=False), tmp_path / "i"
-    first = build_index(corpus, index_dir, encoder)
+    first = build_index(corpus, index_dir, hashing)
     total = sum(len(p[3]) for p in PAGES.values())
-    assert (first.added, first.passages, len(encoder.embedded)) == (4, total, total)
+    assert (first.added, first.passages, len(hashing.embedded)) == (4, total, total)
     old_generation = os.readlink(index_dir / CURRENT)
 
-    encoder.embedded.clear()
-    nothing = build_index(corpus, index_dir, encoder)
+    hashing.embedded.clear()
+    nothing = build_index(corpus, index_dir, hashing)
     assert (nothing.unchanged, nothing.added, nothing.updated, nothing.removed) == (4, 0, 0, 0)
-    assert encoder.embedded == [] and os.readlink(index_dir / CURRENT) == old_generation
+    assert hashing.embedded == [] and os.readlink(index_dir / CURRENT) == old_generation
 
     title, outlet, date, paras = PAGES["news/plane.html"]
     # A new lead shifts every paragraph down one place: moved paragraphs keep their vectors.
@@ -399,12 +396,12 @@ def test_incremental_reindex_embeds_only_what_changed(tmp_path: Path, encoder: C
         corpus, "news/quake.html", "四川发生地震", "新华社", "2024-08-01", ["四川泸定县发生六点八级地震。"]
     )
     (corpus / "news/volleyball.html").unlink()
-    report = build_index(corpus, index_dir, encoder)
+    report = build_index(corpus, index_dir, hashing)
     assert (report.added, report.updated, report.removed, report.unchanged) == (1, 1, 1, 2)
-    assert sorted(encoder.embedded) == sorted([lead, more, "四川泸定县发生六点八级地震。"])
+    assert sorted(hashing.embedded) == sorted([lead, more, "四川泸定县发生六点八级地震。"])
     assert os.readlink(index_dir / PREVIOUS) == old_generation
 
-    searcher = open_searcher(index_dir, encoder)
+    searcher = open_searcher(index_dir, hashing)
     assert searcher.search("四川哪里发生了地震？").hits[0].doc == "news/quake.html"
     texts = {
         searcher.passage(pid).text for pid in read_manifest(index_dir).pages["news/plane.html"].passage_ids
@@ -414,7 +411,7 @@ def test_incremental_reindex_embeds_only_what_changed(tmp_path: Path, encoder: C
 
     # The reused vectors are exactly what a full rebuild computes.
     full_dir = tmp_path / "full"
-    build_index(corpus, full_dir, encoder, full=True)
+    build_index(corpus, full_dir, hashing, full=True)
 
     def vectors(d: Path) -> dict[int, np.ndarray]:
         rows = [json.loads(line)["id"] for line in (d / CURRENT / "passages.jsonl").open(encoding="utf-8")]
@@ -427,18 +424,18 @@ def test_incremental_reindex_embeds_only_what_changed(tmp_path: Path, encoder: C
 
 
 def test_an_index_from_another_quotebot_version_is_reparsed_but_not_re_embedded(
-    built: tuple[Path, Path], tmp_path: Path, encoder: CountingEncoder
+    built: tuple[Path, Path], tmp_path: Path, hashing: CountingHashingEncoder
 ) -> None:
     corpus, _ = built
     index_dir = copy_index(built, tmp_path)
     manifest_path = index_dir / CURRENT / "manifest.json"
     data = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest_path.write_text(json.dumps(data | {"package_version": "0.0.1"}), encoding="utf-8")
-    report = build_index(corpus, index_dir, encoder)
+    report = build_index(corpus, index_dir, hashing)
     assert (report.added, report.updated, report.removed, report.unchanged) == (0, 0, 0, 5)
-    assert encoder.embedded == []
+    assert hashing.embedded == []
     assert read_manifest(index_dir).package_version == "0.1.0"
-    assert build_index(corpus, index_dir, encoder).unchanged == 5
+    assert build_index(corpus, index_dir, hashing).unchanged == 5
 
 
 def test_generations_swap_prune_and_roll_back(tmp_path: Path, hashing: CountingHashingEncoder) -> None:
@@ -485,12 +482,12 @@ def test_leftovers_of_a_killed_run_are_cleaned_and_the_next_run_completes(
     (index_dir / ".tmp-gen-20200101T000000000000Z-999" / "vectors.npy").write_bytes(b"half")
     os.symlink("gen-nowhere", index_dir / ".current-999.link")
     with pytest.raises(IndexMissing, match="quotebot index"):
-        open_searcher(index_dir, shared_encoder())
-    build_index(corpus, index_dir, shared_encoder())
+        open_searcher(index_dir, HashingEncoder())
+    build_index(corpus, index_dir, HashingEncoder())
     assert sorted(p.name for p in index_dir.iterdir() if p.name != ".lock") == sorted(
         [CURRENT, read_manifest(index_dir).generation]
     )
-    assert open_searcher(index_dir, shared_encoder()).search("女排决赛战胜了谁？").answered
+    assert open_searcher(index_dir, HashingEncoder()).search("女排决赛战胜了谁？").answered
 
 
 def test_progress_reports_every_stage(tmp_path: Path, hashing: CountingHashingEncoder) -> None:
@@ -532,15 +529,15 @@ def test_another_model_or_schema_refuses_incremental_runs_and_opening(
     data["model"] = "intfloat/multilingual-e5-large"
     manifest_path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(IndexMismatch, match=r"multilingual-e5-large.*quotebot index --full"):
-        open_searcher(index_dir, shared_encoder())
+        open_searcher(index_dir, HashingEncoder())
     with pytest.raises(IndexMismatch, match=r"quotebot index --full"):
-        build_index(corpus, index_dir, shared_encoder())
-    data["model"], data["schema"] = str(SHARED_MODEL.resolve()), SCHEMA_VERSION + 1
+        build_index(corpus, index_dir, HashingEncoder())
+    data["model"], data["schema"] = HashingEncoder().model_id, SCHEMA_VERSION + 1
     manifest_path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(IndexMismatch, match="schema version"):
-        build_index(corpus, index_dir, shared_encoder())
-    report = build_index(corpus, index_dir, shared_encoder(), full=True)
-    assert report.full and open_searcher(index_dir, shared_encoder()).stats.passages == report.passages
+        build_index(corpus, index_dir, HashingEncoder())
+    report = build_index(corpus, index_dir, HashingEncoder(), full=True)
+    assert report.full and open_searcher(index_dir, HashingEncoder()).stats.passages == report.passages
 
 
 @pytest.mark.parametrize("damage", ["manifest", "passages", "dense", "lexical", "vectors-shape"])
@@ -561,16 +558,16 @@ def test_unreadable_files_raise_index_corrupt(built: tuple[Path, Path], tmp_path
         np.save(generation / "vectors.npy", np.zeros((1, 3), dtype=np.float32))
     if damage != "vectors-shape":
         with pytest.raises(IndexCorrupt, match="quotebot index --full"):
-            open_searcher(index_dir, shared_encoder())
+            open_searcher(index_dir, HashingEncoder())
     write_page(corpus, "news/new.html", "新", None, None, ["新的一段。"])
     if damage in ("dense", "lexical"):
         # Both are rebuilt from the passages and vectors, so an incremental run repairs them.
-        build_index(corpus, index_dir, shared_encoder())
-        assert open_searcher(index_dir, shared_encoder()).search("新的一段").answered in (True, False)
+        build_index(corpus, index_dir, HashingEncoder())
+        assert open_searcher(index_dir, HashingEncoder()).search("新的一段").answered in (True, False)
         return
     with pytest.raises(IndexCorrupt, match="quotebot index --full"):
-        build_index(corpus, index_dir, shared_encoder())
-    assert build_index(corpus, index_dir, shared_encoder(), full=True).passages > 0
+        build_index(corpus, index_dir, HashingEncoder())
+    assert build_index(corpus, index_dir, HashingEncoder(), full=True).passages > 0
 
 
 def test_a_copy_with_other_bytes_stays_a_duplicate_in_incremental_runs(
