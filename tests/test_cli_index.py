@@ -19,10 +19,12 @@ import pytest
 import bot.cli.index
 from bot.cli import main
 from bot.cli.index import ProgressDisplay, parse_request, progress_line
+from bot.config import TEST_ENCODER
 from bot.indexing import build_index, open_searcher
 from embeddings.hashing import HashingEncoder
 from embeddings.local.generations import CURRENT, PREVIOUS, read_manifest
 from embeddings.models import ReindexProgress
+from tests.bot_support import REAL_ENCODER
 from tests.test_store import PAGES, CountingEncoder, shared_encoder, write_corpus, write_page
 
 HIT_KEYS = {"text", "doc", "title", "outlet", "url", "date", "score", "highlight"}
@@ -33,14 +35,14 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Return (corpus, index) built once for the read-only tests of this module."""
     root = tmp_path_factory.mktemp("cli")
     corpus = write_corpus(root / "corpus", seed=False)
-    build_index(corpus, root / "index", shared_encoder())
+    build_index(corpus, root / "index", HashingEncoder())
     return corpus, root / "index"
 
 
 @pytest.fixture(autouse=True)
-def one_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let in-process commands reuse the session's loaded model instead of loading it again."""
-    monkeypatch.setattr(bot.cli.index, "make_encoder", lambda settings: shared_encoder())
+def hashing_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let in-process commands run on the hashing test encoder (what they print, not which passage)."""
+    monkeypatch.setenv("QUOTEBOT_ENCODER", TEST_ENCODER)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -362,6 +364,9 @@ def stderr_lines(proc: subprocess.Popen[str]) -> queue.Queue[str]:
 def test_kill_9_mid_embedding_keeps_the_old_index_serving_and_the_rerun_completes(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The real model: embedding must be slow enough to be killed midway.
+    monkeypatch.setenv("QUOTEBOT_ENCODER", REAL_ENCODER)  # for the subprocess
+    monkeypatch.setattr(bot.cli.index, "make_encoder", lambda settings: shared_encoder())  # loaded once
     corpus, index_dir = write_corpus(tmp_path / "c", seed=False), tmp_path / "i"
     build_index(corpus, index_dir, shared_encoder())
     old = os.readlink(index_dir / CURRENT)

@@ -13,10 +13,11 @@ import pytest
 
 from bot.indexing import build_index, index_store
 from embeddings.errors import IndexMissing
+from embeddings.hashing import HashingEncoder
 from embeddings.live import LiveSearcher
 from embeddings.local.generations import CURRENT, rollback
 from embeddings.search import Searcher
-from tests.test_store import shared_encoder, write_corpus, write_page
+from tests.test_store import write_corpus, write_page
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Return (corpus, index) built once; tests copy both before changing them."""
     root = tmp_path_factory.mktemp("live")
     corpus = write_corpus(root / "corpus", seed=False)
-    build_index(corpus, root / "index", shared_encoder())
+    build_index(corpus, root / "index", HashingEncoder())
     return corpus, root / "index"
 
 
@@ -53,13 +54,13 @@ def swapped(live: LiveSearcher) -> Searcher:
 
 def test_a_reindex_is_picked_up_and_the_old_searcher_keeps_working(copy: tuple[Path, Path]) -> None:
     corpus, index_dir = copy
-    live = LiveSearcher(index_store(index_dir), shared_encoder(), check_interval=0, top_k=2)
+    live = LiveSearcher(index_store(index_dir), HashingEncoder(), check_interval=0, top_k=2)
     old = live.current
     first = live.generation
     assert first == os.readlink(index_dir / CURRENT)
     assert live.current is old  # nothing changed: the same object, no reload
     add_quake(corpus)
-    build_index(corpus, index_dir, shared_encoder())
+    build_index(corpus, index_dir, HashingEncoder())
     new = swapped(live)
     assert new is not old and live.generation == os.readlink(index_dir / CURRENT) != first
     assert new.search("四川哪里发生了地震？").hits[0].doc == "news/quake.html"
@@ -73,11 +74,11 @@ def test_a_reindex_is_picked_up_and_the_old_searcher_keeps_working(copy: tuple[P
 
 def test_checks_are_rate_limited_but_reload_forces_one(copy: tuple[Path, Path]) -> None:
     corpus, index_dir = copy
-    live = LiveSearcher(index_store(index_dir), shared_encoder(), check_interval=3600)
+    live = LiveSearcher(index_store(index_dir), HashingEncoder(), check_interval=3600)
     old = live.current
     assert live.reload() is False
     add_quake(corpus)
-    build_index(corpus, index_dir, shared_encoder())
+    build_index(corpus, index_dir, HashingEncoder())
     assert live.current is old  # not looked at again within the interval
     assert live.reload() is True and live.current is not old
     assert live.reload() is False
@@ -87,7 +88,7 @@ def test_a_broken_new_generation_leaves_the_old_one_serving(
     copy: tuple[Path, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     corpus, index_dir = copy
-    live = LiveSearcher(index_store(index_dir), shared_encoder(), check_interval=0)
+    live = LiveSearcher(index_store(index_dir), HashingEncoder(), check_interval=0)
     good = live.current
     good_name = live.generation
     broken = index_dir / "gen-29991231T000000000000Z"
@@ -104,7 +105,7 @@ def test_a_broken_new_generation_leaves_the_old_one_serving(
     os.symlink(good_name or "", index_dir / "swap")
     os.replace(index_dir / "swap", index_dir / CURRENT)
     add_quake(corpus)
-    build_index(corpus, index_dir, shared_encoder())
+    build_index(corpus, index_dir, HashingEncoder())
     assert (
         swapped(live) is not good
         and live.current.search("四川哪里发生了地震？").hits[0].doc == "news/quake.html"
@@ -112,20 +113,20 @@ def test_a_broken_new_generation_leaves_the_old_one_serving(
 
 
 def test_no_index_raises_until_one_is_built(built: tuple[Path, Path], tmp_path: Path) -> None:
-    live = LiveSearcher(index_store(tmp_path / "index"), shared_encoder(), check_interval=0)
+    live = LiveSearcher(index_store(tmp_path / "index"), HashingEncoder(), check_interval=0)
     with pytest.raises(IndexMissing, match="quotebot index"):
         live.current  # noqa: B018
-    build_index(built[0], tmp_path / "index", shared_encoder())
+    build_index(built[0], tmp_path / "index", HashingEncoder())
     assert isinstance(live.current, Searcher)
 
 
 def test_a_failed_first_load_is_not_retried_on_every_question(
     built: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    live = LiveSearcher(index_store(tmp_path / "index"), shared_encoder(), check_interval=3600)
+    live = LiveSearcher(index_store(tmp_path / "index"), HashingEncoder(), check_interval=3600)
     with pytest.raises(IndexMissing) as first:
         live.current  # noqa: B018
-    build_index(built[0], tmp_path / "index", shared_encoder())
+    build_index(built[0], tmp_path / "index", HashingEncoder())
     with pytest.raises(IndexMissing) as again:
         live.current  # noqa: B018
     assert again.value is first.value
@@ -134,7 +135,7 @@ def test_a_failed_first_load_is_not_retried_on_every_question(
 
 def test_threads_always_get_a_complete_searcher_during_swaps(copy: tuple[Path, Path]) -> None:
     corpus, index_dir = copy
-    live = LiveSearcher(index_store(index_dir), shared_encoder(), check_interval=0)
+    live = LiveSearcher(index_store(index_dir), HashingEncoder(), check_interval=0)
     start = live.current.stats.passages
     stop = threading.Event()
     seen: list[int] = []
@@ -155,7 +156,7 @@ def test_threads_always_get_a_complete_searcher_during_swaps(copy: tuple[Path, P
         t.start()
     for n in range(3):
         write_page(corpus, f"extra/{n}.html", f"补充{n}", None, None, [f"第{n}条补充新闻。"])
-        build_index(corpus, index_dir, shared_encoder())
+        build_index(corpus, index_dir, HashingEncoder())
     # A reader thread may be loading the last generation right now (it serves the previous one until
     # the load is done): wait for the swap instead of racing it on a busy machine.
     deadline = time.monotonic() + 120
@@ -194,12 +195,12 @@ def test_a_new_generation_loads_in_the_background_while_questions_get_the_old_on
 ) -> None:
     corpus, index_dir = copy
     store = GatedStore(index_dir)
-    live = LiveSearcher(store, shared_encoder(), check_interval=0)  # type: ignore[arg-type]
+    live = LiveSearcher(store, HashingEncoder(), check_interval=0)  # type: ignore[arg-type]
     old = live.current
     store.gate.clear()
     store.opening.clear()
     add_quake(corpus)
-    build_index(corpus, index_dir, shared_encoder())
+    build_index(corpus, index_dir, HashingEncoder())
     assert live.current is old
     assert store.opening.wait(timeout=120)
     for _ in range(3):  # none of these questions waits for the load, nor starts a second one
