@@ -22,12 +22,14 @@ from tests.bot_support import (
     PAGES,
     QUESTION,
     QUESTION_ANSWER,
+    REAL_ENCODER,
     SAMPLES,
     BuiltIndex,
     bot_settings,
     private_copy,
     running_bot,
     settle,
+    shared_index,
 )
 from tests.telegram_server import BotApiServer, Call
 
@@ -44,6 +46,12 @@ NEW_PAGES = (
 @pytest.fixture
 def copy(built: BuiltIndex, tmp_path: Path) -> BuiltIndex:
     return private_copy(built, tmp_path)
+
+
+@pytest.fixture
+def real_copy(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> BuiltIndex:
+    """Return a private copy of the index on the real model: its reindex lasts long enough to overlap."""
+    return private_copy(shared_index(tmp_path_factory.getbasetemp() / "bot-index", REAL_ENCODER), tmp_path)
 
 
 @pytest.fixture
@@ -115,14 +123,14 @@ async def test_admin_menu_is_scoped_and_status_reports(server: BotApiServer, cop
     assert HashingEncoder().model_id in text  # the model the index was built with
 
 
-async def test_reindex_while_twenty_users_ask(server: BotApiServer, copy: BuiltIndex) -> None:
-    settings = bot_settings(copy, server.url)
+async def test_reindex_while_twenty_users_ask(server: BotApiServer, real_copy: BuiltIndex) -> None:
+    settings = bot_settings(real_copy, server.url)
     async with running_bot(settings):
         before = await say(server, LATER_QUESTION, user_id=40)
         assert not quoted(before)
         for rel in NEW_PAGES:
-            (copy.corpus_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-            (copy.corpus_dir / rel).write_bytes((SAMPLES / rel).read_bytes())
+            (real_copy.corpus_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            (real_copy.corpus_dir / rel).write_bytes((SAMPLES / rel).read_bytes())
 
         start = len(server.calls())
         server.add_text("/reindex", user_id=ADMIN_ID, language_code="en")
@@ -255,10 +263,12 @@ async def test_upload_is_unpacked_off_the_event_loop(
     assert threads and threads[0] is not threading.main_thread()
 
 
-async def test_stopping_mid_reindex_still_sends_the_report(server: BotApiServer, copy: BuiltIndex) -> None:
-    (copy.corpus_dir / LATER_PAGE).parent.mkdir(parents=True, exist_ok=True)
-    (copy.corpus_dir / LATER_PAGE).write_bytes((SAMPLES / LATER_PAGE).read_bytes())
-    async with running_bot(bot_settings(copy, server.url)):
+async def test_stopping_mid_reindex_still_sends_the_report(
+    server: BotApiServer, real_copy: BuiltIndex
+) -> None:
+    (real_copy.corpus_dir / LATER_PAGE).parent.mkdir(parents=True, exist_ok=True)
+    (real_copy.corpus_dir / LATER_PAGE).write_bytes((SAMPLES / LATER_PAGE).read_bytes())
+    async with running_bot(bot_settings(real_copy, server.url)):
         start = len(server.calls())
         server.add_text("/reindex", user_id=ADMIN_ID, language_code="en")
         await replies(server, ADMIN_ID, start)  # the progress message: the job runs; now stop
