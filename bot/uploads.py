@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from corpus.durable import fsync_path
 from corpus.load import PAGE_SUFFIXES
 
 ZIP_EXPANSION = 10  # a zip may unpack to at most this many times max_upload_bytes
@@ -152,7 +153,7 @@ def _write(target: Path, stream: IO[bytes], max_bytes: int, budget: list[int]) -
             return "unchanged"
         status = "replaced" if target.exists() else "saved"
         os.replace(tmp, target)  # readers see the old page or the new one, never half of either
-        _fsync_directory(target.parent)
+        fsync_path(target.parent)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, _TooLarge):
@@ -179,14 +180,6 @@ def _copy(stream: IO[bytes], tmp: Path, max_bytes: int, budget: int) -> int:
         out.flush()
         os.fsync(out.fileno())
     return written
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def accepts(name: str) -> bool:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from corpus.durable import fsync_path
 from embeddings.backend import Matrix
 from embeddings.errors import FULL_FIX, IndexBusy, IndexCorrupt, IndexMissing
 from embeddings.manifest import Manifest, manifest_from_json, manifest_to_json
@@ -48,21 +49,12 @@ GENERATION_PREFIX = "gen-"
 TEMP_PREFIX = ".tmp-"
 
 
-def _fsync_path(path: Path) -> None:
-    """Flush a file or a directory entry list to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_tree(root: Path) -> None:
     """Flush every file and directory under root, then root itself."""
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
-            _fsync_path(Path(dirpath) / name)
-        _fsync_path(Path(dirpath))
+            fsync_path(Path(dirpath) / name)
+        fsync_path(Path(dirpath))
 
 
 def link_target(index_dir: Path, link: str) -> str | None:
@@ -79,7 +71,7 @@ def _point(index_dir: Path, link: str, generation: str) -> None:
     temp.unlink(missing_ok=True)
     os.symlink(generation, temp)
     os.replace(temp, index_dir / link)
-    _fsync_path(index_dir)
+    fsync_path(index_dir)
 
 
 def current_generation(index_dir: Path) -> Path:
@@ -218,7 +210,7 @@ def write_generation(
         (temp / MANIFEST).write_text(manifest_to_json(manifest), encoding="utf-8")
         _fsync_tree(temp)
         os.rename(temp, index_dir / manifest.generation)
-        _fsync_path(index_dir)
+        fsync_path(index_dir)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
