@@ -225,14 +225,14 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "stage_write": {"zh-hans": "写入索引", "zh-hant": "寫入索引", "en": "writing the index"},
     "stage_done": {"zh-hans": "完成", "zh-hant": "完成", "en": "done"},
     "progress": {
-        "zh-hans": "重建索引中：{stage}\n网页 {scanned}/{total}，有变化 {changed}\n"
-        "段落向量 {embedded}/{passages}，复用 {reused}\n"
+        "zh-hans": "重建索引中：{stage}\n网页 {pages_scanned}/{pages_total}，有变化 {pages_changed}\n"
+        "段落向量 {passages_embedded}/{passages_total}，复用 {passages_reused}\n"
         "预计剩余：{eta}",
-        "zh-hant": "重建索引中：{stage}\n網頁 {scanned}/{total}，有變化 {changed}\n"
-        "段落向量 {embedded}/{passages}，沿用 {reused}\n"
+        "zh-hant": "重建索引中：{stage}\n網頁 {pages_scanned}/{pages_total}，有變化 {pages_changed}\n"
+        "段落向量 {passages_embedded}/{passages_total}，沿用 {passages_reused}\n"
         "預計剩餘：{eta}",
-        "en": "Reindexing: {stage}\npages {scanned}/{total}, changed {changed}\n"
-        "passages embedded {embedded}/{passages}, reused {reused}\nETA: {eta}",
+        "en": "Reindexing: {stage}\npages {pages_scanned}/{pages_total}, changed {pages_changed}\n"
+        "passages embedded {passages_embedded}/{passages_total}, reused {passages_reused}\nETA: {eta}",
     },
     "eta_unknown": {"zh-hans": "估算中", "zh-hant": "估算中", "en": "estimating"},
     "report": {

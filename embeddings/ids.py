@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from corpus.models import Article
-from embeddings.models import Passage
+from embeddings.models import Passage, citation
 
 
 def passage_id(doc: str, ordinal: int, text: str) -> int:
@@ -23,10 +23,7 @@ def passages_of(article: Article) -> tuple[Passage, ...]:
             ordinal=p.ordinal,
             text=p.text,
             kind=p.kind,
-            title=article.title,
-            outlet=article.outlet,
-            url=article.url,
-            date=article.date,
+            **citation(article),
         )
         for p in article.paragraphs
         if p.text.strip()

@@ -3,6 +3,34 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol, TypedDict
+
+
+class Cited(Protocol):
+    """Anything that carries its article's citation: an Article, a Passage."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def outlet(self) -> str | None: ...
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def date(self) -> str | None: ...
+
+
+class Citation(TypedDict):
+    """How an article is cited beside a quote: its title, outlet, URL and date."""
+
+    title: str
+    outlet: str | None
+    url: str | None
+    date: str | None
+
+
+def citation(record: Cited) -> Citation:
+    """Return the citation fields of a record, to pass on to the record made from it."""
+    return Citation(title=record.title, outlet=record.outlet, url=record.url, date=record.date)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from embeddings.calibration import Calibration
 from embeddings.errors import BadQuestion
-from embeddings.models import Headline, Hit, Passage, Source
+from embeddings.models import Headline, Hit, Passage, Source, citation
 from embeddings.tokens import fold
 
 MAX_QUESTION_CHARS = 1000
@@ -160,12 +160,12 @@ def token_overlap_scorer(
 
 def to_source(passage: Passage) -> Source:
     """Return where passage was published."""
-    return Source(passage.doc, passage.title, passage.outlet, passage.url, passage.date)
+    return Source(passage.doc, **citation(passage))
 
 
 def to_headline(passage: Passage) -> Headline:
     """Return the headline of passage's article."""
-    return Headline(passage.doc, passage.title, passage.outlet, passage.url, passage.date)
+    return Headline(passage.doc, **citation(passage))
 
 
 def select_hits(
@@ -205,10 +205,7 @@ def select_hits(
             text=passage.text,
             doc=passage.doc,
             ordinal=passage.ordinal,
-            title=passage.title,
-            outlet=passage.outlet,
-            url=passage.url,
-            date=passage.date,
+            **citation(passage),
             score=round(candidate.relevance, 4),
             highlight=(),
         )

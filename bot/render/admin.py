@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from html import escape
 
 from bot.i18n import Lang, text
@@ -106,20 +107,8 @@ def render_progress(progress: ReindexProgress, lang: Lang) -> str:
         if progress.eta_seconds is not None and progress.eta_seconds >= 0
         else text(lang, "eta_unknown")
     )
-    return fit(
-        text(
-            lang,
-            "progress",
-            stage=stage,
-            scanned=progress.pages_scanned,
-            total=progress.pages_total,
-            changed=progress.pages_changed,
-            embedded=progress.passages_embedded,
-            passages=progress.passages_total,
-            reused=progress.passages_reused,
-            eta=esc(eta),
-        )
-    )
+    # The message names the snapshot's counts by their fields.
+    return fit(text(lang, "progress", **(asdict(progress) | {"stage": stage, "eta": esc(eta)})))
 
 
 def _failures(header_key: str, failures: Sequence[Failure], lang: Lang) -> list[str]:
