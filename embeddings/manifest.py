@@ -7,7 +7,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from embeddings.backend import TextEncoder
 
 SCHEMA_VERSION = 1
 
@@ -108,6 +111,14 @@ def mismatch(
     if prompts is not None and dict(manifest.prompts) != dict(prompts):
         return f"built with prompts {dict(manifest.prompts)!r}, but the configured ones are {dict(prompts)!r}"
     return ""
+
+
+def encoder_mismatch(manifest: Manifest, encoder: TextEncoder) -> str:
+    """Return why this encoder cannot query the index's vectors, or "" when it can."""
+    # The model and encoder come first: the prompts and dimension of a real model need it loaded.
+    return mismatch(manifest, encoder.model_id, None, None, encoder.family) or mismatch(
+        manifest, encoder.model_id, encoder.dimension, encoder.prompts
+    )
 
 
 def manifest_to_json(manifest: Manifest) -> str:

@@ -13,7 +13,15 @@ from corpus.errors import CorpusError
 from embeddings.backend import EmbeddingScratch, GenerationWriter, IndexStore, Matrix, TextEncoder
 from embeddings.errors import FULL_FIX, IndexMismatch
 from embeddings.ids import passages_of
-from embeddings.manifest import Encoding, Manifest, PageRecord, encoder_setting, mismatch, package_version
+from embeddings.manifest import (
+    Encoding,
+    Manifest,
+    PageRecord,
+    encoder_mismatch,
+    encoder_setting,
+    mismatch,
+    package_version,
+)
 from embeddings.models import Passage, ReindexReport
 from embeddings.page_diff import PageDiff, diff_pages, nothing_to_index, page_fingerprints
 from embeddings.progress import Progress, Reporter
@@ -72,10 +80,7 @@ def rollback(store: IndexStore, encoder: TextEncoder) -> Manifest:
     """Serve the previous generation again; raises IndexMismatch when this encoder cannot query it."""
 
     def servable(previous: Manifest) -> None:
-        # The model and encoder come first: the prompts and dimension of a real model need it loaded.
-        reason = mismatch(previous, encoder.model_id, None, None, encoder.family) or mismatch(
-            previous, encoder.model_id, encoder.dimension, encoder.prompts
-        )
+        reason = encoder_mismatch(previous, encoder)
         if reason:
             raise IndexMismatch(
                 f"refusing to roll back {store.location}: the previous index ({previous.generation}, "

@@ -10,7 +10,7 @@ from embeddings import calibration, rank
 from embeddings.backend import IndexReader, IndexStore, Scored, TextEncoder, Vector
 from embeddings.calibration import Calibration
 from embeddings.errors import BadQuestion, IndexMismatch
-from embeddings.manifest import Manifest, encoder_setting, mismatch
+from embeddings.manifest import Manifest, encoder_mismatch, encoder_setting
 from embeddings.models import Answer, Headline, Hit, Passage
 from embeddings.tokens import content_query, tokenize
 
@@ -187,9 +187,7 @@ def open_searcher(
     """Open a generation (the live one by default) for searching, checked against the encoder first."""
     name = store.live() if generation is None else generation
     manifest = store.manifest(name)
-    reason = mismatch(manifest, encoder.model_id, None, None, encoder.family) or mismatch(
-        manifest, encoder.model_id, encoder.dimension, encoder.prompts
-    )
+    reason = encoder_mismatch(manifest, encoder)
     if reason:
         raise IndexMismatch(
             f"the index in {store.location} was {reason}; run `quotebot index --full` to rebuild it for the "
