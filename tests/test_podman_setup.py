@@ -63,15 +63,15 @@ def stub_machine(tmp_path: Path) -> tuple[dict[str, str], Path]:
     return env, log
 
 
+def run_podman_setup(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run podman-setup.sh on the stub machine of env."""
+    script = REPO / "scripts" / "podman-setup.sh"
+    return subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=60)
+
+
 def test_podman_setup_prints_only_the_image_name_on_a_machine_without_podman(tmp_path: Path) -> None:
     env, log = stub_machine(tmp_path)
-    done = subprocess.run(
-        ["bash", str(REPO / "scripts" / "podman-setup.sh")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    done = run_podman_setup(env)
     assert done.returncode == 0, done.stderr
     assert done.stdout == IMAGE + "\n"
     # The noise was printed, on standard error, and the install really ran.
@@ -87,13 +87,7 @@ def test_podman_setup_prints_only_the_image_name_on_a_machine_without_podman(tmp
 def test_podman_setup_names_a_configured_image(tmp_path: Path) -> None:
     env, _ = stub_machine(tmp_path)
     env["BASE_IMAGE_NAME"] = "localhost/other:1"
-    done = subprocess.run(
-        ["bash", str(REPO / "scripts" / "podman-setup.sh")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    done = run_podman_setup(env)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "localhost/other:1\n"
 
