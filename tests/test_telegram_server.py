@@ -12,7 +12,7 @@ import threading
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 import pytest
@@ -31,7 +31,7 @@ from telegram.ext import (
 )
 
 from tests.telegram_html import BotApiError, TelegramHtmlError, check_text, find_entities, parse_telegram_html
-from tests.telegram_server import BotApiServer
+from tests.telegram_server import BotApiServer, FaultKind
 
 PREFIX = "Bad Request: can't parse entities: "
 
@@ -413,13 +413,31 @@ async def test_a_real_ptb_webhook_receives_updates(server: BotApiServer) -> None
     assert server.deliveries()[0].secret_token == "topsecret"
 
 
+E = TypeVar("E", bound=BaseException)
+
+
+async def send_into_fault(
+    server: BotApiServer,
+    bot: telegram.Bot,
+    error: type[E],
+    text: str,
+    kind: FaultKind,
+    read_timeout: float | None = None,
+    **fault: Any,
+) -> pytest.ExceptionInfo[E]:
+    """Inject a one-shot sendMessage fault, send text to chat 7 through it, and return what it raised."""
+    server.add_chat(7)
+    server.inject_fault("sendMessage", kind, **fault)
+    timeout = {} if read_timeout is None else {"read_timeout": read_timeout}
+    with pytest.raises(error) as caught:
+        await bot.send_message(7, text, **timeout)
+    return caught
+
+
 async def test_faults_surface_as_retry_after_and_network_errors(
     server: BotApiServer, bot: telegram.Bot
 ) -> None:
-    server.add_chat(7)
-    server.inject_fault("sendMessage", "429", retry_after=3)
-    with pytest.raises(RetryAfter) as caught:
-        await bot.send_message(7, "x")
+    caught = await send_into_fault(server, bot, RetryAfter, "x", "429", retry_after=3)
     with warnings.catch_warnings():  # PTB 22 warns that retry_after becomes a timedelta
         warnings.simplefilter("ignore")
         assert seconds(caught.value.retry_after) == 3
@@ -445,10 +463,7 @@ async def test_faults_surface_as_retry_after_and_network_errors(
 
 
 async def test_drop_unread_closes_before_the_body_is_read(server: BotApiServer, bot: telegram.Bot) -> None:
-    server.add_chat(7)
-    server.inject_fault("sendMessage", "drop_unread")
-    with pytest.raises(NetworkError) as caught:
-        await bot.send_message(7, "lost")
+    caught = await send_into_fault(server, bot, NetworkError, "lost", "drop_unread")
     assert isinstance(caught.value.__cause__, (httpx.ReadError, httpx.RemoteProtocolError))
     assert server.chat_messages(7) == []
     assert [(c.status, c.params) for c in server.calls("sendMessage")] == [(0, {})]
@@ -458,10 +473,7 @@ async def test_drop_unread_closes_before_the_body_is_read(server: BotApiServer, 
 async def test_drop_after_carries_the_request_out_and_loses_the_answer(
     server: BotApiServer, bot: telegram.Bot
 ) -> None:
-    server.add_chat(7)
-    server.inject_fault("sendMessage", "drop_after")
-    with pytest.raises(NetworkError) as caught:
-        await bot.send_message(7, "delivered")
+    caught = await send_into_fault(server, bot, NetworkError, "delivered", "drop_after")
     assert isinstance(caught.value.__cause__, (httpx.ReadError, httpx.RemoteProtocolError))
     assert [m["text"] for m in server.chat_messages(7)] == ["delivered"]
     [call] = server.calls("sendMessage")
@@ -471,10 +483,7 @@ async def test_drop_after_carries_the_request_out_and_loses_the_answer(
 async def test_slow_answer_times_out_after_the_request_was_carried_out(
     server: BotApiServer, bot: telegram.Bot
 ) -> None:
-    server.add_chat(7)
-    server.inject_fault("sendMessage", "slow", delay=2.0)
-    with pytest.raises(TimedOut) as caught:
-        await bot.send_message(7, "late", read_timeout=0.5)
+    caught = await send_into_fault(server, bot, TimedOut, "late", "slow", read_timeout=0.5, delay=2.0)
     assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
     assert [m["text"] for m in server.chat_messages(7)] == ["late"]
     assert (await bot.send_message(7, "on time")).text == "on time"
