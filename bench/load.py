@@ -1,23 +1,28 @@
 """Load and soak: many users at once, then a long run, against `quotebot serve` over the test Bot API server.
 
-Run: .venv/bin/python bench/load.py [--burst 200] [--soak 10000] [--soak-users 500] [--rss-at 1000 10000]
+Run: .venv/bin/python bench/load.py [--burst 200 [60 ...]] [--soak 10000] [--soak-users 500]
+     [--rss-at 1000 10000]
 Starts the real bot (`python -m bot serve`, a child process with the shared model and an index of
-sample_corpus) against tests/telegram_server.py, then (a) `--burst` users each send one question at
-the same moment and (b) `--soak-users` users ask `--soak` questions in all, each asking again as soon
-as answered. Reports replies received, duplicates, refused sends, p50/p95/p99 of question -> first
-answer message (update queued -> the server receiving sendMessage), questions/s, and the bot's RSS
-before the soak and after each `--rss-at` count (the bot's log is kept in
-/tmp/quotebot-bench/load-bot.log). Figures, not pass/fail; sizes are flags so a small run fits a busy
-machine.
+sample_corpus) against tests/telegram_server.py, then (a) for each `--burst` size, that many users
+each send one question at the same moment and (b) `--soak-users` users ask `--soak` questions in
+all, each asking again as soon as answered. Reports replies received, duplicates, refused sends,
+p50/p95/p99 of question -> first answer message (update queued -> the server receiving
+sendMessage), for bursts the same up to the answer being ready to send (searched and rendered,
+before the 30 messages/s send budget; from the bot's "answered" log lines), questions/s, and the
+bot's RSS before the soak and after each `--rss-at` count (the bot's log is kept in
+/tmp/quotebot-bench/load-bot.log). Figures, not pass/fail; sizes are flags so a small run fits a
+busy machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -25,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +45,16 @@ import psutil  # noqa: E402
 
 from bench.bot_speed import CORPUS, QUESTIONS, WORK, bench_index  # noqa: E402
 from bot import i18n  # noqa: E402
+from bot.config import DEFAULT_ENCODER  # noqa: E402
 from tests.bot_support import TOKEN  # noqa: E402
 from tests.telegram_server import BotApiServer, Call  # noqa: E402
 
 FAILURE_TEXTS = {i18n.text("zh-hans", key) for key in ("error", "send_failed", "index_missing")}
+# bot/telegram/questions.py logs one such line per answer; its time is when the handler finished.
+ANSWERED = re.compile(
+    r"^(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO \S+: answered chat=(?P<chat>-?\d+) .* in "
+    r"(?P<total>\d+) ms \(ready after (?P<ready>\d+) ms\)$"
+)
 
 
 def interleaved_questions() -> list[str]:
@@ -76,6 +88,7 @@ class Replies:
         self.events: dict[int, list[tuple[str, str]]] = defaultdict(list)  # ("ask"|"msg", text) per chat
         self.refused = 0  # sendMessage calls the server refused (bad HTML, too long, ...)
         self._waiting: dict[int, asyncio.Future[float]] = {}
+        self.asked_at: dict[int, float] = {}  # when each chat last asked (epoch seconds)
 
     def on_call(self, call: Call) -> None:
         """Take one recorded call (runs in the server's thread)."""
@@ -100,6 +113,7 @@ class Replies:
         future: asyncio.Future[float] = self.loop.create_future()
         self._waiting[user_id] = future
         start = time.time()
+        self.asked_at[user_id] = start
         self.events[user_id].append(("ask", question))
         server.add_text(question, user_id=user_id)
         try:
@@ -138,6 +152,23 @@ class Replies:
         return sum(t in FAILURE_TEXTS for c in chats for t in self.texts[c])
 
 
+def ready_latencies(log: Path, asked_at: dict[int, float]) -> list[float]:
+    """Return, per chat that asked once, the seconds from its question to its answer being ready to send.
+
+    The bot logs when each handler finished, its duration and when in it the answer was ready, so the
+    handler started at (log time - duration) and the answer was ready that much later.
+    """
+    ready: dict[int, float] = {}
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        found = ANSWERED.match(line)
+        if found is None or int(found["chat"]) not in asked_at:
+            continue
+        at = datetime.datetime.strptime(found["at"], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        started = at - int(found["total"]) / 1000
+        ready[int(found["chat"])] = started + int(found["ready"]) / 1000 - asked_at[int(found["chat"])]
+    return sorted(ready.values())
+
+
 def summary(
     name: str, users: int, latencies: list[float | None], seconds: float, replies: Replies, chats: range
 ) -> dict[str, Any]:
@@ -160,8 +191,10 @@ def summary(
     }
 
 
-def start_bot(server: BotApiServer, index_dir: Path, work: Path, per_minute: int) -> subprocess.Popen[bytes]:
-    """Start `python -m bot serve` against the server, logging to work/bot.log."""
+def start_bot(
+    server: BotApiServer, index_dir: Path, work: Path, args: argparse.Namespace
+) -> subprocess.Popen[bytes]:
+    """Start `python -m bot serve` against the server with the chosen encoder, logging to work/bot.log."""
     env = dict(os.environ)
     env.update(
         QUOTEBOT_TELEGRAM_TOKEN=TOKEN,
@@ -169,8 +202,10 @@ def start_bot(server: BotApiServer, index_dir: Path, work: Path, per_minute: int
         QUOTEBOT_INDEX_DIR=str(index_dir),
         QUOTEBOT_CORPUS_DIR=str(CORPUS),
         QUOTEBOT_MODEL=MODEL,
-        QUOTEBOT_QUESTIONS_PER_MINUTE=str(per_minute),
-        QUOTEBOT_LOG_LEVEL="WARNING",
+        QUOTEBOT_QUESTIONS_PER_MINUTE=str(args.per_minute),
+        # Named here: importing tests.bot_support sets the test suite's encoder in this environment.
+        QUOTEBOT_ENCODER=args.encoder,
+        QUOTEBOT_LOG_LEVEL="INFO",  # one "answered" line per question: when it was ready to send
         PYTHONPATH=str(REPO),
     )
     log = (work / "bot.log").open("wb")
@@ -183,7 +218,7 @@ def rss_mb(proc: subprocess.Popen[bytes]) -> float:
 
 
 async def burst(
-    server: BotApiServer, replies: Replies, asked: list[str], users: int, first: int
+    server: BotApiServer, replies: Replies, asked: list[str], users: int, first: int, log: Path
 ) -> dict[str, Any]:
     """Have `users` users send one question each at the same moment."""
     start = time.perf_counter()
@@ -191,7 +226,17 @@ async def burst(
         *(replies.ask(server, first + i, asked[(7 * i) % len(asked)], 300) for i in range(users))
     )
     seconds = time.perf_counter() - start
-    return summary("burst", users, list(latencies), seconds, replies, range(first, first + users))
+    chats = range(first, first + users)
+    result = summary("burst", users, list(latencies), seconds, replies, chats)
+    await asyncio.sleep(0.5)  # the handlers log their line just after the send
+    ready = ready_latencies(log, {c: replies.asked_at[c] for c in chats})
+    result.update(
+        ready_count=len(ready),
+        ready_p50_ms=percentile(ready, 0.50),
+        ready_p95_ms=percentile(ready, 0.95),
+        ready_p99_ms=percentile(ready, 0.99),
+    )
+    return result
 
 
 async def soak(
@@ -224,22 +269,38 @@ async def soak(
     return result
 
 
+async def measured(
+    proc: subprocess.Popen[bytes], one: Coroutine[Any, Any, dict[str, Any]], encoder: str
+) -> dict[str, Any]:
+    """Run one burst or soak and add the encoder, the bot's CPU seconds and the load average."""
+    bot = psutil.Process(proc.pid)
+    before = sum(bot.cpu_times()[:2])
+    result = await one
+    result.update(
+        encoder=encoder,
+        bot_cpu_s=round(sum(bot.cpu_times()[:2]) - before, 1),
+        load_avg=round(os.getloadavg()[0], 1),
+    )
+    return result
+
+
 async def run(args: argparse.Namespace, index_dir: Path, work: Path) -> list[dict[str, Any]]:
     """Start the server and the bot, run the burst and the soak, stop the bot."""
     asked = interleaved_questions()
     with BotApiServer(token=TOKEN, username="quotebot_load") as server:
         replies = Replies(asyncio.get_running_loop())
         server.on_call = replies.on_call
-        proc = start_bot(server, index_dir, work, args.per_minute)
+        proc = start_bot(server, index_dir, work, args)
         try:
             if await replies.ask(server, 999, asked[0], 600) is None:  # warm up (model load)
                 raise SystemExit(f"the bot did not answer; see {work / 'bot.log'}")
-            out = []
-            if args.burst:
-                out.append(await burst(server, replies, asked, args.burst, 10_000))
+            runs = [
+                burst(server, replies, asked, users, 10_000 * (n + 1), work / "bot.log")
+                for n, users in enumerate(u for u in args.burst if u)  # --burst 0 or none: skip
+            ]
             if args.soak:
-                out.append(await soak(server, replies, proc, args, asked))
-            return out
+                runs.append(soak(server, replies, proc, args, asked))
+            return [await measured(proc, one, args.encoder) for one in runs]
         finally:
             proc.send_signal(signal.SIGINT)
             try:
@@ -251,10 +312,17 @@ async def run(args: argparse.Namespace, index_dir: Path, work: Path) -> list[dic
 def main() -> int:
     """Run the benchmark and print one JSON line per run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--burst", type=int, default=200, help="users asking at once (0: skip)")
+    parser.add_argument(
+        "--burst",
+        type=int,
+        nargs="*",
+        default=[200],
+        help="users asking at once, one burst per size (0: no burst)",
+    )
     parser.add_argument("--soak", type=int, default=10_000, help="questions in the soak (0: skip)")
     parser.add_argument("--soak-users", type=int, default=500)
     parser.add_argument("--rss-at", type=int, nargs="*", default=[1_000, 10_000])
+    parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="the bot's QUOTEBOT_ENCODER")
     parser.add_argument("--per-minute", type=int, default=1_000, help="QUOTEBOT_QUESTIONS_PER_MINUTE")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)

@@ -54,6 +54,7 @@ async def answer_question(update: Update, context: BotContext, question: str, *,
     log.debug("question in chat %s: %r", chat.id, question)
     async with typing_action(context.bot, chat.id):
         replies, answer = await replies_for(rt, question, lang, offset, asker)
+    ready = time.perf_counter()  # searched and rendered: what follows is Telegram's send budget
     # In groups the reply quotes the question, so the asker sees which one it answers.
     quote = update.message if chat.type != ChatType.PRIVATE else None
     await send_replies(context.bot, chat.id, replies, quote=quote)
@@ -62,8 +63,8 @@ async def answer_question(update: Update, context: BotContext, question: str, *,
     await asyncio.to_thread(rt.state.count, "questions")
     ms = (time.perf_counter() - started) * 1000
     log.info(
-        "answered chat=%s answered=%s hits=%d offset=%d in %.0f ms",
-        *(chat.id, answer.answered, len(answer.hits), offset, ms),
+        "answered chat=%s answered=%s hits=%d offset=%d in %.0f ms (ready after %.0f ms)",
+        *(chat.id, answer.answered, len(answer.hits), offset, ms, (ready - started) * 1000),
     )
 
 
