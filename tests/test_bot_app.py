@@ -287,3 +287,23 @@ async def test_typing_is_renewed_during_long_work(
     await asyncio.sleep(0.2)
     assert count >= 3 and set(server.chat_actions(27)) == {"typing"}
     assert len(server.chat_actions(27)) == count  # stopped when the work ended
+
+
+async def test_typing_ends_without_cancelling_a_chat_action_in_flight(server: BotApiServer) -> None:
+    import asyncio
+
+    from telegram import Bot
+
+    from bot.telegram import sending
+
+    server.add_chat(28)
+    server.inject_fault("sendChatAction", "slow", delay=0.5)  # held by the server past the block's end
+    telegram_bot = Bot(TOKEN, base_url=server.base_url)
+    async with telegram_bot:
+        async with sending.typing_action(telegram_bot, 28):
+            await asyncio.sleep(0.1)
+        (in_flight,) = sending._FINISHING
+        await asyncio.wait_for(in_flight, 5)
+        assert not in_flight.cancelled()  # a cancelled request can cost httpcore a pool connection
+        assert server.chat_actions(28) == ["typing"]  # and no renewal after the block ended
+        assert not sending._FINISHING

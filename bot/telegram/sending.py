@@ -50,25 +50,37 @@ def inline_results(items: Sequence[InlineItem]) -> list[InlineQueryResultArticle
     ]
 
 
+# Chat actions still in flight when their block ended (kept referenced until they finish).
+_FINISHING: set[asyncio.Task[None]] = set()
+
+
 @contextlib.asynccontextmanager
 async def typing_action(bot: Bot, chat_id: int) -> AsyncIterator[None]:
-    """Show "typing" in a chat until the block ends, renewing it before Telegram lets it lapse."""
+    """Show "typing" in a chat until the block ends, renewing it before Telegram lets it lapse.
+
+    The end of the block stops the renewals but never cancels a request in flight: httpcore 1.0.9
+    loses a pool connection for good to a request cancelled while it waits for one (encode/httpcore
+    #1093), and under load that left a bot with every connection lost and no answer sent.
+    """
+    done = asyncio.Event()
 
     async def keep_typing() -> None:
-        while True:
+        while not done.is_set():
             try:
                 await bot.send_chat_action(chat_id, ChatAction.TYPING)
             except TelegramError as exc:
                 log.debug("chat action failed in chat %s: %s", chat_id, exc)
-            await asyncio.sleep(TYPING_EVERY)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), TYPING_EVERY)
 
     task = asyncio.create_task(keep_typing())
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        done.set()
+        if not task.done():
+            _FINISHING.add(task)
+            task.add_done_callback(_FINISHING.discard)
 
 
 async def send_replies(
