@@ -274,6 +274,9 @@ class _Drop(Exception):
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's backlog of 5 overflowed when a bot opened dozens of connections at once (the
+    # kernel fell back to SYN cookies and the bot saw resets Telegram would not send).
+    request_queue_size = 128
     api: BotApiServer
 
     def __init__(self, address: tuple[str, int]) -> None:
