@@ -8,7 +8,7 @@ from typing import TypeVar
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.telegram.search_queue import fair_batch
+from bot.telegram.search_queue import batch_size, fair_batch
 
 T = TypeVar("T")
 
@@ -42,3 +42,10 @@ def test_batches_keep_every_question_once_and_each_user_in_order(users: list[int
     for user in set(users):
         mine = [n for u, n in served if u == user]
         assert mine == sorted(mine)
+
+
+def test_batches_come_in_a_few_sizes_only() -> None:
+    sizes = {batch_size(waiting, 32) for waiting in range(1, 200)}
+    assert sizes == {1, 2, 4, 8, 16, 32}
+    assert [batch_size(n, 32) for n in (1, 3, 23, 32, 33)] == [1, 2, 16, 32, 32]
+    assert batch_size(40, 24) == 16  # never more than max_batch

@@ -27,6 +27,15 @@ def fair_batch(pending: OrderedDict[int, deque[T]], max_batch: int) -> list[T]:
     return batch
 
 
+def batch_size(waiting: int, max_batch: int) -> int:
+    """Return how many of the waiting questions to encode together: a power of two, at most max_batch.
+
+    The model runtime keeps state for every input shape it meets (OpenVINO's CPU plugin caches
+    kernels per shape), so batch sizes from a handful of values keep the bot's memory flat.
+    """
+    return 1 << (max(1, min(waiting, max_batch)).bit_length() - 1)
+
+
 class SearchQueue:
     """Batches first-page questions that arrive together into one search_many call off the event loop.
 
@@ -57,7 +66,8 @@ class SearchQueue:
     async def _drain(self) -> None:
         try:
             while self._pending:
-                batch = fair_batch(self._pending, self.max_batch)
+                waiting = sum(len(questions) for questions in self._pending.values())
+                batch = fair_batch(self._pending, batch_size(waiting, self.max_batch))
                 try:
                     results = await asyncio.to_thread(self._search, [q for q, _ in batch])
                 except Exception as exc:
