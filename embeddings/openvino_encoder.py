@@ -32,6 +32,9 @@ CALIBRATION = "int8_calibration.txt"
 # How many of them to use (None: all); the cache key does not see it, so only tests lower it.
 CALIBRATION_LIMIT: int | None = None
 POOLING = "sentence_transformers.models.Pooling"
+# Token counts are padded to a multiple of this: the CPU plugin keeps state for every input shape it
+# meets, so free lengths grew the bot's memory for thousands of questions (a few % more compute).
+SHAPE_STEP = 8
 
 
 def default_cache_dir() -> Path:
@@ -243,6 +246,7 @@ class OpenVINOBackend:
             enc = self.tokenizer(
                 [texts[i] for i in rows],
                 padding=True,
+                pad_to_multiple_of=SHAPE_STEP,
                 truncation=True,
                 max_length=int(self.meta["max_length"]),
                 return_tensors="np",
