@@ -5,9 +5,11 @@ usage: bench/quality.py [--cache DIR] [--sample N] [--encoder NAME] [--segmenter
 Each set's pages are parsed and indexed with bot.indexing.build_index; passage and question vectors
 are cached per text under --cache (keyed by model id, prompt and text), so a second run costs seconds.
 Prints ans@1/ans@3/MRR@10 per subset for BM25 (the product's index, the question as asked), dense
-(exact), RRF (k=60) of those two, and the Searcher as shipped (the index's calibration, its quote
-margin and abstention included), for all questions, the development half and the held-out half
-(halves by a hash of the question's page). Then abstention: each set indexed by halves (questions
+(exact), RRF (k=60) of those two, the Searcher as shipped (the index's calibration, its quote
+margin and abstention included) and, as "no abstention", the same Searcher answering every question
+(what its abstention costs), for all questions, the development half and the held-out half
+(halves by a hash of the question's page); the share answered per question kind and subset. Then
+abstention: each set indexed by halves (questions
 about the other half are out of corpus), and each set's questions against the other set's index.
 --sample N uses the pages whose second hash byte is below N (256: all of them).
 --calibrate derives the fusion weights, the quote margin and the per-kind abstention thresholds on
@@ -19,9 +21,11 @@ Searcher on an index built with that model uses.
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import logging
+import math
 import re
 import shutil
 import sys
@@ -233,8 +237,16 @@ def anchors(searcher: Searcher, qs: Sequence[Question]) -> dict[str, list[list[s
     return out
 
 
-def shipped(searcher: Searcher, qs: Sequence[Question]) -> tuple[list[list[str]], list[bool]]:
-    """Return the quotes the Searcher gives (trimming and abstention as shipped) and who was answered."""
+def shipped(
+    searcher: Searcher, qs: Sequence[Question], abstain: bool = True
+) -> tuple[list[list[str]], list[bool]]:
+    """Return the quotes the Searcher gives (trimming and abstention as shipped) and who was answered.
+
+    abstain=False answers every question (its ranking and quote margin alone: what abstention costs).
+    """
+    if not abstain:
+        searcher = copy.copy(searcher)
+        searcher.min_score = -math.inf  # every kind's threshold moves to -inf
     hits, took = [], []
     for q in qs:
         answer = searcher._answer(q.text, q.vector, 10, 0)
@@ -267,6 +279,7 @@ def quality(args: argparse.Namespace) -> None:
         methods = anchors(searchers[name], qs)
         hits, took = shipped(searchers[name], qs)
         methods["Searcher"] = hits
+        methods["no abstention"] = shipped(searchers[name], qs, abstain=False)[0]
         for half, pick in (
             ("all", lambda q: True),
             ("dev", lambda q: q.dev),
@@ -275,11 +288,18 @@ def quality(args: argparse.Namespace) -> None:
             keep = [i for i, q in enumerate(qs) if pick(q)]
             rows = {m: table([qs[i] for i in keep], [h[i] for i in keep]) for m, h in methods.items()}
             report(f"{name}, {half} questions ({len(keep)})", rows, subsets)
-        by_kind = {
-            k: np.mean([t for q, t in zip(qs, took, strict=True) if q.kind == k]) for k in rank_kinds(qs)
-        }
-        print("answered in-corpus: " + ", ".join(f"{k} {v:.3f}" for k, v in by_kind.items()))
+        print("answered in-corpus: " + answered_rates(qs, took))
     abstention(encoder, searchers, sets, args)
+
+
+def answered_rates(qs: Sequence[Question], took: Sequence[bool]) -> str:
+    """Return the share of questions answered per kind, then per subset, as one line."""
+    groups: dict[str, list[bool]] = {k: [] for k in rank_kinds(qs)}
+    groups |= {s: [] for s in sorted({q.subset for q in qs})}
+    for q, t in zip(qs, took, strict=True):
+        groups[q.kind].append(t)
+        groups[q.subset].append(t)
+    return ", ".join(f"{g} {np.mean(v):.3f}" for g, v in groups.items())
 
 
 def rank_kinds(qs: Sequence[Question]) -> list[str]:
