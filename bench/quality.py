@@ -9,8 +9,8 @@ Prints ans@1/ans@3/MRR@10 per subset for BM25 (the product's index, the question
 margin and abstention included) and, as "no abstention", the same Searcher answering every question
 (what its abstention costs), for all questions, the development half and the held-out half
 (halves by a hash of the question's page); the share answered per question kind and subset. Then
-abstention: each set indexed by halves (questions
-about the other half are out of corpus), and each set's questions against the other set's index.
+abstention: each set indexed by halves (questions about the other half are out of corpus), and each
+set's questions against the other set's index.
 --sample N uses the pages whose second hash byte is below N (256: all of them).
 --calibrate derives the fusion weights, the quote margin and the per-kind abstention thresholds on
 the development half and writes them to embeddings/calibration/<model>.json, the record every
