@@ -6,13 +6,15 @@ and commits it (it becomes live, the one before it stays for `rollback`) or leav
 changes). How a backend stores generations (directories and symlinks, collections and aliases),
 its dense index (FAISS, HNSW in a server) and its lexical statistics (bm25s files, a server's own
 IDF) is its business: nothing above this module names them. ``embeddings.local`` is the backend
-on local files; an engine that fuses server-side still answers these calls (dense and lexical
-candidates separately) so ranking stays the same everywhere.
+on local files (FAISS + bm25s), ``embeddings.qdrant`` the one in a Qdrant engine. A question costs
+one `IndexReader.pools` call: both candidate pools with the calibrated fused score, which the local
+backend adds up itself and an engine that keeps its own statistics computes on the server in one
+round trip; caps, folding and highlights above are the same for every backend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -21,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from embeddings.manifest import Encoding, Manifest, PageRecord
-from embeddings.models import Passage
+from embeddings.models import Headline, Passage
 
 Vector = npt.NDArray[np.float32]  # one L2-normalised vector, shape (d,)
 Matrix = npt.NDArray[np.float32]  # rows of L2-normalised vectors, shape (n, d)
@@ -35,6 +37,28 @@ class Scored:
 
     ids: Ids
     scores: Scores
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """The calibrated weighted sum: cosine + lexical_weight * coverage - caption_penalty * [caption]."""
+
+    lexical_weight: float
+    caption_penalty: float
+
+
+@dataclass(frozen=True)
+class Pool:
+    """One query's candidates: the union of its dense and lexical pools, best fused score first."""
+
+    ids: Ids
+    cosines: Scores  # the exact cosine of each (also for passages only the lexical pool found)
+    coverage: Scores  # lexical coverage in [0, 1] (0: no shared token, or no lexical query)
+    fused: Scores  # the Fusion of both, as the engine computed it (ties by id)
+    passages: Mapping[int, Passage]  # the candidates' passages
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -92,7 +116,7 @@ class TextEncoder(Protocol):
 
 
 class DenseSearch(Protocol):
-    """Nearest passages by inner product of normalised vectors (cosine)."""
+    """Nearest passages by inner product of normalised vectors (cosine): the local reader's dense part."""
 
     def dense(self, queries: Matrix, k: int) -> list[Scored]:
         """Return, per query row, up to k passages with their cosines, best first."""
@@ -115,12 +139,31 @@ class LexicalSearch(Protocol):
         ...
 
 
-class IndexReader(DenseSearch, LexicalSearch, Protocol):
-    """One committed generation, opened for queries."""
+class IndexReader(Protocol):
+    """One committed generation, opened for queries (nothing corpus-wide need be held in memory)."""
 
-    @property
-    def passages(self) -> Sequence[Passage]:
-        """Return the generation's passages in page order."""
+    def pools(self, queries: Matrix, lexical: Sequence[str], k: int, fusion: Fusion) -> list[Pool]:
+        """Return per query row the union of its top k by cosine and top k by coverage of lexical[row].
+
+        An empty lexical query asks for the dense pool alone. Every candidate comes with its exact
+        cosine, its coverage and the fused score, in one round trip to the engine.
+        """
+        ...
+
+    def passage(self, passage_id: int) -> Passage | None:
+        """Return the passage with this id, if indexed."""
+        ...
+
+    def page(self, doc: str) -> Sequence[Passage]:
+        """Return a page's passages in page order (empty when it is not indexed)."""
+        ...
+
+    def headlines(self, n: int) -> tuple[Headline, ...]:
+        """Return the headlines of the n newest pages (undated last)."""
+        ...
+
+    def date_range(self) -> tuple[str | None, str | None]:
+        """Return the oldest and newest page date (None when no page is dated)."""
         ...
 
 
@@ -144,8 +187,16 @@ class GenerationWriter(Protocol):
         """Return the manifest of the generation this one starts from (None: it starts empty)."""
         ...
 
-    def base_passages(self) -> Sequence[Passage]:
-        """Return the base generation's passages in page order."""
+    def base_passages(self, docs: Collection[str] | None = None) -> Sequence[Passage]:
+        """Return the base generation's passages of the pages docs (all for None), in page order.
+
+        A backend that writes in place returns every passage stored under those pages, a killed
+        run's included, so the reindex deletes what a fresh build would not hold.
+        """
+        ...
+
+    def base_fingerprints(self) -> Mapping[str, str]:
+        """Return each base page's text fingerprint (embeddings.page_diff.page_fingerprints)."""
         ...
 
     def base_vectors(self, ids: Sequence[int]) -> Matrix:
@@ -165,7 +216,11 @@ class GenerationWriter(Protocol):
         ...
 
     def commit(self, pages: Mapping[str, PageRecord], encoding: Encoding, source: str) -> Manifest:
-        """Make the new generation live (the old one is kept for rollback) and return its manifest."""
+        """Make the new generation live and return its manifest.
+
+        A new generation keeps the old one for rollback; an engine that updates its live generation
+        in place writes the upserts, then the deletes, then the page records.
+        """
         ...
 
 

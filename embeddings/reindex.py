@@ -23,7 +23,7 @@ from embeddings.manifest import (
     package_version,
 )
 from embeddings.models import Passage, ReindexReport
-from embeddings.page_diff import PageDiff, diff_pages, nothing_to_index, page_fingerprints
+from embeddings.page_diff import PageDiff, diff_pages, nothing_to_index
 from embeddings.progress import Progress, Reporter
 
 if TYPE_CHECKING:
@@ -68,12 +68,12 @@ def reindex(
             return _report(diff, base.passages, started, full)
         if not diff.kept and not diff.fresh:
             raise CorpusError(nothing_to_index(pages.location, diff))
-        passages, encoding = _update(writer, diff, encoder, reporter)
+        count, encoding, passage_ids = _update(writer, diff, encoder, reporter)
         reporter.emit("write")
-        manifest = writer.commit(_page_records(base, diff, passages), encoding, pages.location)
-        log.info("index %s now serves %s (%d passages)", store.location, manifest.generation, len(passages))
+        manifest = writer.commit(_page_records(base, diff, passage_ids), encoding, pages.location)
+        log.info("index %s now serves %s (%d passages)", store.location, manifest.generation, count)
         reporter.emit("done")
-        return _report(diff, len(passages), started, full)
+        return _report(diff, count, started, full)
 
 
 def rollback(store: IndexStore, encoder: TextEncoder) -> Manifest:
@@ -121,8 +121,8 @@ def _scan(writer: GenerationWriter, pages: PageSource, reporter: Reporter) -> Pa
         log.info("index built by quotebot %s: re-parsing every page", base.package_version)
         skip = {}
     results = list(_scanned(pages.scan(skip), reporter))
-    old = writer.base_passages() if base and any(r.status == "ok" for r in results) else ()
-    return diff_pages(known, results, page_fingerprints(old))
+    fingerprints = writer.base_fingerprints() if base and any(r.status == "ok" for r in results) else {}
+    return diff_pages(known, results, fingerprints)
 
 
 def _scanned(results: Iterable[FileResult], reporter: Reporter) -> Iterator[FileResult]:
@@ -136,34 +136,40 @@ def _scanned(results: Iterable[FileResult], reporter: Reporter) -> Iterator[File
 
 def _update(
     writer: GenerationWriter, diff: PageDiff, encoder: TextEncoder, reporter: Reporter
-) -> tuple[list[Passage], Encoding]:
-    """Delete and upsert the changed pages' passages; return the new generation's passages and encoding."""
+) -> tuple[int, Encoding, dict[str, tuple[int, ...]]]:
+    """Upsert the changed pages' new passages, delete their old ones; return the count, encoding, pages.
+
+    Only the pages that changed or left are read from the base: an engine that keeps the corpus
+    statistics (Qdrant) updates in place at the cost of the changed pages alone.
+    """
     kept = set(diff.kept)
-    old = writer.base_passages() if writer.base is not None else ()
-    passages = [p for p in old if p.doc in kept]
-    for article in diff.fresh:
-        passages.extend(passages_of(article))
-    passages = _unique(sorted(passages, key=lambda p: (p.doc, p.ordinal)))
-    upserts = [p for p in passages if p.doc not in kept]
-    old_ids = {p.id for p in old}
+    changed = [*(a.path for a in diff.fresh), *diff.removed, *diff.dropped]
+    old = writer.base_passages(changed) if writer.base is not None else ()
+    fresh = _unique(sorted((p for a in diff.fresh for p in passages_of(a)), key=lambda p: (p.doc, p.ordinal)))
+    stored = {p.id: p for p in old}
+    upserts = [p for p in fresh if stored.get(p.id) != p]  # unchanged passages stay as they are
     # A vector depends only on the text: a paragraph moved by an insertion above it keeps its vector.
     old_texts = {p.text: p.id for p in old}
-    source = [p.id if p.id in old_ids else old_texts.get(p.text) for p in upserts]
+    source = [p.id if p.id in stored else old_texts.get(p.text) for p in upserts]
     encode = [i for i, src in enumerate(source) if src is None]
     encoding = _check_encoding(writer.base, encoder, bool(encode))
     vectors = np.empty((len(upserts), encoding.dimension), dtype=np.float32)
     reuse = [(i, src) for i, src in enumerate(source) if src is not None]
-    if writer.base is not None:
-        found = writer.base_vectors([src for _, src in reuse])
-        if reuse:
-            vectors[[i for i, _ in reuse]] = found
-    reporter.passages_reused += len(reuse)
+    if reuse:
+        vectors[[i for i, _ in reuse]] = writer.base_vectors([src for _, src in reuse])
+    reporter.passages_reused += len(reuse) + len(fresh) - len(upserts)
     if encode:
         _embed(encoder, upserts, encode, vectors, writer.scratch(encoding), reporter)
-    log.info("reused %d vectors, embedded %d passages", len(reuse), len(encode))
-    writer.delete(sorted(old_ids - {p.id for p in passages}))
+    log.info("reused %d vectors, embedded %d passages", len(fresh) - len(encode), len(encode))
+    # New passages are written before old ones go: a page present before and after stays answerable.
     writer.upsert(upserts, vectors)
-    return passages, encoding
+    writer.delete(sorted(stored.keys() - {p.id for p in fresh}))
+    pages = (
+        {doc: rec.passage_ids for doc, rec in writer.base.pages.items() if doc in kept} if writer.base else {}
+    )
+    for p in fresh:
+        pages[p.doc] = (*pages.get(p.doc, ()), p.id)
+    return sum(len(ids) for ids in pages.values()), encoding, pages
 
 
 def _check_encoding(base: Manifest | None, encoder: TextEncoder, embeds: bool) -> Encoding:
@@ -229,15 +235,12 @@ def _unique(passages: Sequence[Passage]) -> list[Passage]:
 
 
 def _page_records(
-    base: Manifest | None, diff: PageDiff, passages: Sequence[Passage]
+    base: Manifest | None, diff: PageDiff, passage_ids: Mapping[str, tuple[int, ...]]
 ) -> dict[str, PageRecord]:
     """Return the new generation's pages: each page's content hash and passage ids in page order."""
     hashes = base.content_hashes if base else {}
     hashes.update({a.path: a.content_hash for a in diff.fresh})
-    by_doc: dict[str, list[int]] = {}
-    for p in passages:
-        by_doc.setdefault(p.doc, []).append(p.id)
-    return {doc: PageRecord(hashes[doc], tuple(ids)) for doc, ids in by_doc.items()}
+    return {doc: PageRecord(hashes[doc], ids) for doc, ids in sorted(passage_ids.items())}
 
 
 def _report(diff: PageDiff, passages: int, started: float, full: bool) -> ReindexReport:

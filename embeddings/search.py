@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from embeddings import calibration, rank
-from embeddings.backend import IndexReader, IndexStore, Scored, TextEncoder, Vector
+from embeddings.backend import Fusion, IndexReader, IndexStore, Matrix, Pool, TextEncoder, Vector
 from embeddings.calibration import Calibration
 from embeddings.errors import BadQuestion, IndexMismatch
 from embeddings.manifest import Manifest, encoder_mismatch, encoder_setting
@@ -34,7 +34,11 @@ class IndexStats:
 
 
 class Searcher:
-    """Answers questions from one index: dense + BM25 candidates, fused, capped, folded, highlighted."""
+    """Answers questions from one index: dense + BM25 candidates, fused, capped, folded, highlighted.
+
+    It holds no passages: every answer is built from what the index returns, so a reader backed by
+    an engine (Qdrant) lets any replica answer a button press about any passage.
+    """
 
     def __init__(
         self,
@@ -47,8 +51,6 @@ class Searcher:
         min_score: float | None = None,
         calibration: Calibration | None = None,
     ) -> None:
-        passages = index.passages
-        self._passages = {p.id: p for p in passages}
         self._index = index
         self._encoder = encoder
         self._stats = stats
@@ -56,11 +58,6 @@ class Searcher:
         self.max_per_article = max_per_article
         self.min_score = min_score
         self.calibration = Calibration() if calibration is None else calibration
-        by_doc: dict[str, list[Passage]] = {}
-        for p in passages:
-            by_doc.setdefault(p.doc, []).append(p)
-        self._pages = {doc: sorted(ps, key=lambda p: p.ordinal) for doc, ps in by_doc.items()}
-        self._captions = frozenset(p.id for p in passages if p.kind == "caption")
 
     @property
     def index(self) -> IndexReader:
@@ -81,7 +78,7 @@ class Searcher:
     def search_many(
         self, questions: Sequence[str], *, top_k: int | None = None
     ) -> list[Answer | BadQuestion]:
-        """Answer questions with one encode and one dense search; a bad question yields its BadQuestion."""
+        """Answer questions with one encode and one pools call; a bad question yields its BadQuestion."""
         checked: list[str | BadQuestion] = []
         for question in questions:
             try:
@@ -90,47 +87,50 @@ class Searcher:
                 checked.append(error)
         good = [q for q in checked if isinstance(q, str)]
         vectors = self._encoder.encode_queries(good)
-        dense = self._index.dense(vectors, POOL) if good else []
+        pools = self._pools(good, vectors) if good else []
         k = self.top_k if top_k is None else top_k
-        answers = (self._answer(q, vectors[i], k, 0, dense[i]) for i, q in enumerate(good))
+        answers = (self._answer(q, vectors[i], k, 0, pools[i]) for i, q in enumerate(good))
         return [q if isinstance(q, BadQuestion) else next(answers) for q in checked]
 
-    def candidates(self, question: str, vector: Vector, dense: Scored | None = None) -> list[rank.Candidate]:
-        """Return the fused candidates for a checked question, its vector (and its dense hits), best first."""
-        if dense is None:
-            dense = self._index.dense(vector[None, :], POOL)[0]
+    def _pools(self, questions: Sequence[str], vectors: Matrix) -> list[Pool]:
+        """Return the candidate pools of checked questions and their vectors (one index call)."""
         cal = self.calibration
-        if rank.question_kind(question) == "cross-lingual":
-            # BM25 over Chinese cannot help a question without Han characters: rank by cosine alone.
-            cosines = dict(zip(dense.ids.tolist(), dense.scores.tolist(), strict=True))
-            fused = rank.fuse(dense.ids, cosines, dense.ids[:0], {}, lexical_weight=0.0)
-            return rank.demote(fused, self._captions, cal.caption_penalty)
-        query = content_query(question)
-        lexical = self._index.lexical(query, POOL)
-        wanted = sorted(set(dense.ids.tolist()) | set(lexical.ids.tolist()))
-        exact = self._index.cosines(vector, wanted)  # also for passages only BM25 found
-        known = self._index.lexical_scores(query, wanted)
-        fused = rank.fuse(
-            dense.ids,
-            dict(zip(exact.ids.tolist(), exact.scores.tolist(), strict=True)),
-            lexical.ids,
-            dict(zip(known.ids.tolist(), known.scores.tolist(), strict=True)),
-            lexical_weight=cal.lexical_weight,
-        )
-        return rank.demote(fused, self._captions, cal.caption_penalty)
+        # BM25 over Chinese cannot help a question without Han characters: rank by cosine alone.
+        lexical = ["" if rank.question_kind(q) == "cross-lingual" else content_query(q) for q in questions]
+        return self._index.pools(vectors, lexical, POOL, Fusion(cal.lexical_weight, cal.caption_penalty))
+
+    def candidates(self, question: str, vector: Vector, pool: Pool | None = None) -> list[rank.Candidate]:
+        """Return the fused candidates for a checked question and its vector, best first."""
+        if pool is None:
+            pool = self._pools([question], vector[None, :])[0]
+        penalty = self.calibration.caption_penalty
+        return [
+            rank.Candidate(
+                pid, cosine - (penalty if pool.passages[pid].kind == "caption" else 0.0), cov, 0.0, fused
+            )
+            for pid, cosine, cov, fused in zip(
+                pool.ids.tolist(),
+                pool.cosines.tolist(),
+                pool.coverage.tolist(),
+                pool.fused.tolist(),
+                strict=True,
+            )
+        ]
 
     def _answer(
-        self, question: str, vector: Vector, top_k: int, offset: int, dense: Scored | None = None
+        self, question: str, vector: Vector, top_k: int, offset: int, pool: Pool | None = None
     ) -> Answer:
         """Rank, then build the Answer (hits with highlights, or the nearest headlines)."""
-        candidates = self.candidates(question, vector, dense)
+        if pool is None:
+            pool = self._pools([question], vector[None, :])[0]
+        candidates = self.candidates(question, vector, pool)
         threshold = rank.threshold(self.calibration, rank.question_kind(question), self.min_score)
         good = rank.quotable(candidates, threshold, self.calibration.quote_margin)
         if not good:
-            return Answer(question, False, nearest=rank.nearest_headlines(candidates, self._passages))
+            return Answer(question, False, nearest=rank.nearest_headlines(candidates, pool.passages))
         # One hit beyond the page tells whether a "more" page would have anything on it.
         hits = rank.select_hits(
-            good, self._passages, top_k=top_k + 1, offset=offset, max_per_article=self.max_per_article
+            good, pool.passages, top_k=top_k + 1, offset=offset, max_per_article=self.max_per_article
         )
         has_more, hits = len(hits) > top_k, hits[:top_k]
         scorer = rank.token_overlap_scorer(tokenize(question), tokenize)
@@ -157,22 +157,22 @@ class Searcher:
 
     def passage(self, passage_id: int) -> Passage | None:
         """Return the passage with this id, if indexed."""
-        return self._passages.get(passage_id)
+        return self._index.passage(passage_id)
 
     def context(self, passage_id: int, radius: int = 1) -> tuple[Passage, ...]:
         """Return the passage and up to radius neighbours each side in its page, in page order."""
-        passage = self._passages.get(passage_id)
+        passage = self._index.passage(passage_id)
         if passage is None:
             return ()
-        page = self._pages[passage.doc]
-        at = next(i for i, p in enumerate(page) if p.id == passage_id)
+        page = self._index.page(passage.doc)
+        at = next((i for i, p in enumerate(page) if p.id == passage_id), None)
+        if at is None:
+            return (passage,)
         return tuple(page[max(0, at - radius) : at + radius + 1])
 
     def headlines(self, n: int) -> tuple[Headline, ...]:
         """Return the headlines of the n newest articles (undated last)."""
-        firsts = [page[0] for page in self._pages.values()]
-        firsts.sort(key=lambda p: (p.date is not None, p.date or "", p.doc), reverse=True)
-        return tuple(rank.to_headline(p) for p in firsts[:n])
+        return self._index.headlines(n)
 
 
 def open_searcher(
@@ -197,7 +197,7 @@ def open_searcher(
             built_by=encoder_setting(manifest.encoder, manifest.precision),
         )
     index = store.open(name)
-    stats = index_stats(manifest, index.passages)
+    stats = index_stats(manifest, index)
     return Searcher(
         index,
         encoder,
@@ -209,14 +209,14 @@ def open_searcher(
     )
 
 
-def index_stats(manifest: Manifest, passages: Sequence[Passage]) -> IndexStats:
+def index_stats(manifest: Manifest, index: IndexReader) -> IndexStats:
     """Return what a generation holds, for /start and /status."""
-    dates = sorted(p.date for p in passages if p.date)
+    date_min, date_max = index.date_range()
     return IndexStats(
         articles=manifest.articles,
         passages=manifest.passages,
-        date_min=dates[0] if dates else None,
-        date_max=dates[-1] if dates else None,
+        date_min=date_min,
+        date_max=date_max,
         model=manifest.model,
         created=manifest.created,
         dense_kind=manifest.dense_kind,

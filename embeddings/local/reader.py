@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from embeddings.backend import Matrix, Scored, Vector
+from embeddings.backend import Fusion, Matrix, Pool, Scored, Vector
 from embeddings.errors import FULL_FIX, IndexCorrupt
 from embeddings.local import generations as gen
 from embeddings.local.dense import DenseIndex
 from embeddings.local.lexical import LexicalIndex
-from embeddings.models import Passage
+from embeddings.models import Headline, Passage
 
 
 class LocalReader:
@@ -21,6 +21,12 @@ class LocalReader:
 
     def __init__(self, passages: Sequence[Passage], dense: DenseIndex, lexical: LexicalIndex) -> None:
         self._passages = tuple(passages)
+        self._by_id = {p.id: p for p in self._passages}
+        by_doc: dict[str, list[Passage]] = {}
+        for p in self._passages:
+            by_doc.setdefault(p.doc, []).append(p)
+        self._pages = {doc: tuple(sorted(ps, key=lambda p: p.ordinal)) for doc, ps in by_doc.items()}
+        self._captions = frozenset(p.id for p in self._passages if p.kind == "caption")
         self.dense_index = dense
         self.lexical_index = lexical
         self._lexical_ids = lexical.ids()
@@ -52,6 +58,58 @@ class LocalReader:
     def passages(self) -> Sequence[Passage]:
         """Return the generation's passages in page order."""
         return self._passages
+
+    def passage(self, passage_id: int) -> Passage | None:
+        """Return the passage with this id, if indexed."""
+        return self._by_id.get(passage_id)
+
+    def page(self, doc: str) -> Sequence[Passage]:
+        """Return a page's passages in page order (empty when it is not indexed)."""
+        return self._pages.get(doc, ())
+
+    def headlines(self, n: int) -> tuple[Headline, ...]:
+        """Return the headlines of the n newest pages (undated last)."""
+        firsts = [page[0] for page in self._pages.values()]
+        firsts.sort(key=lambda p: (p.date is not None, p.date or "", p.doc), reverse=True)
+        return tuple(Headline(p.doc, p.title, p.outlet, p.url, p.date) for p in firsts[:n])
+
+    def date_range(self) -> tuple[str | None, str | None]:
+        """Return the oldest and newest passage date (None when none is dated)."""
+        dates = sorted(p.date for p in self._passages if p.date)
+        return (dates[0], dates[-1]) if dates else (None, None)
+
+    def pools(self, queries: Matrix, lexical: Sequence[str], k: int, fusion: Fusion) -> list[Pool]:
+        """Return per query row its dense and lexical candidates, fused: one FAISS search for all rows."""
+        dense = self.dense(queries, k) if len(lexical) else []
+        return [self._pool(queries[row], query, k, fusion, dense[row]) for row, query in enumerate(lexical)]
+
+    def _pool(self, vector: Vector, query: str, k: int, fusion: Fusion, dense: Scored) -> Pool:
+        """Return one query's union of both pools with exact cosines, coverage and the fused score."""
+        if query:
+            found = self.lexical(query, k)
+            wanted = sorted(set(dense.ids.tolist()) | set(found.ids.tolist()))
+            exact = self.cosines(vector, wanted)  # also for passages only BM25 found
+            known = self.lexical_scores(query, wanted)
+            cosine = dict(zip(exact.ids.tolist(), exact.scores.tolist(), strict=True))
+            coverage = dict(zip(known.ids.tolist(), known.scores.tolist(), strict=True))
+            ids = list(dict.fromkeys([*dense.ids.tolist(), *found.ids.tolist()]))
+        else:  # the dense pool alone: FAISS's scores are the exact cosines
+            cosine, coverage = dict(zip(dense.ids.tolist(), dense.scores.tolist(), strict=True)), {}
+            ids = dense.ids.tolist()
+        cosines = np.array([cosine[i] for i in ids], dtype=np.float64)
+        covered = np.array([coverage.get(i, 0.0) for i in ids], dtype=np.float64)
+        penalty = np.array([fusion.caption_penalty if i in self._captions else 0.0 for i in ids])
+        fused = (cosines + fusion.lexical_weight * covered) - penalty
+        ordered_ids = np.asarray(ids, dtype=np.int64)
+        order = np.lexsort((ordered_ids, -fused))
+        ordered = ordered_ids[order]
+        return Pool(
+            ordered,
+            cosines[order],
+            covered[order],
+            fused[order],
+            {int(i): self._by_id[int(i)] for i in ordered},
+        )
 
     def dense(self, queries: Matrix, k: int) -> list[Scored]:
         """Return, per query row, up to k passages with their cosines, best first."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from embeddings.manifest import (
     package_version,
 )
 from embeddings.models import Passage
+from embeddings.page_diff import page_fingerprints
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,19 @@ class LocalWriter:
         """Return the manifest of the generation this one starts from (None: it starts empty)."""
         return self._base
 
-    def base_passages(self) -> Sequence[Passage]:
-        """Return the base generation's passages in page order (read once)."""
+    def base_passages(self, docs: Collection[str] | None = None) -> Sequence[Passage]:
+        """Return the base generation's passages of the pages docs (all for None), in page order."""
         if self._base_passages is None:
             self._base_passages = [] if self._base_dir is None else gen.load_passages(self._base_dir)
             self._base_rows = {p.id: row for row, p in enumerate(self._base_passages)}
-        return self._base_passages
+        if docs is None:
+            return self._base_passages
+        wanted = set(docs)
+        return [p for p in self._base_passages if p.doc in wanted]
+
+    def base_fingerprints(self) -> dict[str, str]:
+        """Return each base page's text fingerprint, from its passages."""
+        return page_fingerprints(self.base_passages())
 
     def base_vectors(self, ids: Sequence[int]) -> Matrix:
         """Return the base generation's vectors of the given passage ids, in the order given."""
