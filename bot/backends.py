@@ -1,4 +1,8 @@
-"""The one place that picks the retrieval backend from the settings (QUOTEBOT_BACKEND=local|qdrant)."""
+"""The one place that picks the retrieval backend from the settings (QUOTEBOT_BACKEND=local|qdrant).
+
+Both backends meet embeddings.backend's IndexStore, so the search, the reindex, the rollback and the
+live reload are one code path (embeddings.search, .reindex, .live) whichever is configured.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 from bot.config import Settings
 
 if TYPE_CHECKING:
+    from embeddings.backend import IndexStore
     from embeddings.backend import TextEncoder as Encoder
+    from embeddings.live import LiveSearcher
     from embeddings.models import ReindexProgress, ReindexReport
+    from embeddings.progress import Progress
     from embeddings.qdrant.client import QdrantConfig
-
-Progress = Any  # Callable[[ReindexProgress], None] | None
 
 
 def qdrant_config(settings: Settings) -> QdrantConfig:
@@ -45,21 +50,28 @@ def qdrant_client(settings: Settings) -> Any:
     return _client(qdrant_config(settings))
 
 
-def open_live(settings: Settings, encoder: Encoder) -> Any:
-    """Return the live searcher of the configured backend (LiveSearcher or QdrantLive)."""
-    options: dict[str, Any] = {
-        "top_k": settings.top_k,
-        "max_per_article": settings.max_per_article,
-        "min_score": settings.min_score,
-    }
+def index_store(settings: Settings) -> IndexStore:
+    """Return the configured backend's store (Qdrant keeps its reindex lock in QUOTEBOT_INDEX_DIR)."""
     if settings.backend == "qdrant":
-        from embeddings.qdrant.live import QdrantLive
+        from embeddings.qdrant.store import QdrantStore
 
-        return QdrantLive(qdrant_client(settings), qdrant_config(settings).layout, encoder, **options)
-    from bot.indexing import index_store
+        return QdrantStore(qdrant_client(settings), qdrant_config(settings).layout, settings.index_dir)
+    from bot.indexing import index_store as local_store
+
+    return local_store(settings.index_dir)
+
+
+def open_live(settings: Settings, encoder: Encoder) -> LiveSearcher:
+    """Return the searcher that follows the configured backend's live generation."""
     from embeddings.live import LiveSearcher
 
-    return LiveSearcher(index_store(settings.index_dir), encoder, **options)
+    return LiveSearcher(
+        index_store(settings),
+        encoder,
+        top_k=settings.top_k,
+        max_per_article=settings.max_per_article,
+        min_score=settings.min_score,
+    )
 
 
 def open_state(settings: Settings, path: Path) -> Any:
@@ -74,62 +86,29 @@ def open_state(settings: Settings, path: Path) -> Any:
 
 
 def reindex(
-    settings: Settings, encoder: Encoder, corpus_dir: Path, *, full: bool, progress: Progress = None
+    settings: Settings, encoder: Encoder, corpus_dir: Path, *, full: bool, progress: Progress | None = None
 ) -> ReindexReport:
-    """Bring the configured backend's index in line with corpus_dir."""
-    if settings.backend == "qdrant":
-        from corpus.errors import CorpusError
-        from corpus.load import CorpusPages
-        from embeddings.qdrant.reindex import sync
+    """Bring the configured backend's index in line with the pages under corpus_dir."""
+    from bot.indexing import corpus_pages
+    from embeddings.reindex import reindex as run
 
-        if not Path(corpus_dir).is_dir():
-            raise CorpusError(
-                f"corpus directory {corpus_dir} does not exist; pass CORPUS_DIR or set QUOTEBOT_CORPUS_DIR"
-            )
-        pages = CorpusPages(Path(corpus_dir), settings.max_page_bytes)
-        client, layout = qdrant_client(settings), qdrant_config(settings).layout
-        return sync(client, layout, pages, encoder, settings.index_dir, full=full, progress=progress)
-    from bot.indexing import build_index
-
-    return build_index(
-        corpus_dir,
-        settings.index_dir,
-        encoder,
-        full=full,
-        max_page_bytes=settings.max_page_bytes,
-        progress=progress,
-    )
+    pages = corpus_pages(corpus_dir, settings.max_page_bytes)
+    return run(index_store(settings), encoder, pages, full=full, progress=progress)
 
 
 def generation_summary(settings: Settings) -> tuple[str, int]:
     """Return the live generation's name and article count."""
-    if settings.backend == "qdrant":
-        from embeddings.qdrant import generations
-        from embeddings.qdrant.index import QdrantIndex
-
-        client, layout = qdrant_client(settings), qdrant_config(settings).layout
-        return generations.live_collection(client, layout), len(
-            QdrantIndex(client, layout.live).page_records()
-        )
-    from bot.indexing import index_store
-
-    manifest = index_store(settings.index_dir).manifest()
+    manifest = index_store(settings).manifest()
     return manifest.generation, manifest.articles
 
 
 def rollback(settings: Settings, encoder: Encoder) -> str:
-    """Make the previous generation live again (local: unless encoder cannot search it); return a summary."""
+    """Make the previous generation live again unless encoder cannot search it; return a summary."""
+    from embeddings.reindex import rollback as run
+
+    manifest = run(index_store(settings), encoder)
     if settings.backend == "qdrant":
-        from embeddings.qdrant import generations
-        from embeddings.qdrant.reindex import reindex_lock
-
-        client, layout = qdrant_client(settings), qdrant_config(settings).layout
-        with reindex_lock(settings.index_dir):
-            name = generations.rollback(client, layout)
-        return f"rolled back Qdrant alias {layout.live}: now serving {name}"
-    from bot.indexing import rollback_index
-
-    manifest = rollback_index(settings.index_dir, encoder)
+        return f"rolled back Qdrant alias {settings.qdrant_prefix}: now serving {manifest.generation}"
     return (
         f"rolled back {settings.index_dir}: now serving {manifest.generation} built {manifest.created} "
         f"({manifest.passages:,} passages from {manifest.articles:,} articles)"
@@ -139,6 +118,7 @@ def rollback(settings: Settings, encoder: Encoder) -> str:
 __all__ = [
     "ReindexProgress",
     "generation_summary",
+    "index_store",
     "open_live",
     "open_state",
     "qdrant_client",

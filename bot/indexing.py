@@ -1,4 +1,4 @@
-"""The CLI's and the bot's door to the index: the local backend over the configured directories."""
+"""The CLI's and the bot's door to the local backend over the configured directories, and the corpus pages."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from corpus.errors import CorpusError
 
 if TYPE_CHECKING:
+    from corpus.load import CorpusPages
     from embeddings.backend import TextEncoder
     from embeddings.local import LocalIndex
     from embeddings.manifest import Manifest
@@ -33,16 +34,22 @@ def build_index(
     progress: Progress | None = None,
 ) -> ReindexReport:
     """Read the pages under corpus_dir and bring the index in index_dir in line with them."""
-    from corpus.load import CorpusPages
     from embeddings.reindex import reindex
+
+    pages = corpus_pages(corpus_dir, max_page_bytes)
+    return reindex(index_store(index_dir), encoder, pages, full=full, progress=progress)
+
+
+def corpus_pages(corpus_dir: Path | str, max_page_bytes: int = 5_000_000) -> CorpusPages:
+    """Return the pages under corpus_dir to index; raises CorpusError when the directory is missing."""
+    from corpus.load import CorpusPages
 
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
         raise CorpusError(
             f"corpus directory {corpus_dir} does not exist; pass CORPUS_DIR or set QUOTEBOT_CORPUS_DIR"
         )
-    pages = CorpusPages(corpus_dir, max_page_bytes)
-    return reindex(index_store(index_dir), encoder, pages, full=full, progress=progress)
+    return CorpusPages(corpus_dir, max_page_bytes)
 
 
 def rollback_index(index_dir: Path | str, encoder: TextEncoder) -> Manifest:

@@ -1,48 +1,33 @@
-"""Test helpers for the Qdrant backend: a deterministic encoder and a client that records writes."""
+"""Test helpers for the Qdrant backend: the shipped test encoder, recording; a client recording writes."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-import numpy as np
+from embeddings.backend import Matrix
+from embeddings.hashing import HashingEncoder
+from embeddings.qdrant.generations import Layout
+from embeddings.qdrant.store import QdrantStore
 
-from embeddings.tokens import fold
 
+class RecordingEncoder(HashingEncoder):
+    """The shipped hashing encoder, remembering every passage text it encoded."""
 
-class HashingEncoder:
-    """Meets the encoder contract with hashed character bigrams (no model; same text, same vector)."""
-
-    model_id = "test-hashing-bigrams"
-    dimension = 64
-    prompts = {"query": "q: ", "passage": "p: "}  # noqa: RUF012
-    batch_size = 16
-
-    def __init__(self) -> None:
+    def __init__(self, *, batch_size: int = 32) -> None:
+        super().__init__(batch_size=batch_size)
         self.encoded: list[str] = []
 
-    def _vector(self, text: str) -> np.ndarray:
-        vector = np.zeros(self.dimension, dtype=np.float32)
-        chars = fold(text)
-        for gram in (chars[i : i + 2] for i in range(max(1, len(chars) - 1))):
-            digest = hashlib.blake2b(gram.encode(), digest_size=4).digest()
-            vector[int.from_bytes(digest, "big") % self.dimension] += 1.0
-        vector[0] += 0.5  # no zero vectors, even for an empty text
-        return vector / np.linalg.norm(vector)
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Return one unit vector per question."""
-        return (
-            np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)
-        )
-
-    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
-        """Return one unit vector per passage (and remember what was encoded)."""
+    def encode_passages(self, texts: Sequence[str]) -> Matrix:
+        """Encode passages (and remember what was encoded)."""
         self.encoded.extend(texts)
-        return (
-            np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)
-        )
+        return super().encode_passages(texts)
+
+
+def store(client: Any, layout: Layout, lock_dir: Path) -> QdrantStore:
+    """Return the Qdrant IndexStore of client under layout, its reindex lock in lock_dir."""
+    return QdrantStore(client, layout, lock_dir)
 
 
 class RecordingClient:

@@ -18,21 +18,29 @@ from corpus.load import CorpusPages
 from embeddings.calibration import Calibration
 from embeddings.errors import IndexMissing
 from embeddings.local.lexical import LexicalIndex
-from embeddings.qdrant import client as qdrant
-from embeddings.qdrant import generations, reindex
+from embeddings.qdrant import generations
 from embeddings.qdrant.generations import Layout
+from embeddings.qdrant.generations import metadata as collection_metadata
 from embeddings.qdrant.index import QdrantIndex
 from embeddings.qdrant.points import token_index
-from embeddings.qdrant.reindex import collection_metadata
+from embeddings.reindex import reindex
+from embeddings.search import open_searcher
 from embeddings.tokens import content_query, tokenize
-from tests.qdrant_support import HashingEncoder, RecordingClient
+from tests.qdrant_support import RecordingClient
+from tests.qdrant_support import RecordingEncoder as HashingEncoder
+from tests.qdrant_support import store as qdrant_store
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def sync(client, layout, corpus, encoder, lock_dir, *, full=False):
-    """Run the Qdrant reindex over the pages of a corpus directory."""
-    return reindex.sync(client, layout, CorpusPages(Path(corpus)), encoder, lock_dir, full=full)
+    """Run the reindex into Qdrant over the pages of a corpus directory."""
+    return reindex(qdrant_store(client, layout, lock_dir), encoder, CorpusPages(Path(corpus)), full=full)
+
+
+def searcher_of(client, encoder, **options):
+    """Return the Searcher over the live Qdrant generation (searching takes no lock)."""
+    return open_searcher(qdrant_store(client, LAYOUT, Path("/nonexistent")), encoder, **options)
 
 
 LAYOUT = Layout("qbtest")
@@ -105,7 +113,7 @@ def assert_fused_is_weighted_sum(
     client: RecordingClient, encoder: HashingEncoder, avgdl: float | None
 ) -> None:
     """Check every candidate's server-fused score against the hand-computed weighted sum."""
-    searcher = qdrant.open_searcher(client, LAYOUT, encoder)
+    searcher = searcher_of(client, encoder)
     for question in QUESTIONS:
         expected = hand_scores(client, encoder, question, avgdl)
         candidates = searcher.candidates(question, encoder.encode_queries([question])[0])
@@ -178,7 +186,7 @@ def test_full_rebuild_switches_the_alias_and_rollback_returns(corpus, client, tm
     encoder = HashingEncoder()
     sync(client, LAYOUT, corpus, encoder, tmp_path / "lock")
     first = generations.live_collection(client, LAYOUT)
-    searcher = qdrant.open_searcher(client, LAYOUT, encoder)
+    searcher = searcher_of(client, encoder)
     with pytest.raises(IndexMissing):
         generations.rollback(client, LAYOUT)
     doc, text = edit_one_page(corpus)
@@ -218,10 +226,10 @@ def test_a_restarted_replica_answers_a_button_press_from_the_engine_alone(corpus
     store = tmp_path / "qdrant"
     first = QdrantClient(path=str(store))
     sync(first, LAYOUT, corpus, encoder, tmp_path / "lock")
-    answer = qdrant.open_searcher(first, LAYOUT, encoder, min_score=0.0).search(QUESTIONS[0])
+    answer = searcher_of(first, encoder, min_score=0.0).search(QUESTIONS[0])
     assert answer.answered
     first.close()
-    restarted = qdrant.open_searcher(QdrantClient(path=str(store)), LAYOUT, encoder)
+    restarted = searcher_of(QdrantClient(path=str(store)), encoder)
     hit = answer.hits[0]
     assert restarted.passage(hit.passage_id).text == hit.text
     context = restarted.context(hit.passage_id)
@@ -234,23 +242,31 @@ import os, signal, sys
 from pathlib import Path
 from qdrant_client import QdrantClient
 from corpus.load import CorpusPages
-from embeddings.qdrant import reindex
+from embeddings.qdrant import index
 from embeddings.qdrant.generations import Layout
-from tests.qdrant_support import HashingEncoder
+from embeddings.reindex import reindex
+from tests.qdrant_support import RecordingClient, RecordingEncoder, store
 
-class Dying(HashingEncoder):
+path, corpus, lock, full, where = sys.argv[1:6]
+
+class Dying(RecordingEncoder):
     calls = 0
     def encode_passages(self, texts):
         Dying.calls += 1
-        if Dying.calls == 2:
+        if Dying.calls == 2 and where == "embed":
             os.kill(os.getpid(), signal.SIGKILL)
         return super().encode_passages(texts)
 
-reindex.PAGES_PER_BATCH = 4
-store, corpus, lock, full = sys.argv[1:5]
-client = QdrantClient(path=store)
+class DyingClient(RecordingClient):
+    def upsert(self, collection_name, points, **options):
+        if len(self.upserted) == 1 and where == "write":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().upsert(collection_name, points, **options)
+
+index.UPSERT_BATCH = 8
+client = DyingClient(QdrantClient(path=path))
 pages = CorpusPages(Path(corpus))
-reindex.sync(client, Layout("qbtest"), pages, Dying(), Path(lock), full=full == "full")
+reindex(store(client, Layout("qbtest"), Path(lock)), Dying(batch_size=2), pages, full=full == "full")
 """
 
 
@@ -260,8 +276,9 @@ def point_set(client: QdrantClient) -> set[tuple[int, str, str, int]]:
     return {(p.id, p.doc, p.text, p.ordinal) for doc in index.page_records() for p in index.page(doc)}
 
 
+@pytest.mark.parametrize("where", ["embed", "write"])
 @pytest.mark.parametrize("mode", ["full", "incremental"])
-def test_kill_9_mid_reindex_then_a_normal_run_equals_a_fresh_full_build(corpus, tmp_path, mode):
+def test_kill_9_mid_reindex_then_a_normal_run_equals_a_fresh_full_build(corpus, tmp_path, mode, where):
     store, encoder = tmp_path / "qdrant", HashingEncoder()
     if mode == "incremental":
         first = QdrantClient(path=str(store))
@@ -272,7 +289,7 @@ def test_kill_9_mid_reindex_then_a_normal_run_equals_a_fresh_full_build(corpus, 
             page.write_text(page.read_text(encoding="utf-8").replace("的", "之"), encoding="utf-8")
         (corpus / "xquad" / "xquad-00038.html").unlink()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    args = [str(store), str(corpus), str(tmp_path / "lock"), mode]
+    args = [str(store), str(corpus), str(tmp_path / "lock"), mode, where]
     killed = subprocess.run(
         [sys.executable, "-c", KILLED_RUN, *args], env=env, capture_output=True, timeout=300
     )

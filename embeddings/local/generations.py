@@ -15,7 +15,6 @@ previous generation serving.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -30,7 +29,8 @@ import numpy as np
 
 from corpus.durable import fsync_path
 from embeddings.backend import Matrix
-from embeddings.errors import FULL_FIX, IndexBusy, IndexCorrupt, IndexMissing
+from embeddings.errors import FULL_FIX, IndexCorrupt, IndexMissing
+from embeddings.lock import file_lock
 from embeddings.manifest import Manifest, manifest_from_json, manifest_to_json
 from embeddings.models import Passage
 
@@ -121,25 +121,8 @@ def load_vectors(generation: Path, manifest: Manifest) -> Matrix:
 @contextmanager
 def index_lock(index_dir: Path) -> Iterator[None]:
     """Hold the reindex lock of index_dir; raises IndexBusy when another process holds it."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with (index_dir / LOCK_FILE).open("a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "?"
-            raise IndexBusy(
-                f"another reindex of {index_dir} is running (pid {holder}); "
-                "wait for it to finish, then try again"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(index_dir / LOCK_FILE, str(index_dir)):
+        yield
 
 
 def prune(index_dir: Path) -> list[str]:

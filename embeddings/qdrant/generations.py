@@ -91,13 +91,24 @@ def switch(client: Any, layout: Layout, collection: str) -> str | None:
     return before
 
 
-def rollback(client: Any, layout: Layout) -> str:
-    """Make the previous collection live again (the live one becomes previous); return its name."""
+def previous_collection(client: Any, layout: Layout) -> str:
+    """Return the collection the previous alias names; raises IndexMissing when there is none."""
     before = aliases(client, layout).get(layout.previous)
     if before is None:
         raise IndexMissing(f"no Qdrant collection is aliased {layout.previous!r} to roll back to")
+    return before
+
+
+def rollback(client: Any, layout: Layout) -> str:
+    """Make the previous collection live again (the live one becomes previous); return its name."""
+    before = previous_collection(client, layout)
     switch(client, layout, before)
     return before
+
+
+def metadata(client: Any, name: str) -> dict[str, Any]:
+    """Return the metadata of a collection ({} when it has none)."""
+    return dict(client.get_collection(name).config.metadata or {})
 
 
 def prune(client: Any, layout: Layout) -> list[str]:

@@ -25,7 +25,7 @@ IDF_TTL = 60.0
 
 
 @dataclass(frozen=True)
-class Scored:
+class Point:
     """One point of a hybrid query: its passage, fused score and cosine to the question."""
 
     passage: Passage
@@ -56,6 +56,45 @@ def _formula(coverage_scale: float, caption_penalty: float, lexical: bool) -> An
     return models.FormulaQuery(formula=models.SumExpression(sum=terms), defaults={"$score[1]": 0.0})
 
 
+@dataclass(frozen=True)
+class Hybrid:
+    """One hybrid query: the question's vector, its lexical terms and the weights of the fused sum."""
+
+    vector: np.ndarray
+    terms: SparseTerms
+    coverage_scale: float  # lexical weight / the sum of the terms' idf (BM25 -> coverage -> weighted)
+    caption_penalty: float
+
+    @property
+    def unit(self) -> np.ndarray:
+        """Return the vector scaled to length 1 (the cosine of a returned point is a dot product)."""
+        return self.vector / max(float(np.linalg.norm(self.vector)), 1e-12)
+
+
+def _request(query: Hybrid, pool: int) -> Any:
+    """Return the QueryRequest of one hybrid query: both prefetches, rescored exactly, then the formula."""
+    from qdrant_client import models
+
+    dense = query.vector.astype(np.float32).tolist()
+    lexical = bool(query.terms.indices)
+    first = [models.Prefetch(query=dense, using=DENSE, limit=pool)]
+    if lexical:
+        first.append(models.Prefetch(query=_sparse(query.terms), using=LEXICAL, limit=pool))
+    # Rescoring the union gives every candidate its exact cosine and its exact BM25 score.
+    exact = [models.Prefetch(prefetch=first, query=dense, using=DENSE, limit=2 * pool)]
+    if lexical:
+        exact.append(
+            models.Prefetch(prefetch=first, query=_sparse(query.terms), using=LEXICAL, limit=2 * pool)
+        )
+    return models.QueryRequest(
+        prefetch=exact,
+        query=_formula(query.coverage_scale, query.caption_penalty, lexical),
+        limit=2 * pool,
+        with_payload=True,
+        with_vector=[DENSE],
+    )
+
+
 class QdrantIndex:
     """One collection (or alias) of passages and its page records, behind qdrant-client."""
 
@@ -68,32 +107,22 @@ class QdrantIndex:
 
     # ------------------------------------------------------------ query side
 
-    def hybrid(
-        self, vector: np.ndarray, terms: SparseTerms, coverage_scale: float, caption_penalty: float, pool: int
-    ) -> list[Scored]:
-        """Return the union of the dense and lexical top-pool, scored on the server by the weighted sum."""
-        from qdrant_client import models
-
-        dense = vector.astype(np.float32).tolist()
-        first = [models.Prefetch(query=dense, using=DENSE, limit=pool)]
-        if terms.indices:
-            first.append(models.Prefetch(query=_sparse(terms), using=LEXICAL, limit=pool))
-        # Rescoring the union gives every candidate its exact cosine and its exact BM25 score.
-        exact = [models.Prefetch(prefetch=first, query=dense, using=DENSE, limit=2 * pool)]
-        if terms.indices:
-            exact.append(models.Prefetch(prefetch=first, query=_sparse(terms), using=LEXICAL, limit=2 * pool))
-        response = self.client.query_points(
-            self.collection,
-            prefetch=exact,
-            query=_formula(coverage_scale, caption_penalty, bool(terms.indices)),
-            limit=2 * pool,
-            with_payload=True,
-            with_vectors=[DENSE],
+    def hybrid(self, queries: Sequence[Hybrid], pool: int) -> list[list[Point]]:
+        """Return per query the union of its dense and lexical top-pool, scored on the server by the
+        weighted sum: all queries in one batched request."""
+        if not queries:
+            return []
+        answers = self.client.query_batch_points(
+            self.collection, requests=[_request(q, pool) for q in queries]
         )
-        unit = vector / max(float(np.linalg.norm(vector)), 1e-12)
         return [
-            Scored(passage_of(int(p.id), p.payload), float(p.score), float(np.dot(p.vector[DENSE], unit)))
-            for p in response.points
+            [
+                Point(
+                    passage_of(int(p.id), p.payload), float(p.score), float(np.dot(p.vector[DENSE], q.unit))
+                )
+                for p in answer.points
+            ]
+            for q, answer in zip(queries, answers, strict=True)
         ]
 
     def idf(self, indices: Sequence[int]) -> dict[int, float]:
