@@ -29,6 +29,7 @@ HOMES = {
     "openvino": {"embeddings/openvino_encoder.py"},
     "nncf": {"embeddings/openvino_encoder.py"},
     "bm25s": {"embeddings/local/lexical.py"},
+    "qdrant_client": {f"embeddings/qdrant/{p.name}" for p in (REPO / "embeddings" / "qdrant").glob("*.py")},
     "jieba": {"embeddings/tokens.py"},
     "opencc": {"embeddings/tokens.py"},
     "trafilatura": {"corpus/extract.py"},
