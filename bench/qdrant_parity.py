@@ -1,6 +1,7 @@
 """Qdrant backend vs local backend on ../shared/eval: same top-3, ans@1/ans@3, latency, upsert rate.
 
-usage: bench/qdrant_parity.py [--cache DIR] [--fraction F] [--lexical]
+usage: bench/quality.py --backend qdrant [--cache DIR] [--fraction F] [--limit N] [--encoder NAME]
+       bench/qdrant_parity.py --lexical
 
 Qdrant's in-process mode is pure Python (brute force, ~0.2 s per sparse scan of 1,000 points on
 this machine), so the comparison runs on a stable subset of the eval pages (--fraction, by a hash
@@ -109,30 +110,30 @@ def parity(args: argparse.Namespace) -> None:
     """Index the subset with both backends and compare what they quote."""
     from qdrant_client import QdrantClient
 
-    from bot.indexing import build_index, open_searcher
-    from corpus.load import CorpusPages
-    from embeddings.qdrant import client as qdrant
-    from embeddings.qdrant import reindex
+    from bot.indexing import build_index, corpus_pages, open_searcher
     from embeddings.qdrant.generations import Layout
+    from embeddings.qdrant.store import QdrantStore
+    from embeddings.reindex import reindex
+    from embeddings.search import open_searcher as open_store
 
     work = args.cache / f"parity-{args.fraction}"
     corpus = subset_corpus(work, args.fraction)
-    encoder = CachedEncoder(MODEL, args.cache)
+    encoder = CachedEncoder(MODEL, args.cache, args.encoder)
     report = build_index(corpus, work / "index", encoder, full=True)
     local = open_searcher(work / "index", encoder, top_k=10, min_score=-1e9)
     shutil.rmtree(work / "qdrant", ignore_errors=True)
     timed = TimedClient(QdrantClient(path=str(work / "qdrant")))
-    layout = Layout("parity")
+    store = QdrantStore(timed, Layout("parity"), work / "lock")
     started = time.monotonic()
-    reindex.sync(timed, layout, CorpusPages(corpus), encoder, work / "lock", full=True)
+    reindex(store, encoder, corpus_pages(corpus), full=True)
     built = time.monotonic() - started
     print(
         f"{report.added} pages, {report.passages} passages; qdrant full build {built:.1f}s, "
         f"upsert {timed.points} points in {timed.seconds:.1f}s = {timed.points / timed.seconds:.0f} points/s"
     )
-    remote = qdrant.open_searcher(timed, layout, encoder, top_k=10, min_score=-1e9)
-    remote.index.idf_ttl = 1e9  # nothing writes during the run: ask each token's idf once
-    docs = {p.doc for p in local.index.passages}
+    remote = open_store(store, encoder, top_k=10, min_score=-1e9)
+    remote.index.index.idf_ttl = 1e9  # type: ignore[attr-defined]  # nothing writes: ask each idf once
+    docs = {p.doc for p in local.index.passages}  # type: ignore[attr-defined]  # the local reader
     questions = [q for q in load_questions() if q["doc"] in docs][: args.limit or None]
     encoder.encode_queries([q["question"] for q in questions])  # cache, so latency excludes the model
     local_hits, local_s = answers(local, questions)
@@ -177,6 +178,7 @@ def main() -> None:
     parser.add_argument("--fraction", type=float, default=0.1, help="share of the eval pages indexed")
     parser.add_argument("--limit", type=int, default=0, help="at most this many questions (0: all)")
     parser.add_argument("--lexical", action="store_true", help="compare the two lexical representations")
+    parser.add_argument("--encoder", default="torch", help="encoder of both backends (cached vectors)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.lexical:

@@ -16,6 +16,9 @@ set's questions against the other set's index.
 the development half and writes them to embeddings/calibration/<model>.json, the record every
 Searcher on an index built with that model uses.
 --segmenters compares BM25 over jieba words, character bigrams and unigrams+bigrams.
+--backend qdrant indexes the eval pages (--fraction of them) with both backends from the same cached
+vectors and prints the share of questions quoting the same top-3 passages, ans@1/ans@3/MRR@10 of
+both, per-question latency and Qdrant's upsert rate (bench/qdrant_parity.py).
 """
 
 from __future__ import annotations
@@ -466,9 +469,18 @@ def main() -> None:
     parser.add_argument(
         "--calibrate", action="store_true", help="derive and store the ranking constants (dev half)"
     )
+    parser.add_argument(
+        "--backend", choices=("local", "qdrant"), default="local", help="qdrant: parity with the local one"
+    )
+    parser.add_argument("--fraction", type=float, default=1.0, help="--backend qdrant: share of eval pages")
+    parser.add_argument("--limit", type=int, default=0, help="--backend qdrant: at most N questions (0: all)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    if args.segmenters:
+    if args.backend == "qdrant":
+        from bench.qdrant_parity import parity
+
+        parity(args)
+    elif args.segmenters:
         segmenters(args)
     elif args.calibrate:
         calibrate(args)
