@@ -21,8 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.qdrant_parity import load_questions, subset_corpus
-from bench.quality import MODEL, CachedEncoder
+from bench.qdrant_parity import load_questions
 
 
 def engines(passages: list[Any], work: Path) -> tuple[Any, Any]:
@@ -99,13 +98,9 @@ def main() -> None:
     args = parser.parse_args()
     import qdrant_edge as edge
 
-    from bot.indexing import build_index, open_searcher
+    from bench.qdrant_parity import local_subset
 
-    work = args.cache / f"parity-{args.fraction}"
-    corpus = subset_corpus(work, args.fraction)
-    encoder = CachedEncoder(MODEL, args.cache)
-    build_index(corpus, work / "index", encoder, full=True)
-    local = open_searcher(work / "index", encoder)
+    work, _, _, local = local_subset(args)
     passages = list(local.index.passages)
     docs = {p.doc for p in passages}
     questions = [q["question"] for q in load_questions() if q["doc"] in docs][:200]

@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.qdrant_parity import load_questions, ms, subset_corpus
-from bench.quality import MODEL, CachedEncoder
+from bench.qdrant_parity import load_questions, ms
 
 
 def build(passages: list[Any]) -> Any:
@@ -77,13 +76,9 @@ def top(client: Any, option: str, question: str) -> list[tuple[int, float]]:
 
 def compare(args: argparse.Namespace) -> None:
     """Print, per option, top-10 agreement with bm25s, score error and latency."""
-    from bot.indexing import build_index, open_searcher
+    from bench.qdrant_parity import local_subset
 
-    work = args.cache / f"parity-{args.fraction}"
-    corpus = subset_corpus(work, args.fraction)
-    encoder = CachedEncoder(MODEL, args.cache)
-    build_index(corpus, work / "index", encoder, full=True)
-    local = open_searcher(work / "index", encoder)
+    local = local_subset(args)[3]
     passages = list(local.index.passages)
     docs = {p.doc for p in passages}
     questions = [q for q in load_questions() if q["doc"] in docs][: args.limit or 300]

@@ -68,6 +68,17 @@ def subset_corpus(work: Path, fraction: float) -> Path:
     return corpus
 
 
+def local_subset(args: argparse.Namespace) -> tuple[Path, Path, CachedEncoder, Any]:
+    """Copy the --fraction subset, index it with the local backend; return work, corpus, encoder, searcher."""
+    from bot.indexing import build_index, open_searcher
+
+    work = args.cache / f"parity-{args.fraction}"
+    corpus = subset_corpus(work, args.fraction)
+    encoder = CachedEncoder(MODEL, args.cache, getattr(args, "encoder", "torch"))
+    build_index(corpus, work / "index", encoder, full=True)
+    return work, corpus, encoder, open_searcher(work / "index", encoder, top_k=10, min_score=-1e9)
+
+
 class TimedClient:
     """A QdrantClient whose upserts are timed (points and seconds)."""
 
@@ -110,17 +121,13 @@ def parity(args: argparse.Namespace) -> None:
     """Index the subset with both backends and compare what they quote."""
     from qdrant_client import QdrantClient
 
-    from bot.indexing import build_index, corpus_pages, open_searcher
+    from bot.indexing import corpus_pages
     from embeddings.qdrant.generations import Layout
     from embeddings.qdrant.store import QdrantStore
     from embeddings.reindex import reindex
     from embeddings.search import open_searcher as open_store
 
-    work = args.cache / f"parity-{args.fraction}"
-    corpus = subset_corpus(work, args.fraction)
-    encoder = CachedEncoder(MODEL, args.cache, args.encoder)
-    report = build_index(corpus, work / "index", encoder, full=True)
-    local = open_searcher(work / "index", encoder, top_k=10, min_score=-1e9)
+    work, corpus, encoder, local = local_subset(args)
     shutil.rmtree(work / "qdrant", ignore_errors=True)
     timed = TimedClient(QdrantClient(path=str(work / "qdrant")))
     store = QdrantStore(timed, Layout("parity"), work / "lock")
@@ -128,7 +135,7 @@ def parity(args: argparse.Namespace) -> None:
     reindex(store, encoder, corpus_pages(corpus), full=True)
     built = time.monotonic() - started
     print(
-        f"{report.added} pages, {report.passages} passages; qdrant full build {built:.1f}s, "
+        f"{local.stats.articles} pages, {local.stats.passages} passages; qdrant full build {built:.1f}s, "
         f"upsert {timed.points} points in {timed.seconds:.1f}s = {timed.points / timed.seconds:.0f} points/s"
     )
     remote = open_store(store, encoder, top_k=10, min_score=-1e9)

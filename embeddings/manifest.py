@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +112,34 @@ def mismatch(
     if prompts is not None and dict(manifest.prompts) != dict(prompts):
         return f"built with prompts {dict(manifest.prompts)!r}, but the configured ones are {dict(prompts)!r}"
     return ""
+
+
+def new_manifest(
+    pages: Mapping[str, PageRecord],
+    passages: int,
+    encoding: Encoding,
+    source: str,
+    dense_kind: str,
+    name: str,
+) -> Manifest:
+    """Return the manifest of a generation being committed now: its pages, vectors and where it came from."""
+    return Manifest(
+        schema=SCHEMA_VERSION,
+        model=encoding.model,
+        dimension=encoding.dimension,
+        prompts=dict(encoding.prompts),
+        encoder=encoding.backend,
+        precision=encoding.precision,
+        articles=len(pages),
+        passages=passages,
+        created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        package_version=package_version(),
+        corpus_dir=source,
+        corpus_fingerprint=corpus_fingerprint(pages),
+        dense_kind=dense_kind,
+        pages=dict(pages),
+        generation=name,
+    )
 
 
 def encoder_mismatch(manifest: Manifest, encoder: TextEncoder) -> str:

@@ -41,14 +41,7 @@ def test_index_search_incremental_and_rollback_through_the_cli(capsys, tmp_path,
     assert code == 0 and answer["answered"], err
     assert "登陆" in answer["hits"][0]["text"]
 
-    write_page(
-        corpus,
-        "news/plane.html",
-        "国产大飞机完成首次商业飞行",
-        "人民日报",
-        None,
-        ["C919订单超过一千二百架。"],
-    )
+    write_page(corpus, "news/plane.html", "C919交付第一百架", "新华社", None, ["东航接收第一百架C919客机。"])
     code, out, _ = run(capsys, "--index-dir", index_dir, "index", str(corpus), "--json")
     report = json.loads(out)
     assert code == 0 and (report["full"], report["updated"], report["unchanged"]) == (False, 1, 3)

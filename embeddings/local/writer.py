@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +14,7 @@ from embeddings.errors import FULL_FIX, IndexCorrupt
 from embeddings.local import generations as gen
 from embeddings.local.dense import DenseIndex
 from embeddings.local.lexical import LexicalIndex
-from embeddings.manifest import (
-    SCHEMA_VERSION,
-    Encoding,
-    Manifest,
-    PageRecord,
-    corpus_fingerprint,
-    package_version,
-)
+from embeddings.manifest import Encoding, Manifest, PageRecord, new_manifest
 from embeddings.models import Passage
 from embeddings.page_diff import page_fingerprints
 
@@ -161,23 +153,8 @@ class LocalWriter:
         passages, vectors, added = self._contents()
         dense = self._dense(passages, vectors, added)
         lexical = LexicalIndex.build([p.id for p in passages], [p.text for p in passages])
-        manifest = Manifest(
-            schema=SCHEMA_VERSION,
-            model=encoding.model,
-            dimension=encoding.dimension,
-            prompts=dict(encoding.prompts),
-            encoder=encoding.backend,
-            precision=encoding.precision,
-            articles=len(pages),
-            passages=len(passages),
-            created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            package_version=package_version(),
-            corpus_dir=source,
-            corpus_fingerprint=corpus_fingerprint(pages),
-            dense_kind=dense.kind,
-            pages=dict(pages),
-            generation=gen.new_generation_name(self.index_dir),
-        )
+        name = gen.new_generation_name(self.index_dir)
+        manifest = new_manifest(pages, len(passages), encoding, source, dense.kind, name)
 
         def write_indexes(dense_file: Path, lexical_dir: Path) -> None:
             dense.save(dense_file)

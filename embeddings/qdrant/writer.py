@@ -14,7 +14,6 @@ import logging
 import shutil
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,7 @@ import numpy as np
 
 from embeddings.backend import Matrix
 from embeddings.cache import EmbeddingCache
-from embeddings.manifest import (
-    SCHEMA_VERSION,
-    Encoding,
-    Manifest,
-    PageRecord,
-    corpus_fingerprint,
-    package_version,
-)
+from embeddings.manifest import Encoding, Manifest, PageRecord, new_manifest
 from embeddings.models import Passage
 from embeddings.page_diff import page_fingerprints
 from embeddings.qdrant import generations
@@ -100,7 +92,8 @@ class QdrantWriter:
     def commit(self, pages: Mapping[str, PageRecord], encoding: Encoding, source: str) -> Manifest:
         """Write the upserts, the deletes, then the page records; a new collection then goes live."""
         name = self._base.generation if self._base is not None else self.layout.new_name()
-        manifest = _manifest(pages, encoding, source, name)
+        count = sum(len(r.passage_ids) for r in pages.values())
+        manifest = new_manifest(pages, count, encoding, source, "qdrant-hnsw", name)
         if self._base is None:
             avgdl = average_length([p.text for p in self._upserts])
             generations.create(self.client, self.layout, name, encoding.dimension, _metadata(manifest, avgdl))
@@ -150,27 +143,6 @@ def _record(doc: str, rec: PageRecord, passages: Sequence[Passage]) -> dict[str,
         "url": first.url,
         "date": first.date,
     }
-
-
-def _manifest(pages: Mapping[str, PageRecord], encoding: Encoding, source: str, name: str) -> Manifest:
-    """Return the manifest of a generation that holds pages."""
-    return Manifest(
-        schema=SCHEMA_VERSION,
-        model=encoding.model,
-        dimension=encoding.dimension,
-        prompts=dict(encoding.prompts),
-        encoder=encoding.backend,
-        precision=encoding.precision,
-        articles=len(pages),
-        passages=sum(len(r.passage_ids) for r in pages.values()),
-        created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        package_version=package_version(),
-        corpus_dir=source,
-        corpus_fingerprint=corpus_fingerprint(pages),
-        dense_kind="qdrant-hnsw",
-        pages=dict(pages),
-        generation=name,
-    )
 
 
 def _metadata(manifest: Manifest, avgdl: float, state: str = "building") -> dict[str, Any]:
