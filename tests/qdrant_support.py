@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from embeddings.backend import Matrix
-from embeddings.hashing import HashingEncoder
+from embeddings.hashing import DIMENSION, HashingEncoder
 from embeddings.qdrant.generations import Layout
 from embeddings.qdrant.store import QdrantStore
 
@@ -15,8 +15,8 @@ from embeddings.qdrant.store import QdrantStore
 class RecordingEncoder(HashingEncoder):
     """The shipped hashing encoder, remembering every passage text it encoded."""
 
-    def __init__(self, *, batch_size: int = 32) -> None:
-        super().__init__(batch_size=batch_size)
+    def __init__(self, dimension: int = DIMENSION, *, batch_size: int = 32) -> None:
+        super().__init__(dimension, batch_size=batch_size)
         self.encoded: list[str] = []
 
     def encode_passages(self, texts: Sequence[str]) -> Matrix:

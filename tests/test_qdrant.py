@@ -318,3 +318,35 @@ def test_a_button_remembered_on_one_replica_is_recalled_on_another(tmp_path):
     first.count("answered")
     assert (first.counter("answered"), second.counter("answered")) == (1, 0)  # counters are per replica
     assert second.prune() == 0 and second.recall(key) is not None
+
+
+def test_rollback_refuses_a_previous_collection_of_another_model_and_keeps_the_live_one(
+    corpus, client, tmp_path
+):
+    from embeddings.errors import IndexMismatch
+    from embeddings.reindex import rollback
+
+    sync(client, LAYOUT, corpus, HashingEncoder(), tmp_path / "lock")
+    wider = HashingEncoder(128)  # another model id and dimension
+    sync(client, LAYOUT, corpus, wider, tmp_path / "lock", full=True)
+    live = generations.live_collection(client, LAYOUT)
+    with pytest.raises(IndexMismatch, match="refusing to roll back"):
+        rollback(qdrant_store(client, LAYOUT, tmp_path / "lock"), wider)
+    assert generations.live_collection(client, LAYOUT) == live
+    back = rollback(qdrant_store(client, LAYOUT, tmp_path / "lock"), HashingEncoder())
+    assert back.generation == generations.live_collection(client, LAYOUT) != live
+
+
+def test_the_live_searcher_loads_a_new_collection_in_the_background(corpus, client, tmp_path):
+    from embeddings.live import LiveSearcher
+
+    encoder = HashingEncoder()
+    sync(client, LAYOUT, corpus, encoder, tmp_path / "lock")
+    live = LiveSearcher(qdrant_store(client, LAYOUT, tmp_path / "lock"), encoder, check_interval=0.0)
+    first, old = live.current, live.generation
+    doc, text = edit_one_page(corpus)
+    sync(client, LAYOUT, corpus, encoder, tmp_path / "lock", full=True)
+    live.current  # noqa: B018 - notices the new collection and starts loading it in a thread
+    assert live.settle(60) and live.current is not first and live.generation != old
+    assert live.generation == generations.live_collection(client, LAYOUT)
+    assert any(text in p.text for p in live.current.index.page(doc))
