@@ -1,7 +1,6 @@
 """Qdrant backend vs local backend on ../shared/eval: same top-3, ans@1/ans@3, latency, upsert rate.
 
-usage: bench/quality.py --backend qdrant [--cache DIR] [--fraction F] [--limit N] [--encoder NAME]
-       bench/qdrant_parity.py --lexical
+usage: bench/quality.py --backend qdrant [--cache DIR] [--fraction F] [--limit N] [--encoder NAME] [--lexical]
 
 Qdrant's in-process mode is pure Python (brute force, ~0.2 s per sparse scan of 1,000 points on
 this machine), so the comparison runs on a stable subset of the eval pages (--fraction, by a hash
@@ -15,7 +14,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import logging
 import shutil
 import statistics
 import subprocess
@@ -172,29 +170,3 @@ def score_subset(questions: list[dict], rows: list[list[dict]], work: Path, name
         (linked / link).unlink(missing_ok=True)
         (linked / link).symlink_to(target)
     return score(questions, rows, work, name)
-
-
-def main() -> None:
-    """Parse arguments and run."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--cache", type=Path, default=Path("/tmp/b1/quality"), help="vector cache and work dir"
-    )
-    parser.add_argument("--fraction", type=float, default=0.1, help="share of the eval pages indexed")
-    parser.add_argument("--limit", type=int, default=0, help="at most this many questions (0: all)")
-    parser.add_argument("--lexical", action="store_true", help="compare the two lexical representations")
-    parser.add_argument("--encoder", default="torch", help="encoder of both backends (cached vectors)")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    if args.lexical:
-        from bench.qdrant_lexical import compare
-
-        compare(args)
-    else:
-        parity(args)
-
-
-if __name__ == "__main__":
-    main()

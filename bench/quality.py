@@ -18,7 +18,8 @@ Searcher on an index built with that model uses.
 --segmenters compares BM25 over jieba words, character bigrams and unigrams+bigrams.
 --backend qdrant indexes the eval pages (--fraction of them) with both backends from the same cached
 vectors and prints the share of questions quoting the same top-3 passages, ans@1/ans@3/MRR@10 of
-both, per-question latency and Qdrant's upsert rate (bench/qdrant_parity.py).
+both, per-question latency and Qdrant's upsert rate (bench/qdrant_parity.py); with --lexical it
+compares Qdrant's two lexical representations instead (bench/qdrant_lexical.py).
 """
 
 from __future__ import annotations
@@ -474,9 +475,16 @@ def main() -> None:
     )
     parser.add_argument("--fraction", type=float, default=1.0, help="--backend qdrant: share of eval pages")
     parser.add_argument("--limit", type=int, default=0, help="--backend qdrant: at most N questions (0: all)")
+    parser.add_argument(
+        "--lexical", action="store_true", help="--backend qdrant: compare the two lexical representations"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    if args.backend == "qdrant":
+    if args.backend == "qdrant" and args.lexical:
+        from bench.qdrant_lexical import compare
+
+        compare(args)
+    elif args.backend == "qdrant":
         from bench.qdrant_parity import parity
 
         parity(args)
