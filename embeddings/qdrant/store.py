@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from embeddings.errors import FULL_FIX, IndexCorrupt, IndexMissing
+from embeddings.errors import FULL_FIX, IndexCorrupt
 from embeddings.lock import file_lock
 from embeddings.manifest import Manifest, PageRecord, manifest_from_json
 from embeddings.qdrant import generations
@@ -45,20 +45,22 @@ class QdrantStore:
 
     def _name(self, generation: str | None) -> str:
         """Return the collection of generation (the live one for None); raises IndexMissing."""
-        name = self.live() if generation is None else generation
-        if name is None:
-            raise IndexMissing(f"no Qdrant collection is aliased {self.layout.live!r}; build the index first")
-        return name
+        return generations.live_collection(self.client, self.layout) if generation is None else generation
 
     def manifest(self, generation: str | None = None) -> Manifest:
         """Return a generation's manifest: its collection's metadata and its page records."""
         return self._manifest(self._name(generation))[0]
 
-    def _manifest(self, name: str) -> tuple[Manifest, dict[str, Any]]:
-        """Return a collection's manifest and its page records; raises IndexCorrupt for an unfinished one."""
+    def _finished(self, name: str) -> dict[str, Any]:
+        """Return a collection's metadata; raises IndexCorrupt for one a killed build left unfinished."""
         meta = generations.metadata(self.client, name)
         if meta.get("state") != "ready":
             raise IndexCorrupt(f"the Qdrant collection {name} was never finished; {FULL_FIX}")
+        return meta
+
+    def _manifest(self, name: str) -> tuple[Manifest, dict[str, Any]]:
+        """Return a collection's manifest and its page records; raises IndexCorrupt for an unfinished one."""
+        meta = self._finished(name)
         records = QdrantIndex(self.client, name).page_records()
         try:
             pages = {
@@ -75,17 +77,21 @@ class QdrantStore:
     def open(self, generation: str | None = None) -> QdrantReader:
         """Open a generation for queries: the live one through the alias, so a switch is followed at once."""
         name = self._name(generation)
-        self._manifest(name)  # raises for a missing or unfinished collection
+        self._finished(name)
         return QdrantReader(QdrantIndex(self.client, self.layout.live if name == self.live() else name))
 
     @contextmanager
     def begin(self, *, fresh: bool = False) -> Iterator[QdrantWriter]:
         """Lock, delete collections no alias names, and write on the live collection (fresh: a new one)."""
-        with file_lock(self.lock_dir / f"qdrant-{self.layout.prefix}-reindex", self.location):
+        with self._lock():
             generations.prune(self.client, self.layout)
             live = None if fresh else self.live()
             base, records = self._manifest(live) if live is not None else (None, {})
             yield QdrantWriter(self.client, self.layout, self._scratch_dir(), base, records)
+
+    def _lock(self) -> AbstractContextManager[None]:
+        """Return the reindex lock of this deployment (a flock beside the scratch vectors)."""
+        return file_lock(self.lock_dir / f"qdrant-{self.layout.prefix}-reindex", self.location)
 
     def _scratch_dir(self) -> Path:
         """Return where an unfinished run's vectors are kept."""
@@ -93,12 +99,8 @@ class QdrantStore:
 
     def rollback(self, check: Callable[[Manifest], None] | None = None) -> Manifest:
         """Make the previous collection live again (unless check refuses its manifest) and return it."""
-        with file_lock(self.lock_dir / f"qdrant-{self.layout.prefix}-reindex", self.location):
-            before = generations.aliases(self.client, self.layout).get(self.layout.previous)
-            if before is None:
-                raise IndexMissing(
-                    f"no Qdrant collection is aliased {self.layout.previous!r} to roll back to"
-                )
+        with self._lock():
+            before = generations.previous_collection(self.client, self.layout)
             manifest = self.manifest(before)
             if check is not None:
                 check(manifest)
