@@ -15,7 +15,7 @@ import pytest
 from qdrant_client import QdrantClient  # the [qdrant] extra; `make setup` installs it
 
 from corpus.load import CorpusPages
-from embeddings.calibration import Calibration
+from embeddings import calibration
 from embeddings.errors import IndexMissing
 from embeddings.local.lexical import LexicalIndex
 from embeddings.qdrant import generations
@@ -44,7 +44,7 @@ def searcher_of(client, encoder, **options):
 
 
 LAYOUT = Layout("qbtest")
-CAL = Calibration()  # what the test encoder's model gets
+CAL = calibration.for_model(HashingEncoder().model_id)  # what the test encoder's model gets
 QUESTIONS = (
     "马其顿总统选举的结果如何？",
     "铜锣湾电车厂在哪里",
