@@ -15,7 +15,6 @@ development half and judged on the held-out half (same-event news: the other hal
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -116,16 +115,7 @@ def combined(dev: tuple[np.ndarray, np.ndarray], held: tuple[np.ndarray, np.ndar
 
 def main() -> None:
     """Index both sets and their halves, then print the signal tables."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--cache", type=Path, default=Path("/tmp/b1/quality"), help="bench/quality.py's cache"
-    )
-    parser.add_argument("--sample", type=int, default=256, help="as bench/quality.py --sample")
-    parser.add_argument("--encoder", default="torch", help="encoder backend (default torch)")
-    args = parser.parse_args()
-    encoder = quality.CachedEncoder(quality.MODEL, args.cache, args.encoder)
+    args, encoder = quality.side_bench(__doc__)
     sets = {name: quality.questions(encoder, name, args.sample) for name in quality.SETS}
     full = {name: quality.index(encoder, name, args) for name in quality.SETS}
     kinds = {name: [q.kind for q in qs] for name, qs in sets.items()}

@@ -452,6 +452,18 @@ def calibrate(args: argparse.Namespace) -> None:
     print(text)
 
 
+def side_bench(doc: str | None) -> tuple[argparse.Namespace, CachedEncoder]:
+    """Parse a side bench's --cache/--sample/--encoder (as this bench's) and open its cached encoder."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--cache", type=Path, default=Path("/tmp/b1/quality"), help="bench/quality.py's cache"
+    )
+    parser.add_argument("--sample", type=int, default=256, help="as bench/quality.py --sample")
+    parser.add_argument("--encoder", default="torch", help="encoder backend (default torch)")
+    args = parser.parse_args()
+    return args, CachedEncoder(MODEL, args.cache, args.encoder)
+
+
 def main() -> None:
     """Parse arguments and run the chosen measurement."""
     parser = argparse.ArgumentParser(

@@ -13,7 +13,6 @@ objective (mean over subsets of (ans@1 + ans@3) / 2) for each half.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -100,16 +99,7 @@ def variants(lexical: float) -> dict[str, Rule]:
 
 def main() -> None:
     """Index both sets, collect every question's candidates once, and print each variant per half."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--cache", type=Path, default=Path("/tmp/b1/quality"), help="bench/quality.py's cache"
-    )
-    parser.add_argument("--sample", type=int, default=256, help="as bench/quality.py --sample")
-    parser.add_argument("--encoder", default="torch", help="encoder backend (default torch)")
-    args = parser.parse_args()
-    encoder = quality.CachedEncoder(quality.MODEL, args.cache, args.encoder)
+    args, encoder = quality.side_bench(__doc__)
     pools: list[Pool] = []
     for name in quality.SETS:
         searcher = quality.index(encoder, name, args)
