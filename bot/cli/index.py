@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.config import TEST_ENCODER, Settings
+from embeddings.models import citation
 
 if TYPE_CHECKING:
     from embeddings.backend import TextEncoder
@@ -273,10 +274,7 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     return {
         "text": hit.text,
         "doc": hit.doc,
-        "title": hit.title,
-        "outlet": hit.outlet,
-        "url": hit.url,
-        "date": hit.date,
+        **citation(hit),
         "score": round(float(hit.score), 6),
         "highlight": [[start, end] for start, end in hit.highlight],
         "ordinal": hit.ordinal,
