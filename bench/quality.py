@@ -486,7 +486,9 @@ def main() -> None:
         "--backend", choices=("local", "qdrant"), default="local", help="qdrant: parity with the local one"
     )
     parser.add_argument("--fraction", type=float, default=1.0, help="--backend qdrant: share of eval pages")
-    parser.add_argument("--limit", type=int, default=0, help="--backend qdrant: N questions spread over the pages (0: all)")
+    parser.add_argument(
+        "--limit", type=int, default=0, help="--backend qdrant: N questions spread over the pages (0: all)"
+    )
     parser.add_argument(
         "--lexical", action="store_true", help="--backend qdrant: compare the two lexical representations"
     )
