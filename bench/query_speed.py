@@ -2,7 +2,7 @@
 
 usage: bench/query_speed.py [--cache DIR] [--sample N] [--questions N] [--million N]
                             [--skip-eval] [--skip-million]
-       bench/query_speed.py --during-reindex [--encoder NAME] [--reindex-pages N] [--questions N]
+       bench/query_speed.py --during-reindex [--encoder NAME] [--reindex-pages N] [--questions N] [--sample N]
 
 1. p50/p95 of Searcher.search (encode + both searches + fusion + highlight) over N eval questions,
    with the time split into encode / dense / lexical / ranking, on the index bench/quality.py built.
@@ -81,18 +81,14 @@ def eval_latency(cache: Path, n: int, sample: int) -> None:
     print(f"  search_many, 500 questions: {per:.1f} ms per question")
 
 
-def reindex_latency(cache: Path, n: int, encoder_name: str, pages: int) -> None:
+def reindex_latency(cache: Path, n: int, encoder_name: str, pages: int, sample: int) -> None:
     """Time one question at a time idle, then while this process reindexes `pages` eval pages."""
-    from embeddings.store import build_index, open_searcher
-
     from bench.index_speed import copy_subset, pick_pages
+    from bot.indexing import build_index, open_searcher
 
-    index = cache / f"index-{encoder_name}"  # bench/encoder_quality.py's index of this encoder, if any
-    if not (index / "current").exists():
-        build(CachedEncoder(MODEL, cache, encoder_name), cache)  # the eval index with this encoder's vectors
-        index = cache / "index"
+    build(CachedEncoder(MODEL, cache, encoder_name), cache, sample)  # the eval index, this encoder's vectors
     encoder = Encoder(MODEL, encoder=encoder_name)
-    searcher = open_searcher(index, encoder)
+    searcher = open_searcher(index_dir(cache, "eval", sample), encoder, max_per_article=SHIPPED_CAP)
     questions = [json.loads(line)["question"] for line in (EVAL / "questions.jsonl").open(encoding="utf-8")]
     sample = [questions[i] for i in np.random.default_rng(1).choice(len(questions), n, replace=False)]
     searcher.search(sample[0])  # load the model and warm up
@@ -237,7 +233,7 @@ def main() -> None:
     parser.add_argument("--reindex-pages", type=int, default=60, help="pages the reindex embeds")
     args = parser.parse_args()
     if args.during_reindex:
-        reindex_latency(args.cache, args.questions, args.encoder, args.reindex_pages)
+        reindex_latency(args.cache, args.questions, args.encoder, args.reindex_pages, args.sample)
         return
     if not args.skip_eval:
         eval_latency(args.cache, args.questions, args.sample)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -192,7 +193,7 @@ def _quantize(ir: Any, tokenizer: Any, prompts: dict[str, str], max_length: int)
 
 
 class OpenVINOBackend:
-    """Embeds with a converted model: one compiled model per thread budget, one request per thread."""
+    """Embeds with a converted model: one compiled model per thread budget, its requests per thread."""
 
     name = "openvino"
 
@@ -208,7 +209,7 @@ class OpenVINOBackend:
         self._hint = "f32" if precision == "fp32" else None
         self._compiled: dict[int, Any] = {}
         self._compile_lock = threading.Lock()
-        self._requests = threading.local()
+        self._requests_by_thread = threading.local()
         self.dimension = int(self.meta["dimension"])
         self.prompts: dict[str, str] = dict(self.meta["prompts"])
         # The device's default float precision: bf16 where the CPU has avx512_bf16 or AMX, else f32.
@@ -220,42 +221,78 @@ class OpenVINOBackend:
             log.info("OpenVINO encoder: %s (the CPU's INFERENCE_PRECISION_HINT: %s)", self.precision, runs_at)
 
     def _compile(self, threads: int) -> Any:
-        """Return the model compiled for this many threads (compiled once per thread count)."""
+        """Return the model compiled for this many threads (compiled once per thread count).
+
+        One thread: one latency stream (a question). More: one stream per thread, each fed its own
+        infer request, so both cores compute while the next batch is tokenised. Threads are not
+        pinned: on a shared machine a pinned thread waits for its busy core, and the question's
+        stream would be pinned to a core the indexing streams use.
+        """
         with self._compile_lock:
             if threads not in self._compiled:
-                config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+                config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads, "ENABLE_CPU_PINNING": False}
+                if threads > 1:
+                    config |= {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": threads}
+                else:
+                    config["PERFORMANCE_HINT"] = "LATENCY"
                 if self._hint is not None:
                     config["INFERENCE_PRECISION_HINT"] = self._hint
                 self._compiled[threads] = self._core.compile_model(self._model, "CPU", config)
             return self._compiled[threads]
 
-    def _request(self, threads: int) -> Any:
-        """Return this thread's infer request for the model compiled with this many threads."""
-        requests: dict[int, Any] = self._requests.__dict__.setdefault("by_threads", {})
+    def _requests(self, threads: int) -> list[Any]:
+        """Return this thread's infer requests for the model compiled with this many threads."""
+        requests: dict[int, list[Any]] = self._requests_by_thread.__dict__.setdefault("by_threads", {})
         if threads not in requests:
-            requests[threads] = self._compile(threads).create_infer_request()
+            compiled = self._compile(threads)
+            streams = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+            requests[threads] = [compiled.create_infer_request() for _ in range(max(1, streams))]
         return requests[threads]
 
     def embed(self, texts: Sequence[str], threads: int, batch_size: int) -> np.ndarray:
-        """Return L2-normalised mean-pooled vectors of texts (prompts already prefixed)."""
+        """Return L2-normalised mean-pooled vectors of texts (prompts already prefixed).
+
+        Texts go longest first (batches pad little) and a batch of batch_size is shared among the
+        streams; each request computes while the next one's batch is tokenised.
+        """
+        requests = self._requests(threads)
+        per_request = max(1, batch_size // len(requests))
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        request = self._request(threads)
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            enc = self.tokenizer(
-                [texts[i] for i in rows],
-                padding=True,
-                pad_to_multiple_of=SHAPE_STEP,
-                truncation=True,
-                max_length=int(self.meta["max_length"]),
-                return_tensors="np",
-            )
-            mask = enc["attention_mask"]
-            request.infer({"input_ids": enc["input_ids"], "attention_mask": mask})
-            hidden = request.get_output_tensor(0).data
-            out[rows] = mean_pool(hidden, mask)
+        running: list[tuple[list[int], np.ndarray] | None] = [None] * len(requests)
+        try:
+            for n, start in enumerate(range(0, len(order), per_request)):
+                slot = n % len(requests)
+                self._collect(requests[slot], running[slot], out)
+                rows = order[start : start + per_request]
+                enc = self.tokenizer(
+                    [texts[i] for i in rows],
+                    padding=True,
+                    pad_to_multiple_of=SHAPE_STEP,
+                    truncation=True,
+                    max_length=int(self.meta["max_length"]),
+                    return_tensors="np",
+                )
+                requests[slot].start_async(
+                    {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+                )
+                running[slot] = (rows, enc["attention_mask"])
+        except BaseException:
+            for request in requests:  # leave none running for this thread's next call
+                with contextlib.suppress(Exception):
+                    request.wait()
+            raise
+        for request, batch in zip(requests, running, strict=True):
+            self._collect(request, batch, out)
         return out
+
+    @staticmethod
+    def _collect(request: Any, batch: tuple[list[int], np.ndarray] | None, out: np.ndarray) -> None:
+        """Wait for a request's batch (if it has one) and write its pooled vectors into out."""
+        if batch is not None:
+            request.wait()
+            rows, mask = batch
+            out[rows] = mean_pool(request.get_output_tensor(0).data, mask)
 
 
 def runs_at_name(hint: str) -> str:

@@ -215,6 +215,18 @@ def test_each_use_has_its_own_thread_budget(encoder: Encoder, openvino_encoder: 
     }
 
 
+def test_openvino_streams_return_each_vector_in_its_texts_row(
+    openvino_encoder: Encoder, model_copy: Path, encoder_cache: Path
+) -> None:
+    texts = [f"{'央行宣布降低利率。' * (i % 7 + 1)}第{i}段。" for i in range(23)]
+    streamed = Encoder(str(model_copy), encoder="openvino", cache_dir=encoder_cache, batch_size=4)
+    vectors = streamed.encode_passages(texts)  # 12 batches of 2 shared by the streams, longest first
+    compiled = streamed._load()._compiled[THREADS["passage"]]  # type: ignore[attr-defined]
+    assert int(compiled.get_property("NUM_STREAMS")) == THREADS["passage"]
+    one_by_one = np.vstack([openvino_encoder.encode_sentences([t]) for t in texts])
+    assert (vectors * one_by_one).sum(axis=1).min() >= 0.9999
+
+
 def test_the_model_loads_once_when_questions_arrive_together(model_path: str) -> None:
     opened: list[int] = []
 
