@@ -78,7 +78,7 @@ SentenceTransformer(sys.argv[1], device='cpu').save('/opt/quotebot/model')" "$MO
 ENV QUOTEBOT_MODEL=${MODEL:+/opt/quotebot/model}
 ENV QUOTEBOT_MODEL=${QUOTEBOT_MODEL:-$DEFAULT_MODEL}
 
-# The default encoder (QUOTEBOT_ENCODER=openvino) converts the model once into this cache; for a
+# The default encoder (QUOTEBOT_ENCODER=openvino-int8) quantises the model once into this cache; for a
 # baked model that happens here, at build time, so a container starts indexing at once. A mounted model
 # is converted on first start (mount a volume on /opt/quotebot/encoders to keep it across containers).
 ENV QUOTEBOT_ENCODER_CACHE=/opt/quotebot/encoders

@@ -9,9 +9,10 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
-# OpenVINO at the CPU's best float precision: 2.9x torch's passages/s here with the same answers, and
-# its vectors join indexes built with torch (int8 is faster still but needs a full rebuild).
-DEFAULT_ENCODER = "openvino"
+# The fastest encoder whose answers stay within 0.3 point of torch's (issue 8's rule): OpenVINO static
+# int8. On the whole ../shared/eval, full Searcher, ans@1 / ans@3 0.872 / 0.954 against torch's
+# 0.872 / 0.953 (bench/quality.py). Its vectors do not join a float index: switching needs --full.
+DEFAULT_ENCODER = "openvino-int8"
 TEST_ENCODER = "hashing"  # embeddings.hashing: deterministic, no model (tests that do not judge answers)
 TELEGRAM_API_URL = "https://api.telegram.org"
 
@@ -30,9 +31,9 @@ class Settings(BaseSettings):
     model: str = Field(DEFAULT_MODEL, description="Embedding model: hub id or local directory.")
     encoder: str = Field(
         DEFAULT_ENCODER,
-        description="Encoder backend: `openvino` (bf16 where the CPU has it, else fp32), `openvino-fp32`, "
-        "`openvino-int8`, `torch`, or `hashing` (the test encoder); int8 to or from another needs "
-        "`quotebot index --full`.",
+        description="Encoder backend: `openvino-int8` (static int8, converted once), `openvino` (bf16 where "
+        "the CPU has it, else fp32), `openvino-fp32`, `torch`, or `hashing` (the test encoder); a change to "
+        "or from `openvino-int8` needs `quotebot index --full`.",
     )
     encoder_cache: Path | None = Field(
         None, description="Where converted encoder models are kept (default ~/.cache/quotebot/encoders)."
