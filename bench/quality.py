@@ -13,8 +13,9 @@ abstention: each set indexed by halves (questions about the other half are out o
 set's questions against the other set's index.
 --sample N uses the pages whose second hash byte is below N (256: all of them).
 --calibrate derives the fusion weights, the quote margin and the per-kind abstention thresholds on
-the development half and writes them to embeddings/calibration/<model>.json, the record every
-Searcher on an index built with that model uses.
+the development half and writes them to embeddings/calibration/<model>.json (float vectors) or
+<model>.<family>.json (--encoder openvino-int8), the record every Searcher on an index built with
+that model and vector family uses.
 --segmenters compares BM25 over jieba words, character bigrams and unigrams+bigrams.
 --backend qdrant indexes the eval pages (--fraction of them) with both backends from the same cached
 vectors and prints the share of questions quoting the same top-3 passages, ans@1/ans@3/MRR@10 of
@@ -448,7 +449,7 @@ def calibrate(args: argparse.Namespace) -> None:
     )
     text = calibration.to_json(record)
     calibration.PACKAGED.mkdir(exist_ok=True)
-    (calibration.PACKAGED / f"{Path(MODEL).name}.json").write_text(text, encoding="utf-8")
+    (calibration.PACKAGED / calibration.record_name(MODEL, encoder.family)).write_text(text, encoding="utf-8")
     print(text)
 
 

@@ -1,4 +1,4 @@
-"""Ranking constants measured for one model (bench/quality.py --calibrate), shipped per model."""
+"""Ranking constants measured for one model's vectors (bench/quality.py --calibrate), shipped per model."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-# Records shipped with the package, one per model directory name: <name>.json.
+# Records shipped with the package, one per model directory name and quantised vector family:
+# <name>.json (float vectors), <name>.<family>.json (e.g. openvino-int8, whose scores sit higher).
 PACKAGED = Path(__file__).with_name("calibration")
 KINDS = ("simplified", "traditional", "cross-lingual")
 
@@ -62,12 +63,19 @@ def to_json(calibration: Calibration) -> str:
     return json.dumps(as_dict(calibration), ensure_ascii=False, indent=1) + "\n"
 
 
-def packaged(model: str) -> Calibration | None:
-    """Return the record shipped for a model (by its directory name), if there is one."""
-    path = PACKAGED / f"{Path(model).name}.json"
-    if not path.is_file():
-        return None
-    return replace_model(from_json(path.read_text(encoding="utf-8")), model)
+def record_name(model: str, family: str = "float") -> str:
+    """Return the file name of a model's record: <name>.json for float vectors, else <name>.<family>.json."""
+    name = Path(model).name
+    return f"{name}.json" if family == "float" else f"{name}.{family}.json"
+
+
+def packaged(model: str, family: str = "float") -> Calibration | None:
+    """Return the record shipped for a model's vectors (a quantised family falls back to the float one)."""
+    for name in dict.fromkeys((record_name(model, family), record_name(model))):
+        path = PACKAGED / name
+        if path.is_file():
+            return replace_model(from_json(path.read_text(encoding="utf-8")), model)
+    return None
 
 
 def replace_model(calibration: Calibration, model: str) -> Calibration:
@@ -75,9 +83,9 @@ def replace_model(calibration: Calibration, model: str) -> Calibration:
     return replace(calibration, model=model)
 
 
-def for_model(model: str) -> Calibration:
-    """Return the record shipped for model, else the defaults (with a warning)."""
-    record = packaged(model)
+def for_model(model: str, family: str = "float") -> Calibration:
+    """Return the record shipped for model and vector family (embeddings.manifest), else the defaults."""
+    record = packaged(model, family)
     if record is None:
         log.warning("no calibration for model %s: default ranking constants", model)
         return Calibration(model=model)

@@ -10,7 +10,7 @@ from embeddings import calibration, rank
 from embeddings.backend import Fusion, IndexReader, IndexStore, Matrix, Pool, TextEncoder, Vector
 from embeddings.calibration import Calibration
 from embeddings.errors import BadQuestion, IndexMismatch
-from embeddings.manifest import Manifest, encoder_mismatch, encoder_setting
+from embeddings.manifest import Manifest, encoder_mismatch, encoder_setting, vector_family
 from embeddings.models import Answer, Headline, Hit, Passage
 from embeddings.tokens import content_query, tokenize
 
@@ -205,7 +205,9 @@ def open_searcher(
         top_k=top_k,
         max_per_article=max_per_article,
         min_score=min_score,
-        calibration=calibration.for_model(manifest.model),
+        calibration=calibration.for_model(
+            manifest.model, vector_family(manifest.encoder, manifest.precision)
+        ),
     )
 
 

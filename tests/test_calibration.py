@@ -49,6 +49,15 @@ def test_a_model_gets_its_shipped_record_else_the_defaults() -> None:
     assert calibration.for_model("/elsewhere/other-model") == Calibration(model="/elsewhere/other-model")
 
 
+def test_a_quantised_family_gets_its_own_record_else_the_float_one(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(calibration, "PACKAGED", tmp_path)
+    (tmp_path / "m.json").write_text(record(lexical_weight=0.3), encoding="utf-8")
+    (tmp_path / "m.openvino-int8.json").write_text(record(lexical_weight=0.7), encoding="utf-8")
+    assert calibration.for_model("/x/m").lexical_weight == 0.3
+    assert calibration.for_model("/x/m", "openvino-int8").lexical_weight == 0.7
+    assert calibration.for_model("/x/m", "onnx-int8").lexical_weight == 0.3  # no record: the float one
+
+
 def test_the_shipped_record_covers_every_question_kind() -> None:
     shipped = calibration.packaged(SHIPPED)
     assert shipped is not None
