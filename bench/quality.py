@@ -14,8 +14,9 @@ set's questions against the other set's index.
 --sample N uses the pages whose second hash byte is below N (256: all of them).
 --calibrate derives the fusion weights, the quote margin and the per-kind abstention thresholds on
 the development half and writes them to embeddings/calibration/<model>.json (float vectors) or
-<model>.<family>.json (--encoder openvino-int8), the record every Searcher on an index built with
-that model and vector family uses.
+<model>.<family>.json (--encoder openvino-int8: the float record's fusion weights kept, its margin
+and thresholds re-derived), the record every Searcher on an index built with that model and vector
+family uses.
 --segmenters compares BM25 over jieba words, character bigrams and unigrams+bigrams.
 --backend qdrant indexes the eval pages (--fraction of them) with both backends from the same cached
 vectors and prints the share of questions quoting the same top-3 passages, ans@1/ans@3/MRR@10 of
@@ -422,12 +423,17 @@ def calibrate(args: argparse.Namespace) -> None:
         for q in questions(encoder, name, args.sample)
         if q.dev
     ]
-    scores = {(lw, pw): objective(pools, lw, pw) for lw in GRID_LEXICAL for pw in GRID_PAGE}
+    old = searchers["eval"].calibration
+    # A quantised family keeps the float record's fusion weights (it ranks alike; on int8 the grid's
+    # best two differed by 0.0003) and re-derives only what its score scale moves: margin, thresholds.
+    grid = [(lw, pw) for lw in GRID_LEXICAL for pw in GRID_PAGE]
+    if encoder.family != "float":
+        grid = [(old.lexical_weight, old.page_weight)]
+    scores = {(lw, pw): objective(pools, lw, pw) for lw, pw in grid}
     for (lw, pw), value in sorted(scores.items()):
         print(f"  lexical {lw:.1f} page {pw:.1f}: mean (ans@1+ans@3)/2 over subsets {value:.4f}", flush=True)
     lexical, page = max(scores, key=lambda k: (scores[k], -k[1], -k[0]))
     margin = quote_margin(pools, lexical, page)
-    old = searchers["eval"].calibration
     best: dict[str, list[float]] = {}
     for _, q, candidates in pools:
         best.setdefault(q.kind, []).append(max(c.relevance for c in rescored(candidates, lexical, page)))
@@ -441,7 +447,8 @@ def calibrate(args: argparse.Namespace) -> None:
         quote_margin=margin,
         min_relevance=thresholds,
         measured=(
-            f"bench/quality.py --calibrate --sample {args.sample}, {time.strftime('%Y-%m-%d')}: dev half of "
+            f"bench/quality.py --calibrate --sample {args.sample}"
+            f"{'' if args.encoder == 'torch' else ' --encoder ' + args.encoder}, {time.strftime('%Y-%m-%d')}: dev half of "
             f"{len(pools)} questions ({', '.join(f'{k} {len(v)}' for k, v in sorted(best.items()))}); "
             f"thresholds answer {ANSWERED:.1%} of them, later quotes shown while >= {QUOTE_PRECISION:.0%} "
             "hold an answer; cross-lingual kept from hand-translated questions"
