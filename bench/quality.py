@@ -448,7 +448,8 @@ def calibrate(args: argparse.Namespace) -> None:
         min_relevance=thresholds,
         measured=(
             f"bench/quality.py --calibrate --sample {args.sample}"
-            f"{'' if args.encoder == 'torch' else ' --encoder ' + args.encoder}, {time.strftime('%Y-%m-%d')}: dev half of "
+            f"{'' if args.encoder == 'torch' else ' --encoder ' + args.encoder}, "
+            f"{time.strftime('%Y-%m-%d')}: dev half of "
             f"{len(pools)} questions ({', '.join(f'{k} {len(v)}' for k, v in sorted(best.items()))}); "
             f"thresholds answer {ANSWERED:.1%} of them, later quotes shown while >= {QUOTE_PRECISION:.0%} "
             "hold an answer; cross-lingual kept from hand-translated questions"
