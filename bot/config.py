@@ -10,8 +10,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 # The fastest encoder whose answers stay within 0.3 point of torch's (issue 8's rule): OpenVINO static
-# int8. On the whole ../shared/eval, full Searcher, ans@1 / ans@3 0.872 / 0.954 against torch's
-# 0.872 / 0.953 (bench/quality.py). Its vectors do not join a float index: switching needs --full.
+# int8. On the whole ../shared/eval, full Searcher with its own thresholds, ans@1 / ans@3 0.871 / 0.952
+# against torch's 0.872 / 0.953 (bench/quality.py). Its vectors do not join a float index: --full.
 DEFAULT_ENCODER = "openvino-int8"
 TEST_ENCODER = "hashing"  # embeddings.hashing: deterministic, no model (tests that do not judge answers)
 TELEGRAM_API_URL = "https://api.telegram.org"
