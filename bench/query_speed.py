@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.quality import EVAL, MODEL, SHIPPED_CAP, CachedEncoder, build, index_dir
 from bot.config import DEFAULT_ENCODER
 from embeddings import rank
-from embeddings.encoder import Encoder
+from embeddings.encoder import Encoder, serving_passage_threads
 from embeddings.local.dense import FLAT_MAX, HNSW_EF_SEARCH, DenseIndex
 
 
@@ -87,7 +87,7 @@ def reindex_latency(cache: Path, n: int, encoder_name: str, pages: int, sample: 
     from bot.indexing import build_index, open_searcher
 
     build(CachedEncoder(MODEL, cache, encoder_name), cache, sample)  # the eval index, this encoder's vectors
-    encoder = Encoder(MODEL, encoder=encoder_name)
+    encoder = Encoder(MODEL, encoder=encoder_name, passage_threads=serving_passage_threads())  # as the bot
     searcher = open_searcher(index_dir(cache, "eval", sample), encoder, max_per_article=SHIPPED_CAP)
     questions = [json.loads(line)["question"] for line in (EVAL / "questions.jsonl").open(encoding="utf-8")]
     sample = [questions[i] for i in np.random.default_rng(1).choice(len(questions), n, replace=False)]

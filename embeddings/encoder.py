@@ -32,6 +32,16 @@ THREADS = {
     "batch": max(1, min(4, (os.cpu_count() or 1) // 2)),
     "passage": max(1, min(8, os.cpu_count() or 1)),
 }
+# Batches (passages, question batches) run on runtime state of their own, apart from single questions,
+# even at the same thread count: a question never queues behind a batch on a shared stream or worker.
+BULK_USES = frozenset({"passage", "batch"})
+
+
+def serving_passage_threads() -> int:
+    """Return the passage budget of a process that also answers questions: one core left for them."""
+    return max(1, THREADS["passage"] - 1)
+
+
 # Encoder setting values: backend and precision ("openvino" runs at the CPU's best float precision:
 # bf16 where it has avx512_bf16/AMX, else fp32).
 ENCODERS = {
@@ -89,7 +99,7 @@ class Backend(Protocol):
     dimension: int
     prompts: dict[str, str]
 
-    def embed(self, texts: Sequence[str], threads: int, batch_size: int) -> np.ndarray: ...
+    def embed(self, texts: Sequence[str], threads: int, batch_size: int, *, bulk: bool) -> np.ndarray: ...
 
 
 class TorchBackend:
@@ -113,19 +123,22 @@ class TorchBackend:
         self.dimension = int(get())
         configured = getattr(self.st, "prompts", None) or {}
         self.prompts = {k: v for k, v in configured.items() if isinstance(v, str)}
-        self._workers: dict[int, ThreadPoolExecutor] = {}
+        self._workers: dict[tuple[int, bool], ThreadPoolExecutor] = {}
         self._lock = threading.Lock()
 
-    def _worker(self, threads: int) -> ThreadPoolExecutor:
+    def _worker(self, threads: int, bulk: bool = False) -> ThreadPoolExecutor:
         """Return the worker whose thread set torch's (per-thread, OpenMP) thread count once."""
         with self._lock:
-            if threads not in self._workers:
-                self._workers[threads] = ThreadPoolExecutor(
-                    1, f"torch-{threads}", initializer=self._torch.set_num_threads, initargs=(threads,)
+            if (threads, bulk) not in self._workers:
+                self._workers[threads, bulk] = ThreadPoolExecutor(
+                    1,
+                    f"torch-{'bulk-' if bulk else ''}{threads}",
+                    initializer=self._torch.set_num_threads,
+                    initargs=(threads,),
                 )
-            return self._workers[threads]
+            return self._workers[threads, bulk]
 
-    def embed(self, texts: Sequence[str], threads: int, batch_size: int) -> np.ndarray:
+    def embed(self, texts: Sequence[str], threads: int, batch_size: int, *, bulk: bool) -> np.ndarray:
         """Return normalised vectors of texts, computed on the worker of this thread budget."""
         run: Callable[[], Any] = lambda: self.st.encode(  # noqa: E731
             list(texts),
@@ -134,7 +147,7 @@ class TorchBackend:
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        return np.asarray(self._worker(threads).submit(run).result())
+        return np.asarray(self._worker(threads, bulk).submit(run).result())
 
 
 class Encoder:
@@ -149,12 +162,14 @@ class Encoder:
         passage_prompt: str | None = None,
         batch_size: int = 32,
         cache_dir: Path | None = None,
+        passage_threads: int | None = None,
     ) -> None:
         self.model = model
         self.model_id = model_identity(model)
         self.backend, self.requested_precision = parse_encoder(encoder)
         self.batch_size = batch_size
         self.cache_dir = cache_dir
+        self.threads = THREADS | ({"passage": passage_threads} if passage_threads else {})
         self._query_prompt = query_prompt
         self._passage_prompt = passage_prompt
         self._loaded: Backend | None = None
@@ -226,7 +241,9 @@ class Encoder:
         if len(texts) == 0:
             return np.zeros((0, loaded.dimension), dtype=np.float32)
         prefix = self.prompts[prompt]
-        vectors = loaded.embed([prefix + t for t in texts], THREADS[use], self.batch_size)
+        vectors = loaded.embed(
+            [prefix + t for t in texts], self.threads[use], self.batch_size, bulk=use in BULK_USES
+        )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:

@@ -207,7 +207,7 @@ class OpenVINOBackend:
         self._core = openvino.Core()
         self._model = self._core.read_model(str(directory / MODEL_XML))
         self._hint = "f32" if precision == "fp32" else None
-        self._compiled: dict[int, Any] = {}
+        self._compiled: dict[tuple[int, bool], Any] = {}
         self._compile_lock = threading.Lock()
         self._requests_by_thread = threading.local()
         self.dimension = int(self.meta["dimension"])
@@ -220,42 +220,45 @@ class OpenVINOBackend:
         else:
             log.info("OpenVINO encoder: %s (the CPU's INFERENCE_PRECISION_HINT: %s)", self.precision, runs_at)
 
-    def _compile(self, threads: int) -> Any:
-        """Return the model compiled for this many threads (compiled once per thread count).
+    def _compile(self, threads: int, bulk: bool) -> Any:
+        """Return the model compiled for this many threads and use (compiled once for each).
 
-        One thread: one latency stream (a question). More: one stream per thread, each fed its own
-        infer request, so both cores compute while the next batch is tokenised. Threads are not
+        A question: one latency stream. A batch: one stream per thread, each fed its own infer
+        request, so the cores compute while the next batch is tokenised; a batch never shares a
+        stream with questions (a request waits for its stream). Threads are not
         pinned: on a shared machine a pinned thread waits for its busy core, and the question's
         stream would be pinned to a core the indexing streams use.
         """
         with self._compile_lock:
-            if threads not in self._compiled:
+            if (threads, bulk) not in self._compiled:
                 config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads, "ENABLE_CPU_PINNING": False}
-                if threads > 1:
+                if bulk or threads > 1:
                     config |= {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": threads}
                 else:
                     config["PERFORMANCE_HINT"] = "LATENCY"
                 if self._hint is not None:
                     config["INFERENCE_PRECISION_HINT"] = self._hint
-                self._compiled[threads] = self._core.compile_model(self._model, "CPU", config)
-            return self._compiled[threads]
+                self._compiled[threads, bulk] = self._core.compile_model(self._model, "CPU", config)
+            return self._compiled[threads, bulk]
 
-    def _requests(self, threads: int) -> list[Any]:
-        """Return this thread's infer requests for the model compiled with this many threads."""
-        requests: dict[int, list[Any]] = self._requests_by_thread.__dict__.setdefault("by_threads", {})
-        if threads not in requests:
-            compiled = self._compile(threads)
+    def _requests(self, threads: int, bulk: bool) -> list[Any]:
+        """Return this thread's infer requests for the model compiled with this many threads and use."""
+        requests: dict[tuple[int, bool], list[Any]] = self._requests_by_thread.__dict__.setdefault(
+            "by_threads", {}
+        )
+        if (threads, bulk) not in requests:
+            compiled = self._compile(threads, bulk)
             streams = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-            requests[threads] = [compiled.create_infer_request() for _ in range(max(1, streams))]
-        return requests[threads]
+            requests[threads, bulk] = [compiled.create_infer_request() for _ in range(max(1, streams))]
+        return requests[threads, bulk]
 
-    def embed(self, texts: Sequence[str], threads: int, batch_size: int) -> np.ndarray:
+    def embed(self, texts: Sequence[str], threads: int, batch_size: int, *, bulk: bool) -> np.ndarray:
         """Return L2-normalised mean-pooled vectors of texts (prompts already prefixed).
 
         Texts go longest first (batches pad little) and a batch of batch_size is shared among the
         streams; each request computes while the next one's batch is tokenised.
         """
-        requests = self._requests(threads)
+        requests = self._requests(threads, bulk)
         per_request = max(1, batch_size // len(requests))
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self.dimension), dtype=np.float32)

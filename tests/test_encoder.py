@@ -25,6 +25,7 @@ from embeddings.encoder import (
     model_identity,
     parse_encoder,
     resolve_prompts,
+    serving_passage_threads,
 )
 from embeddings.errors import IndexMismatch, ModelUnavailable
 from embeddings.manifest import manifest_from_json, mismatch, vector_family
@@ -170,7 +171,7 @@ def test_forced_fp32_runs_and_says_so(encoder: Encoder, model_copy: Path, encode
     fp32 = Encoder(str(model_copy), encoder="openvino-fp32", cache_dir=encoder_cache)
     assert fp32.precision == "fp32" and fp32.family == "float"  # what a CPU without bf16 runs at
     assert (fp32.encode_passages(PASSAGES) * encoder.encode_passages(PASSAGES)).sum(axis=1).min() >= 0.9999
-    compiled = fp32._load()._compiled[THREADS["passage"]]  # type: ignore[attr-defined]
+    compiled = fp32._load()._compiled[THREADS["passage"], True]  # type: ignore[attr-defined]
     assert runs_at_name(str(compiled.get_property("INFERENCE_PRECISION_HINT"))) == "fp32"
 
 
@@ -210,9 +211,29 @@ def test_each_use_has_its_own_thread_budget(encoder: Encoder, openvino_encoder: 
     openvino_encoder.encode_queries(["一个问题"])
     openvino_encoder.encode_passages(PASSAGES)
     compiled = openvino_encoder._load()._compiled  # type: ignore[attr-defined]
-    assert {n: int(c.get_property("INFERENCE_NUM_THREADS")) for n, c in compiled.items()} == {
-        n: n for n in {1, THREADS["passage"]}
+    assert {key: int(c.get_property("INFERENCE_NUM_THREADS")) for key, c in compiled.items()} == {
+        (1, False): 1,
+        (THREADS["passage"], True): THREADS["passage"],
     }
+
+
+def test_a_serving_process_embeds_passages_on_a_core_of_their_own(
+    model_copy: Path, encoder_cache: Path
+) -> None:
+    serving = Encoder(str(model_copy), encoder="openvino", cache_dir=encoder_cache, passage_threads=1)
+    questions = serving.encode_queries(["一个问题"])
+    passages = serving.encode_passages(PASSAGES)
+    compiled = serving._load()._compiled  # type: ignore[attr-defined]
+    # Questions and passages never share a stream, even both at one thread.
+    assert {key: str(c.get_property("PERFORMANCE_HINT")) for key, c in compiled.items()} == {
+        (1, False): "LATENCY",
+        (1, True): "THROUGHPUT",
+    }
+    assert int(compiled[1, True].get_property("INFERENCE_NUM_THREADS")) == 1
+    plain = Encoder(str(model_copy), encoder="openvino", cache_dir=encoder_cache)
+    assert np.allclose(passages, plain.encode_passages(PASSAGES), atol=1e-3)
+    assert np.allclose(questions, plain.encode_queries(["一个问题"]), atol=1e-3)
+    assert serving_passage_threads() == max(1, THREADS["passage"] - 1)
 
 
 def test_openvino_streams_return_each_vector_in_its_texts_row(
@@ -221,7 +242,7 @@ def test_openvino_streams_return_each_vector_in_its_texts_row(
     texts = [f"{'央行宣布降低利率。' * (i % 7 + 1)}第{i}段。" for i in range(23)]
     streamed = Encoder(str(model_copy), encoder="openvino", cache_dir=encoder_cache, batch_size=4)
     vectors = streamed.encode_passages(texts)  # 12 batches of 2 shared by the streams, longest first
-    compiled = streamed._load()._compiled[THREADS["passage"]]  # type: ignore[attr-defined]
+    compiled = streamed._load()._compiled[THREADS["passage"], True]  # type: ignore[attr-defined]
     assert int(compiled.get_property("NUM_STREAMS")) == THREADS["passage"]
     one_by_one = np.vstack([openvino_encoder.encode_sentences([t]) for t in texts])
     assert (vectors * one_by_one).sum(axis=1).min() >= 0.9999

@@ -78,9 +78,13 @@ def _top_k(value: str) -> int:
     return number
 
 
-def make_encoder(settings: Settings) -> TextEncoder:
-    """Return the configured encoder (the model loads on first use)."""
-    from embeddings.encoder import Encoder
+def make_encoder(settings: Settings, *, serving: bool = False) -> TextEncoder:
+    """Return the configured encoder (the model loads on first use).
+
+    A serving process (bot, chat) answers questions while it reindexes: its passages get one core
+    fewer, so a /reindex does not slow every question down.
+    """
+    from embeddings.encoder import Encoder, serving_passage_threads
 
     if settings.encoder == TEST_ENCODER:
         from embeddings.hashing import HashingEncoder
@@ -93,6 +97,7 @@ def make_encoder(settings: Settings) -> TextEncoder:
         query_prompt=settings.query_prompt,
         passage_prompt=settings.passage_prompt,
         batch_size=settings.batch_size,
+        passage_threads=serving_passage_threads() if serving else None,
     )
 
 

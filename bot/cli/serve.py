@@ -37,7 +37,7 @@ def live_searcher(settings: Settings) -> tuple[LiveSearcher, TextEncoder]:
     from bot.backends import open_live
     from bot.cli.index import make_encoder
 
-    encoder = make_encoder(settings)
+    encoder = make_encoder(settings, serving=True)
     return open_live(settings, encoder), encoder
 
 
