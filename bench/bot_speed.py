@@ -18,7 +18,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -27,21 +27,32 @@ os.environ.setdefault(
     "QUOTEBOT_MODEL", str(REPO.parent / "shared" / "models" / "multilingual-e5-small-zh-en")
 )
 
-from tests.bot_support import TOKEN, BuiltIndex, bot_settings, running_bot, shared_encoder  # noqa: E402
+from bot.config import DEFAULT_ENCODER  # noqa: E402
+from tests.bot_support import TOKEN, BuiltIndex, bot_settings, running_bot  # noqa: E402
 from tests.telegram_server import BotApiServer  # noqa: E402
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Encoder
 
 WORK = Path("/tmp/quotebot-bench")
 CORPUS = REPO / "sample_corpus"
 QUESTIONS = REPO.parent / "shared" / "eval" / "questions.jsonl"
 
 
-def bench_index() -> BuiltIndex:
-    """Build (or reuse) the index of the whole sample corpus."""
+def bench_encoder(setting: str) -> Encoder:
+    """Return the real model under an encoder setting (QUOTEBOT_ENCODER value)."""
+    from embeddings.encoder import Encoder
+
+    return Encoder(os.environ["QUOTEBOT_MODEL"], encoder=setting)
+
+
+def bench_index(encoder: str = DEFAULT_ENCODER) -> BuiltIndex:
+    """Build (or reuse) the index of the whole sample corpus with an encoder setting."""
     from bot.indexing import build_index
 
-    index = WORK / "index"
-    build_index(CORPUS, index, shared_encoder())  # incremental: a no-op when cached
-    return BuiltIndex(CORPUS, index)
+    index = WORK / f"index-{encoder}"
+    build_index(CORPUS, index, bench_encoder(encoder))  # incremental: a no-op when cached
+    return BuiltIndex(CORPUS, index, encoder)
 
 
 def questions(n: int) -> list[str]:
@@ -75,7 +86,7 @@ def direct(built: BuiltIndex, asked: list[str], users: int) -> dict[str, Any]:
     from bot.indexing import index_store
     from embeddings.live import LiveSearcher
 
-    searcher = LiveSearcher(index_store(built.index_dir), shared_encoder()).current
+    searcher = LiveSearcher(index_store(built.index_dir), bench_encoder(built.encoder)).current
     searcher.search(asked[0])  # warm up
 
     def one(question: str) -> float:

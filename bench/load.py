@@ -326,7 +326,7 @@ def main() -> int:
     parser.add_argument("--per-minute", type=int, default=1_000, help="QUOTEBOT_QUESTIONS_PER_MINUTE")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    built = bench_index()
+    built = bench_index(args.encoder)
     with tempfile.TemporaryDirectory(prefix="quotebot-load-") as tmp:
         work = Path(tmp)
         index_dir = work / "index"  # a copy: the bot's button store must start empty
