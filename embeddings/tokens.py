@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 # "bigram": Han runs become their character bigrams; "unibigram": characters plus bigrams;
@@ -32,11 +32,26 @@ def _converter() -> Any:
     return OpenCC("t2s")
 
 
+# Highlighting folds the same quoted passages and sentences for question after question, and
+# OpenCC (pure Python) was a fifth of a question's CPU beside the encoder: short texts are
+# remembered, at most FOLD_CACHE of them (a few MB), so memory stays bounded while the bot runs.
+FOLD_CACHE = 4096
+FOLD_CACHED_CHARS = 1000
+
+
 def fold(text: str) -> str:
     """Return text folded for matching only: simplified script, half-width (NFKC), lowercase."""
+    return _fold_short(text) if len(text) <= FOLD_CACHED_CHARS else _fold(text)
+
+
+def _fold(text: str) -> str:
+    """Return text folded (see fold), computed afresh."""
     # NFKC maps full-width ASCII (Ａ１，) to half-width; OpenCC then folds 臺灣/台灣 -> 台湾.
     normalised = unicodedata.normalize("NFKC", text).lower()
     return str(_converter().convert(normalised)) if _HAN.search(normalised) else normalised
+
+
+_fold_short = lru_cache(maxsize=FOLD_CACHE)(_fold)
 
 
 @cache

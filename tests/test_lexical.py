@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from embeddings import tokens
 from embeddings.errors import IndexCorrupt
 from embeddings.local.lexical import LexicalIndex
 from embeddings.tokens import content_query, fold, tokenize
@@ -35,6 +36,17 @@ IDS = [11, 22, 33, 44, 55, 66]
 )
 def test_fold(text: str, folded: str) -> None:
     assert fold(text) == folded
+
+
+def test_fold_remembers_a_bounded_number_of_short_texts_only() -> None:
+    long = "臺灣" * tokens.FOLD_CACHED_CHARS
+    assert fold(long) == "台湾" * tokens.FOLD_CACHED_CHARS
+    for n in range(tokens.FOLD_CACHE + 500):
+        assert fold(f"臺灣第{n}號") == f"台湾第{n}号"
+    held = tokens._fold_short.cache_info().currsize
+    assert held == tokens.FOLD_CACHE  # full, and no larger
+    assert fold(long) == "台湾" * tokens.FOLD_CACHED_CHARS
+    assert tokens._fold_short.cache_info().currsize == held  # long texts are never kept
 
 
 def test_unibigram_tokens_cover_characters_bigrams_and_words() -> None:
