@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import warnings
@@ -96,7 +97,9 @@ def converted_model(model: str, model_id: str, precision: str, cache_dir: Path |
         log.info("converting %s for OpenVINO (%s) into %s; this happens once", model_id, precision, target)
         work = Path(tempfile.mkdtemp(prefix=".convert-", dir=root))
         try:
-            _convert(model, model_id, precision, work)
+            # nncf draws its progress bars on stdout, where `quotebot search --jsonl` writes data.
+            with contextlib.redirect_stdout(sys.stderr):
+                _convert(model, model_id, precision, work)
             os.replace(work, target)
         finally:
             shutil.rmtree(work, ignore_errors=True)

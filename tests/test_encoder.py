@@ -156,6 +156,16 @@ def int8_encoder(model_copy: Path, encoder_cache: Path) -> Iterator[Encoder]:
     yield encoder
 
 
+def test_a_conversion_writes_nothing_on_stdout(
+    model_copy: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(openvino_encoder_module, "CALIBRATION_LIMIT", 4)  # progress bars all the same
+    converted_model(str(model_copy), "stdout-check", "int8", tmp_path)
+    out, err = capfd.readouterr()
+    assert out == ""  # stdout carries --json/--jsonl answers
+    assert "Statistics collection" in err  # nncf's progress still shows, on stderr
+
+
 def test_openvino_vectors_match_torch(encoder: Encoder, openvino_encoder: Encoder) -> None:
     torch_vectors = encoder.encode_passages(PASSAGES)
     vectors = openvino_encoder.encode_passages(PASSAGES)
