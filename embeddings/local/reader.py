@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from embeddings import rank
 from embeddings.backend import Fusion, Matrix, Pool, Scored, Vector
 from embeddings.errors import FULL_FIX, IndexCorrupt
 from embeddings.local import generations as gen
@@ -92,23 +93,18 @@ class LocalReader:
             known = self.lexical_scores(query, wanted)
             cosine = dict(zip(exact.ids.tolist(), exact.scores.tolist(), strict=True))
             coverage = dict(zip(known.ids.tolist(), known.scores.tolist(), strict=True))
-            ids = list(dict.fromkeys([*dense.ids.tolist(), *found.ids.tolist()]))
+            fused = rank.fuse(dense.ids, cosine, found.ids, coverage, lexical_weight=fusion.lexical_weight)
         else:  # the dense pool alone: FAISS's scores are the exact cosines
-            cosine, coverage = dict(zip(dense.ids.tolist(), dense.scores.tolist(), strict=True)), {}
-            ids = dense.ids.tolist()
-        cosines = np.array([cosine[i] for i in ids], dtype=np.float64)
-        covered = np.array([coverage.get(i, 0.0) for i in ids], dtype=np.float64)
-        penalty = np.array([fusion.caption_penalty if i in self._captions else 0.0 for i in ids])
-        fused = (cosines + fusion.lexical_weight * covered) - penalty
-        ordered_ids = np.asarray(ids, dtype=np.int64)
-        order = np.lexsort((ordered_ids, -fused))
-        ordered = ordered_ids[order]
+            cosine = dict(zip(dense.ids.tolist(), dense.scores.tolist(), strict=True))
+            fused = rank.fuse(dense.ids, cosine, dense.ids[:0], {}, lexical_weight=0.0)
+        ranked = rank.demote(fused, self._captions, fusion.caption_penalty)
+        ids = np.array([c.passage_id for c in ranked], dtype=np.int64)
         return Pool(
-            ordered,
-            cosines[order],
-            covered[order],
-            fused[order],
-            {int(i): self._by_id[int(i)] for i in ordered},
+            ids,
+            np.array([cosine[c.passage_id] for c in ranked], dtype=np.float64),
+            np.array([c.lexical for c in ranked], dtype=np.float64),
+            np.array([c.relevance for c in ranked], dtype=np.float64),
+            {c.passage_id: self._by_id[c.passage_id] for c in ranked},
         )
 
     def dense(self, queries: Matrix, k: int) -> list[Scored]:
