@@ -40,6 +40,10 @@ class BadQuestion(EmbeddingsError):
     """The question is empty, too long, or has nothing searchable in it."""
 
 
+class BadCalibration(EmbeddingsError):
+    """A calibration record (a configured file, or the one an index stores) cannot be read."""
+
+
 class BackendUnavailable(EmbeddingsError):
     """The configured retrieval backend cannot be used (its optional package is not installed)."""
 
