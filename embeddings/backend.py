@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -215,8 +215,14 @@ class GenerationWriter(Protocol):
         """Add passages (or replace those with the same id) with their vectors, rows in passage order."""
         ...
 
-    def commit(self, pages: Mapping[str, PageRecord], encoding: Encoding, source: str) -> Manifest:
-        """Make the new generation live and return its manifest.
+    def commit(
+        self,
+        pages: Mapping[str, PageRecord],
+        encoding: Encoding,
+        source: str,
+        calibration: Mapping[str, Any] | None = None,
+    ) -> Manifest:
+        """Make the new generation live, with the calibration record that ranks it; return its manifest.
 
         A new generation keeps the old one for rollback; an engine that updates its live generation
         in place writes the upserts, then the deletes, then the page records.

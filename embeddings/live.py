@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from embeddings.backend import IndexStore, TextEncoder
+from embeddings.calibration import as_dict
 from embeddings.errors import EmbeddingsError, IndexMissing
 
 if TYPE_CHECKING:
@@ -117,6 +118,13 @@ class LiveSearcher:
         with self._loading:
             return self._load()
 
+    def _recalibrated(self, name: str) -> bool:
+        """Return whether the generation served now stores another calibration record (Qdrant: in place)."""
+        if self._searcher is None:
+            return True
+        stored = self.store.manifest(name).calibration
+        return stored is not None and stored != as_dict(self._searcher.calibration)
+
     def _load(self) -> bool:
         """Load the live generation and swap it in (caller holds the loading lock)."""
         from embeddings.search import open_searcher
@@ -125,7 +133,7 @@ class LiveSearcher:
         if name is None:
             self.store.manifest()  # raises IndexMissing, worded by the store
             raise IndexMissing(f"no index in {self.store.location}")
-        if name == self._generation and self._searcher is not None:
+        if name == self._generation and not self._recalibrated(name):
             return False
         try:
             searcher = open_searcher(

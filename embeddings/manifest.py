@@ -75,6 +75,8 @@ class Manifest:
     generation: str = ""
     encoder: str = "torch"  # the backend that embedded the passages (torch before it was recorded)
     precision: str = "fp32"
+    # The ranking constants the generation was built with (calibration.as_dict); None: an older build.
+    calibration: Mapping[str, Any] | None = None
 
     @property
     def content_hashes(self) -> dict[str, str]:
@@ -121,6 +123,7 @@ def new_manifest(
     source: str,
     dense_kind: str,
     name: str,
+    calibration: Mapping[str, Any] | None = None,
 ) -> Manifest:
     """Return the manifest of a generation being committed now: its pages, vectors and where it came from."""
     return Manifest(
@@ -139,6 +142,7 @@ def new_manifest(
         dense_kind=dense_kind,
         pages=dict(pages),
         generation=name,
+        calibration=None if calibration is None else json.loads(json.dumps(calibration)),
     )
 
 
@@ -183,7 +187,15 @@ def manifest_from_json(text: str) -> Manifest:
         generation=str(data.get("generation", "")),
         encoder=str(data.get("encoder", "torch")),
         precision=str(data.get("precision", "fp32")),
+        calibration=_calibration(data.get("calibration")),
     )
+
+
+def _calibration(data: Any) -> dict[str, Any] | None:
+    """Return a stored calibration record (None when absent); raises TypeError when it is no object."""
+    if data is not None and not isinstance(data, dict):
+        raise TypeError(f"the stored calibration record is {type(data).__name__}, not an object")
+    return data
 
 
 def package_version() -> str:

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from corpus.errors import CorpusError
+from embeddings import calibration
 from embeddings.backend import EmbeddingScratch, GenerationWriter, IndexStore, Matrix, TextEncoder
+from embeddings.calibration import Calibration
 from embeddings.errors import FULL_FIX, IndexMismatch
 from embeddings.ids import passages_of
 from embeddings.manifest import (
@@ -56,21 +58,29 @@ def reindex(
     *,
     full: bool = False,
     progress: Progress | None = None,
+    record: Calibration | None = None,
 ) -> ReindexReport:
-    """Bring the index in line with the pages (incrementally unless full) and swap it in atomically."""
+    """Bring the index in line with the pages (incrementally unless full) and swap it in atomically.
+
+    The generation stores record (default: calibration.for_encoder's for the encoder) to rank with; a
+    run that changes no page but the record commits a generation all the same, reusing every vector.
+    """
     started = time.monotonic()
+    stored = calibration.as_dict(record or calibration.for_encoder(encoder.model_id, encoder.family))
     with store.begin(fresh=full) as writer:
         base = _checked_base(writer, encoder, store.location, pages.location)
         reporter = Reporter(progress, pages.count())
         diff = _scan(writer, pages, reporter)
-        if base is not None and not diff.changes_index:
+        if base is not None and not diff.changes_index and base.calibration == stored:
             reporter.emit("done")
             return _report(diff, base.passages, started, full)
         if not diff.kept and not diff.fresh:
             raise CorpusError(nothing_to_index(pages.location, diff))
+        if base is not None and base.calibration != stored:
+            log.info("the calibration record changed: the index now ranks with %s's", stored["model"])
         count, encoding, passage_ids = _update(writer, diff, encoder, reporter)
         reporter.emit("write")
-        manifest = writer.commit(_page_records(base, diff, passage_ids), encoding, pages.location)
+        manifest = writer.commit(_page_records(base, diff, passage_ids), encoding, pages.location, stored)
         log.info("index %s now serves %s (%d passages)", store.location, manifest.generation, count)
         reporter.emit("done")
         return _report(diff, count, started, full)

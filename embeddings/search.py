@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from embeddings import calibration, rank
 from embeddings.backend import Fusion, IndexReader, IndexStore, Matrix, Pool, TextEncoder, Vector
 from embeddings.calibration import Calibration
-from embeddings.errors import BadQuestion, IndexMismatch
+from embeddings.errors import FULL_FIX, BadQuestion, IndexCorrupt, IndexMismatch
 from embeddings.manifest import Manifest, encoder_mismatch, encoder_setting, vector_family
 from embeddings.models import Answer, Headline, Hit, Passage
 from embeddings.tokens import content_query, tokenize
@@ -31,6 +31,8 @@ class IndexStats:
     model: str
     created: str
     dense_kind: str
+    calibration: str = ""  # the model the ranking constants were measured for ("": not known)
+    calibrated: bool = False  # whether they were measured (False: the defaults)
 
 
 class Searcher:
@@ -197,7 +199,8 @@ def open_searcher(
             built_by=encoder_setting(manifest.encoder, manifest.precision),
         )
     index = store.open(name)
-    stats = index_stats(manifest, index)
+    record = stored_calibration(manifest)
+    stats = index_stats(manifest, index, record)
     return Searcher(
         index,
         encoder,
@@ -205,13 +208,23 @@ def open_searcher(
         top_k=top_k,
         max_per_article=max_per_article,
         min_score=min_score,
-        calibration=calibration.for_model(
-            manifest.model, vector_family(manifest.encoder, manifest.precision)
-        ),
+        calibration=record,
     )
 
 
-def index_stats(manifest: Manifest, index: IndexReader) -> IndexStats:
+def stored_calibration(manifest: Manifest) -> Calibration:
+    """Return the record a generation ranks with: the one it stores, else (an older build's) its model's."""
+    if manifest.calibration is None:
+        return calibration.for_model(manifest.model, vector_family(manifest.encoder, manifest.precision))
+    try:
+        return calibration.from_dict(manifest.calibration)
+    except (TypeError, ValueError) as exc:
+        raise IndexCorrupt(
+            f"the index {manifest.generation} stores an unreadable calibration record ({exc}); {FULL_FIX}"
+        ) from exc
+
+
+def index_stats(manifest: Manifest, index: IndexReader, record: Calibration | None = None) -> IndexStats:
     """Return what a generation holds, for /start and /status."""
     date_min, date_max = index.date_range()
     return IndexStats(
@@ -222,4 +235,6 @@ def index_stats(manifest: Manifest, index: IndexReader) -> IndexStats:
         model=manifest.model,
         created=manifest.created,
         dense_kind=manifest.dense_kind,
+        calibration=record.model if record else "",
+        calibrated=record is not None and not record.defaults,
     )

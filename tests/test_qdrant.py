@@ -350,3 +350,33 @@ def test_the_live_searcher_loads_a_new_collection_in_the_background(corpus, clie
     assert live.settle(60) and live.current is not first and live.generation != old
     assert live.generation == generations.live_collection(client, LAYOUT)
     assert any(text in p.text for p in live.current.index.page(doc))
+
+
+def test_a_collection_stores_its_calibration_record_and_a_reindex_replaces_it_in_place(
+    corpus, client, tmp_path, monkeypatch
+):
+    import json
+
+    from embeddings.live import LiveSearcher
+
+    packaged = tmp_path / "packaged"
+    shutil.copytree(calibration.PACKAGED, packaged)
+    monkeypatch.setattr(calibration, "PACKAGED", packaged)
+    encoder = HashingEncoder()
+    sync(client, LAYOUT, corpus, encoder, tmp_path / "lock")
+    store = qdrant_store(client, LAYOUT, tmp_path / "lock")
+    shipped = calibration.as_dict(calibration.for_encoder(encoder.model_id))
+    assert store.manifest().calibration == shipped and shipped["lexical_weight"] == 0.5
+    live = LiveSearcher(store, encoder, check_interval=3600)
+    assert calibration.as_dict(live.current.calibration) == shipped
+    assert live.reload() is False  # nothing changed: nothing reopened
+
+    path = packaged / calibration.record_name(encoder.model_id)
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"quote_margin": 0.01, "measured": "new"}))
+    encoder.encoded.clear()
+    collection = generations.live_collection(client, LAYOUT)
+    sync(client, LAYOUT, corpus, encoder, tmp_path / "lock")  # no page changed, only the record
+    assert encoder.encoded == [] and generations.live_collection(client, LAYOUT) == collection
+    assert store.manifest().calibration == calibration.as_dict(calibration.read_record(path))
+    assert live.reload() is True and live.current.calibration.quote_margin == 0.01
+    assert searcher_of(client, encoder).calibration.measured == "new"

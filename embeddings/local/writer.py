@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -148,13 +149,19 @@ class LocalWriter:
         log.warning("previous dense index out of step with the passages; rebuilding it")
         return None
 
-    def commit(self, pages: Mapping[str, PageRecord], encoding: Encoding, source: str) -> Manifest:
+    def commit(
+        self,
+        pages: Mapping[str, PageRecord],
+        encoding: Encoding,
+        source: str,
+        calibration: Mapping[str, Any] | None = None,
+    ) -> Manifest:
         """Write the new generation, make it current (the old one becomes previous); return its manifest."""
         passages, vectors, added = self._contents()
         dense = self._dense(passages, vectors, added)
         lexical = LexicalIndex.build([p.id for p in passages], [p.text for p in passages])
         name = gen.new_generation_name(self.index_dir)
-        manifest = new_manifest(pages, len(passages), encoding, source, dense.kind, name)
+        manifest = new_manifest(pages, len(passages), encoding, source, dense.kind, name, calibration)
 
         def write_indexes(dense_file: Path, lexical_dir: Path) -> None:
             dense.save(dense_file)

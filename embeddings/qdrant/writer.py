@@ -89,11 +89,17 @@ class QdrantWriter:
         self._upserts.extend(passages)
         self._vectors.append(np.asarray(vectors, dtype=np.float32))
 
-    def commit(self, pages: Mapping[str, PageRecord], encoding: Encoding, source: str) -> Manifest:
+    def commit(
+        self,
+        pages: Mapping[str, PageRecord],
+        encoding: Encoding,
+        source: str,
+        calibration: Mapping[str, Any] | None = None,
+    ) -> Manifest:
         """Write the upserts, the deletes, then the page records; a new collection then goes live."""
         name = self._base.generation if self._base is not None else self.layout.new_name()
         count = sum(len(r.passage_ids) for r in pages.values())
-        manifest = new_manifest(pages, count, encoding, source, "qdrant-hnsw", name)
+        manifest = new_manifest(pages, count, encoding, source, "qdrant-hnsw", name, calibration)
         if self._base is None:
             avgdl = average_length([p.text for p in self._upserts])
             generations.create(self.client, self.layout, name, encoding.dimension, _metadata(manifest, avgdl))
