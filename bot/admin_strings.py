@@ -146,6 +146,16 @@ ADMIN_STRINGS: dict[str, dict[Lang, str]] = {
         "zh-hant": "向量索引類型：{kind}",
         "en": "Vector index: {kind}",
     },
+    "status_calibration": {
+        "zh-hans": "排序常数：为 {model} 测定",
+        "zh-hant": "排序常數：為 {model} 測定",
+        "en": "Ranking constants: measured for {model}",
+    },
+    "status_calibration_defaults": {
+        "zh-hans": "排序常数：默认值（{model} 没有测定记录）",
+        "zh-hant": "排序常數：預設值（{model} 沒有測定記錄）",
+        "en": "Ranking constants: defaults (no calibration record for {model})",
+    },
     "status_created": {
         "zh-hans": "索引建立于：{created}",
         "zh-hant": "索引建立於：{created}",

@@ -90,10 +90,12 @@ def reindex(
 ) -> ReindexReport:
     """Bring the configured backend's index in line with the pages under corpus_dir."""
     from bot.indexing import corpus_pages
+    from embeddings.calibration import for_encoder
     from embeddings.reindex import reindex as run
 
+    record = for_encoder(encoder.model_id, encoder.family, settings.calibration)
     pages = corpus_pages(corpus_dir, settings.max_page_bytes)
-    return run(index_store(settings), encoder, pages, full=full, progress=progress)
+    return run(index_store(settings), encoder, pages, full=full, progress=progress, record=record)
 
 
 def generation_summary(settings: Settings) -> tuple[str, int]:

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     min_score: float | None = Field(
         None, description="Override the calibrated relevance threshold below which the bot abstains."
     )
+    calibration: Path | None = Field(
+        None,
+        description="A calibration record (JSON, as `bench/quality.py --calibrate` writes) that the next "
+        "reindex stores with the index instead of the one shipped for the model; a missing or malformed "
+        "file stops the program at start-up.",
+    )
     telegram_token: SecretStr | None = Field(None, description="Bot token from @BotFather (serve).")
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(
         frozenset(), description="Comma-separated Telegram user ids allowed to run admin commands."
@@ -114,6 +120,19 @@ class Settings(BaseSettings):
         if value.strip().lower() != TEST_ENCODER:
             parse_encoder(value)  # ValueError names the choices
         return value.strip().lower()
+
+    @field_validator("calibration")
+    @classmethod
+    def _calibration(cls, value: Path | None) -> Path | None:
+        from embeddings.calibration import read_record
+        from embeddings.errors import BadCalibration
+
+        if value is not None:
+            try:
+                read_record(value)
+            except BadCalibration as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("telegram_api_url")
     @classmethod

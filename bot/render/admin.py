@@ -75,6 +75,9 @@ def _index_lines(status: Status, lang: Lang) -> list[str]:
     ]:
         if value is not None:
             lines.append(text(lang, key, **{field: esc(one_line(str(value), 300))}))
+    if stats.calibration:
+        key = "status_calibration" if stats.calibrated else "status_calibration_defaults"
+        lines.append(text(lang, key, model=esc(one_line(stats.calibration, 300))))
     return lines
 
 
