@@ -166,6 +166,7 @@ def corpus(name: str, sample: int, part: str, keep: Callable[[str], bool], work:
 def index(encoder: CachedEncoder, name: str, args: argparse.Namespace, part: str = "all") -> Searcher:
     """Index a set's pages (all, or half "dev"/"test" of them) and open a Searcher on it."""
     from bot.indexing import build_index, open_searcher
+    from embeddings import calibration
 
     keep = {"all": lambda d: True, "first": in_half, "second": lambda d: not in_half(d)}[part]
     pages = corpus(name, args.sample, part, keep, args.cache)
@@ -177,7 +178,10 @@ def index(encoder: CachedEncoder, name: str, args: argparse.Namespace, part: str
         f"({encoder.computed} embedded)",
         flush=True,
     )
-    return open_searcher(target, encoder, top_k=10, max_per_article=SHIPPED_CAP)
+    searcher = open_searcher(target, encoder, top_k=10, max_per_article=SHIPPED_CAP)
+    # A cached index may store an older record: rank with the one a fresh build would store now.
+    searcher.calibration = calibration.for_encoder(encoder.model_id, encoder.family)
+    return searcher
 
 
 def index_dir(cache: Path, name: str, sample: int, part: str = "all") -> Path:
@@ -446,6 +450,7 @@ def calibrate(args: argparse.Namespace) -> None:
         caption_penalty=old.caption_penalty,
         quote_margin=margin,
         min_relevance=thresholds,
+        model_sha256=calibration.weights_digest(encoder.model_id) or "",
         measured=(
             f"bench/quality.py --calibrate --sample {args.sample}"
             f"{'' if args.encoder == 'torch' else ' --encoder ' + args.encoder}, "
