@@ -15,8 +15,8 @@ set's questions against the other set's index.
 --calibrate derives the fusion weights, the quote margin and the per-kind abstention thresholds on
 the development half and writes them to embeddings/calibration/<model>.json (float vectors) or
 <model>.<family>.json (--encoder openvino-int8: the float record's fusion weights kept, its margin
-and thresholds re-derived), the record every Searcher on an index built with that model and vector
-family uses.
+and thresholds re-derived), with the sha256 of the model's weights: the record the next build or
+reindex with that model and vector family stores with its index.
 --segmenters compares BM25 over jieba words, character bigrams and unigrams+bigrams.
 --backend qdrant indexes the eval pages (--fraction of them) with both backends from the same cached
 vectors and prints the share of questions quoting the same top-3 passages, ans@1/ans@3/MRR@10 of

@@ -53,7 +53,7 @@ class Calibration:
         return float(self.min_relevance[kind])
 
     @property
-    def defaults(self) -> bool:
+    def is_default(self) -> bool:
         """Return whether these are the default constants, measured on nothing."""
         return not self.measured or self.measured.startswith("defaults")
 
@@ -153,9 +153,7 @@ def _by_name(model: str, family: str) -> tuple[str, Calibration] | None:
 
 
 def for_encoder(model: str, family: str = "float", override: Path | None = None) -> Calibration:
-    """Return the record a build stores now: the override file, else the packaged record of the model's
-    weights, else the one named after its directory (if measured on no other weights), else the defaults.
-    """
+    """Return the record to store: the override, else the packaged one by weights, by name, or defaults."""
     if override is not None:
         return _owned(read_record(override), model)
     digest = weights_digest(model)

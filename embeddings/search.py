@@ -236,5 +236,5 @@ def index_stats(manifest: Manifest, index: IndexReader, record: Calibration | No
         created=manifest.created,
         dense_kind=manifest.dense_kind,
         calibration=record.model if record else "",
-        calibrated=record is not None and not record.defaults,
+        calibrated=record is not None and not record.is_default,
     )
