@@ -1,0 +1,105 @@
+"""What the abstention costs and buys: answered, ans@1/ans@3 and refusals for several answered levels.
+
+usage: bench/abstention_tradeoff.py [--cache DIR] [--sample N] [--encoder NAME]
+
+Uses bench/quality.py's corpora, indexes and vector cache. The Searcher refuses a question exactly
+when its best relevance is below its kind's threshold; otherwise it quotes what it would quote with
+no abstention. So one pass gives, per question, the quotes it would give and its best relevance, in
+corpus (each set's full index) and out of corpus (each set's questions on the index of the other half
+of its pages, and on the other set's index). For each answered level, per-kind thresholds are derived
+as --calibrate derives them (that share of the development half's in-corpus questions answered), and
+the table shows per subset the share answered and ans@1/ans@3 with the abstention, beside BM25, dense
+and RRF (which answer everything), and the share refused on every out-of-corpus set.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import quality
+from embeddings.search import Searcher
+
+LEVELS = (0.97, 0.98, 0.99, 0.995, 0.999)
+
+
+def best(searcher: Searcher, qs: Sequence[quality.Question]) -> np.ndarray:
+    """Return each question's best relevance on this index (what the abstention compares)."""
+    return np.array(
+        [max((c.relevance for c in searcher.candidates(q.text, q.vector)), default=-np.inf) for q in qs]
+    )
+
+
+def firsts(searcher: Searcher, qs: Sequence[quality.Question]) -> np.ndarray:
+    """Return the rank of the first quote holding an answer without abstention (99 when none)."""
+    hits = quality.shipped(searcher, qs, abstain=False)[0]
+    return np.array(
+        [99 if (f := quality.answered(h[:3], q)) is None else f for h, q in zip(hits, qs, strict=True)]
+    )
+
+
+def thresholds(qs: Sequence[quality.Question], scores: np.ndarray, level: float) -> dict[str, float]:
+    """Return per-kind thresholds answering level of the development half's questions."""
+    dev = np.array([q.dev for q in qs])
+    kinds = np.array([q.kind for q in qs])
+    return {k: float(np.quantile(scores[dev & (kinds == k)], 1 - level)) for k in set(kinds[dev])}
+
+
+def refused(qs: Sequence[quality.Question], scores: np.ndarray, cut: dict[str, float]) -> float:
+    """Return the share of questions refused at these thresholds (a kind without one is answered)."""
+    return float(np.mean([s < cut.get(q.kind, -np.inf) for q, s in zip(qs, scores, strict=True)]))
+
+
+def cell(took: np.ndarray, first: np.ndarray) -> str:
+    """Return ans@1/ans@3 with abstention: answered and the answer among the first 1 / 3 quotes."""
+    return f"{np.mean(took & (first < 1)):.3f}/{np.mean(took & (first < 3)):.3f}"
+
+
+def main() -> None:
+    """Collect quotes and best relevances once, then print one row per answered level."""
+    args, encoder = quality.side_bench(__doc__)
+    sets = {name: quality.questions(encoder, name, args.sample) for name in quality.SETS}
+    full = {name: quality.index(encoder, name, args) for name in quality.SETS}
+    qs = [q for name in quality.SETS for q in sets[name]]
+    inside = np.concatenate([best(full[name], sets[name]) for name in quality.SETS])
+    first = np.concatenate([firsts(full[name], sets[name]) for name in quality.SETS])
+    outside: dict[str, tuple[list[quality.Question], np.ndarray]] = {}
+    for name, questions in sets.items():
+        halves = {part: quality.index(encoder, name, args, part) for part in ("first", "second")}
+        held = [q for q in questions if not q.dev]
+        dev = [q for q in questions if q.dev]
+        outside[f"{name} halves"] = (
+            held + dev,
+            np.concatenate([best(halves["first"], held), best(halves["second"], dev)]),
+        )
+    for a, b in (("eval", "news"), ("news", "eval")):
+        outside[f"{a} on {b}"] = (sets[a], best(full[b], sets[a]))
+    subsets = [s for name in quality.SETS for s in quality.SETS[name][1]]
+    for name, searcher in full.items():
+        methods = quality.anchors(searcher, sets[name])
+        for method, hits in methods.items():
+            table = quality.table(sets[name], hits)
+            print(
+                f"{name} {method:9} "
+                + " ".join(f"{s} {c[0]:.3f}/{c[1]:.3f}" for s, c in table.items() if s != "ALL")
+            )
+    subset = np.array([q.subset for q in qs])
+    for level in (*LEVELS, 1.0):
+        cut = thresholds(qs, inside, level) if level < 1 else {}
+        took = np.array([s >= cut.get(q.kind, -np.inf) for q, s in zip(qs, inside, strict=True)])
+        cells = [
+            f"{s} {took[m].mean():.3f} {cell(took[m], first[m])}" for s in subsets if (m := subset == s).any()
+        ]
+        refusals = " ".join(
+            f"{k} {refused(o_qs, o_scores, cut):.3f}" for k, (o_qs, o_scores) in outside.items()
+        )
+        print(f"answer {level:.3f} of dev: " + " | ".join(cells) + f" || refused: {refusals}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
