@@ -13,13 +13,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VENV=${VENV:-.venv}
-QUOTEBOT=$VENV/bin/quotebot
-if [[ ! -x $QUOTEBOT ]]; then
-    echo "run.sh: $QUOTEBOT not found; run \`make run\` (it sets up $VENV first) or \`make setup\`" >&2
-    exit 1
-fi
-
 mode=${1:-}
 case $mode in
 "" | chat | serve) ;;
@@ -28,6 +21,13 @@ case $mode in
     exit 2
     ;;
 esac
+
+VENV=${VENV:-.venv}
+QUOTEBOT=$VENV/bin/quotebot
+if [[ ! -x $QUOTEBOT ]]; then
+    echo "run.sh: $QUOTEBOT not found; run \`make run\` (it sets up $VENV first) or \`make setup\`" >&2
+    exit 1
+fi
 
 # Ask quotebot's own settings loader, so .env counts exactly as it does for the bot.
 settings=$("$VENV/bin/python" - <<'PY'
