@@ -60,6 +60,11 @@ ADMIN_STRINGS: dict[str, dict[Lang, str]] = {
         "en": "Pages indexed in part:",
     },
     "report_more": {"zh-hans": "……还有 {n} 个", "zh-hant": "……還有 {n} 個", "en": "…and {n} more"},
+    "report_recalibrated": {
+        "zh-hans": "排序常数已更换：现用为 {model} 测定的记录。",
+        "zh-hant": "排序常數已更換：現用為 {model} 測定的記錄。",
+        "en": "Ranking constants changed: now the record for {model}.",
+    },
     "reindex_failed": {
         "zh-hans": "重建索引失败：{reason}\n现有索引保持不变。",
         "zh-hant": "重建索引失敗：{reason}\n現有索引保持不變。",

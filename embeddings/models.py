@@ -121,6 +121,7 @@ class ReindexReport:
     full: bool = False
     skipped_reasons: tuple[Failure, ...] = field(default=())
     notes: tuple[Failure, ...] = ()  # pages indexed in part (cut at a per-page cap, truncated), and why
+    recalibrated: str = ""  # the model of the calibration record this run stored in place of another
 
 
 @dataclass(frozen=True)

@@ -76,14 +76,16 @@ def reindex(
             return _report(diff, base.passages, started, full)
         if not diff.kept and not diff.fresh:
             raise CorpusError(nothing_to_index(pages.location, diff))
-        if base is not None and base.calibration != stored:
+        # An index built before records were stored gets one now; that is no change to report.
+        changed = base is not None and base.calibration not in (None, stored)
+        if changed:
             log.info("the calibration record changed: the index now ranks with %s's", stored["model"])
         count, encoding, passage_ids = _update(writer, diff, encoder, reporter)
         reporter.emit("write")
         manifest = writer.commit(_page_records(base, diff, passage_ids), encoding, pages.location, stored)
         log.info("index %s now serves %s (%d passages)", store.location, manifest.generation, count)
         reporter.emit("done")
-        return _report(diff, count, started, full)
+        return _report(diff, count, started, full, stored["model"] if changed else "")
 
 
 def rollback(store: IndexStore, encoder: TextEncoder) -> Manifest:
@@ -253,8 +255,10 @@ def _page_records(
     return {doc: PageRecord(hashes[doc], ids) for doc, ids in sorted(passage_ids.items())}
 
 
-def _report(diff: PageDiff, passages: int, started: float, full: bool) -> ReindexReport:
-    """Summarise a reindex."""
+def _report(
+    diff: PageDiff, passages: int, started: float, full: bool, recalibrated: str = ""
+) -> ReindexReport:
+    """Summarise a reindex (recalibrated: the model of a record stored in place of another)."""
     return ReindexReport(
         added=diff.added,
         updated=diff.updated,
@@ -267,4 +271,5 @@ def _report(diff: PageDiff, passages: int, started: float, full: bool) -> Reinde
         full=full,
         skipped_reasons=diff.skipped,
         notes=diff.noted,
+        recalibrated=recalibrated,
     )

@@ -144,13 +144,14 @@ def test_a_new_record_ranks_an_index_only_once_a_reindex_stores_it(
     encoder.encoded.clear()
     report = build_index(corpus, index, encoder)  # no page changed, only the record
     assert (report.added, report.updated, report.removed) == (0, 0, 0) and encoder.encoded == []
+    assert report.recalibrated == calibration.read_record(packaged / HASHING_RECORD).model
     assert os.readlink(index / CURRENT) != first
     after = open_searcher(index, encoder)
     assert not after.search(QUESTION).answered and after.calibration.measured == "refuses everything"
     assert after.stats.passages == opened.stats.passages
 
     second = os.readlink(index / CURRENT)
-    build_index(corpus, index, encoder)  # the same record again: nothing to commit
+    assert build_index(corpus, index, encoder).recalibrated == ""  # the same record: nothing to commit
     assert os.readlink(index / CURRENT) == second
 
     rollback_index(index, encoder)  # the previous generation ranks with its own record
@@ -200,16 +201,20 @@ def test_the_configured_record_is_stored_instead_of_the_packaged_one(
     own = tmp_path / "own.json"
     own.write_text(record(model="tuned-by-hand", measured="by hand for this deployment"), encoding="utf-8")
     monkeypatch.setenv("QUOTEBOT_CALIBRATION", str(own))
-    assert cli_index(capsys, corpus, tmp_path / "index")[0] == 0
+    index_args = ["--corpus-dir", str(corpus), "--index-dir", str(tmp_path / "index"), "index"]
+    assert main(index_args) == 0
+    assert "added 4," in (first := capsys.readouterr().out)
+    assert "ranking constants changed" not in first  # a new index replaces no record
     stored = read_manifest(tmp_path / "index").calibration
     assert stored == calibration.as_dict(calibration.read_record(own))
     assert open_searcher(tmp_path / "index", HashingEncoder()).calibration.lexical_weight == 0.4
 
     monkeypatch.delenv("QUOTEBOT_CALIBRATION")  # back to the packaged record, at the next reindex
-    assert cli_index(capsys, corpus, tmp_path / "index")[0] == 0
-    assert read_manifest(tmp_path / "index").calibration == calibration.as_dict(
-        calibration.for_encoder(HASHING)
-    )
+    assert main(index_args) == 0
+    packaged_record = calibration.for_encoder(HASHING)
+    assert read_manifest(tmp_path / "index").calibration == calibration.as_dict(packaged_record)
+    out = capsys.readouterr().out
+    assert f"  ranking constants changed: now those recorded for {packaged_record.model}" in out
 
 
 @pytest.mark.parametrize(

@@ -490,6 +490,13 @@ def test_report_lists_counts_and_failures_within_limits() -> None:
     assert sent(render_report(ReindexReport(seconds=3.21), "zh-hans")).startswith(
         "增量重建索引完成，用时 3.2 秒。"
     )
+    assert "Ranking constants" not in parsed
+
+
+def test_report_says_when_the_ranking_constants_changed() -> None:
+    report = ReindexReport(unchanged=36, passages=231, recalibrated="<e5>")
+    assert sent(render_report(report, "en")).endswith("Ranking constants changed: now the record for <e5>.")
+    assert "排序常數已更換" in sent(render_report(report, "zh-hant"))
 
 
 # --- terminal -------------------------------------------------------------------------------------

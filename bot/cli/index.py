@@ -149,6 +149,8 @@ def format_report(report: ReindexReport, corpus_dir: Path, index_dir: Path, arti
     lines += [f"  skipped {f.doc}: {f.reason}" for f in report.skipped_reasons]
     lines += [f"  failed  {f.doc}: {f.reason}" for f in report.failed]
     lines += [f"  note    {f.doc}: {f.reason}" for f in report.notes]
+    if report.recalibrated:
+        lines.append(f"  ranking constants changed: now those recorded for {report.recalibrated}")
     return "\n".join(lines)
 
 

@@ -147,6 +147,8 @@ def render_report(report: ReindexReport, lang: Lang) -> str:
     lines += _failures("report_failed", report.failed, lang)
     lines += _failures("report_skipped", report.skipped_reasons, lang)
     lines += _failures("report_notes", report.notes, lang)
+    if report.recalibrated:
+        lines.append(text(lang, "report_recalibrated", model=esc(one_line(report.recalibrated, 300))))
     return fit("\n".join(lines))
 
 
