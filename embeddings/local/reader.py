@@ -14,7 +14,7 @@ from embeddings.errors import FULL_FIX, IndexCorrupt
 from embeddings.local import generations as gen
 from embeddings.local.dense import DenseIndex
 from embeddings.local.lexical import LexicalIndex
-from embeddings.models import Headline, Passage, citation
+from embeddings.models import Headline, Passage
 
 
 class LocalReader:
@@ -72,7 +72,7 @@ class LocalReader:
         """Return the headlines of the n newest pages (undated last)."""
         firsts = [page[0] for page in self._pages.values()]
         firsts.sort(key=lambda p: (p.date is not None, p.date or "", p.doc), reverse=True)
-        return tuple(Headline(p.doc, **citation(p)) for p in firsts[:n])
+        return tuple(rank.to_headline(p) for p in firsts[:n])
 
     def date_range(self) -> tuple[str | None, str | None]:
         """Return the oldest and newest passage date (None when none is dated)."""

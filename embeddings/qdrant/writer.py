@@ -22,7 +22,7 @@ import numpy as np
 from embeddings.backend import Matrix
 from embeddings.cache import EmbeddingCache
 from embeddings.manifest import Encoding, Manifest, PageRecord, new_manifest
-from embeddings.models import Passage
+from embeddings.models import Passage, citation
 from embeddings.page_diff import page_fingerprints
 from embeddings.qdrant import generations
 from embeddings.qdrant.generations import Layout
@@ -144,10 +144,7 @@ def _record(doc: str, rec: PageRecord, passages: Sequence[Passage]) -> dict[str,
         "content_hash": rec.content_hash,
         "passage_ids": list(rec.passage_ids),
         "fingerprint": page_fingerprints(passages)[doc],
-        "title": first.title,
-        "outlet": first.outlet,
-        "url": first.url,
-        "date": first.date,
+        **citation(first),
     }
 
 
