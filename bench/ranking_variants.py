@@ -3,12 +3,13 @@
 usage: bench/ranking_variants.py [--cache DIR] [--sample N] [--encoder NAME]
 
 Uses bench/quality.py's corpora, indexes and vector cache. Each question's candidates come from the
-shipped Searcher (its exact cosines, BM25 coverage, reciprocal ranks and caption penalty); each
-variant re-scores them, and its first 3 quotes (capped and folded as shipped, no abstention) are
-judged. Variants: other lexical weights; a rank term (the RRF score scaled to [0, 1]) added to the
-weighted sum; a lexical weight that depends on the question (on the best BM25 coverage among its
-candidates, or on how many content terms it has). Prints ans@1/ans@3 per subset and the calibration
-objective (mean over subsets of (ans@1 + ans@3) / 2) for each half.
+shipped Searcher (its exact cosines, BM25 coverage and caption penalty), with the RRF score of their
+ranks by cosine and by coverage within the pool; each variant re-scores them, and its first 3 quotes
+(capped and folded as shipped, no abstention) are judged. Variants: other lexical weights; a rank
+term (the RRF score scaled to [0, 1]) added to the weighted sum; a lexical weight that depends on
+the question (on the best BM25 coverage among its candidates, or on how many content terms it has).
+Prints ans@1/ans@3 per subset and the calibration objective (mean over subsets of (ans@1 + ans@3) /
+2) for each half.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import quality
-from embeddings import rank
+from embeddings import rank, search
 from embeddings.search import Searcher
 from embeddings.tokens import content_query, tokenize
 
@@ -53,6 +54,20 @@ def by_terms(cut: int, low: float, high: float) -> Rule:
         return c.dense + (low if content_terms(q.text) < cut else high) * c.lexical
 
     return relevance
+
+
+def with_rrf(candidates: Sequence[rank.Candidate]) -> list[rank.Candidate]:
+    """Return candidates with their RRF score from their ranks in the pool, by cosine and by coverage.
+
+    The backends return cosines and coverage, not ranks; the pool is the union of both top-POOL
+    lists, so ranking it by each score gives those lists' ranks back.
+    """
+    rrf: dict[int, float] = {}
+    by_coverage = sorted((c for c in candidates if c.lexical > 0), key=lambda c: -c.lexical)
+    for ranked in (sorted(candidates, key=lambda c: -c.dense), by_coverage):
+        for r, c in enumerate(ranked[: search.POOL]):
+            rrf[c.passage_id] = rrf.get(c.passage_id, 0.0) + 1 / (rank.RRF_K + 1 + r)
+    return [replace(c, rrf=rrf.get(c.passage_id, 0.0)) for c in candidates]
 
 
 @cache
@@ -104,7 +119,7 @@ def main() -> None:
     for name in quality.SETS:
         searcher = quality.index(encoder, name, args)
         pools += [
-            (searcher, q, searcher.candidates(q.text, q.vector))
+            (searcher, q, with_rrf(searcher.candidates(q.text, q.vector)))
             for q in quality.questions(encoder, name, args.sample)
         ]
     dev = [p for p in pools if p[1].dev]
