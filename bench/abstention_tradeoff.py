@@ -44,10 +44,12 @@ def firsts(searcher: Searcher, qs: Sequence[quality.Question]) -> np.ndarray:
 
 
 def thresholds(qs: Sequence[quality.Question], scores: np.ndarray, level: float) -> dict[str, float]:
-    """Return per-kind thresholds answering level of the development half's questions."""
-    dev = np.array([q.dev for q in qs])
-    kinds = np.array([q.kind for q in qs])
-    return {k: float(np.quantile(scores[dev & (kinds == k)], 1 - level)) for k in set(kinds[dev])}
+    """Return per-kind thresholds answering level of the development half's questions (as --calibrate)."""
+    best: dict[str, list[float]] = {}
+    for q, score in zip(qs, scores.tolist(), strict=True):
+        if q.dev:
+            best.setdefault(q.kind, []).append(score)
+    return quality.kind_thresholds(best, level)
 
 
 def refused(qs: Sequence[quality.Question], scores: np.ndarray, cut: dict[str, float]) -> float:

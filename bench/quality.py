@@ -36,7 +36,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -412,6 +412,11 @@ def quote_margin(
     return round(float(gap.max(initial=0.0)), 3)
 
 
+def kind_thresholds(best: Mapping[str, Sequence[float]], answered: float) -> dict[str, float]:
+    """Return per question kind the best relevance that answers that share of its questions."""
+    return {kind: float(np.quantile(scores, 1 - answered)) for kind, scores in best.items()}
+
+
 def calibrate(args: argparse.Namespace) -> None:
     """Derive fusion weights, quote margin and per-kind thresholds on the dev half; store the record."""
     from functools import cache
@@ -442,7 +447,7 @@ def calibrate(args: argparse.Namespace) -> None:
     for _, q, candidates in pools:
         best.setdefault(q.kind, []).append(max(c.relevance for c in rescored(candidates, lexical, page)))
     thresholds = dict(old.min_relevance)  # kinds without dev questions keep their measured value
-    thresholds.update({k: round(float(np.quantile(v, 1 - ANSWERED)), 4) for k, v in best.items()})
+    thresholds.update({k: round(t, 4) for k, t in kind_thresholds(best, ANSWERED).items()})
     record = calibration.Calibration(
         model=Path(encoder.model_id).name,
         lexical_weight=lexical,
