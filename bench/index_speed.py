@@ -37,7 +37,8 @@ from bot.indexing import build_index  # noqa: E402
 from corpus.load import list_pages, scan_corpus  # noqa: E402
 from embeddings.encoder import Encoder  # noqa: E402
 from embeddings.ids import passages_of  # noqa: E402
-from embeddings.local.generations import current_generation, load_passages  # noqa: E402
+from embeddings.local.generations import current_generation  # noqa: E402
+from embeddings.local.segments import load_passages  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 EDIT = "本段为基准测试补充的一句话。"

@@ -1,4 +1,4 @@
-"""One local generation opened for queries: FAISS for dense candidates, bm25s for lexical ones."""
+"""One local generation opened for queries: FAISS for dense candidates, BM25 for lexical ones."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from embeddings import rank
 from embeddings.backend import Fusion, Matrix, Pool, Scored, Vector
 from embeddings.errors import FULL_FIX, IndexCorrupt
 from embeddings.local import generations as gen
+from embeddings.local import segments as seg
 from embeddings.local.dense import DenseIndex
-from embeddings.local.lexical import LexicalIndex
+from embeddings.local.lexical import LexicalIndex, LexicalSegment
+from embeddings.local.writer import catch_up
 from embeddings.models import Headline, Passage
 
 
@@ -40,10 +42,21 @@ class LocalReader:
     def load(cls, generation: Path) -> LocalReader:
         """Load one generation directory; raises IndexCorrupt when a file is unreadable or out of step."""
         manifest = gen.load_manifest(generation)
-        passages = gen.load_passages(generation)
+        table = seg.read_table(generation)
+        segments = table.segments
+        passages = seg.load_passages(generation)
+        ids = np.fromiter((p.id for p in passages), dtype=np.int64, count=len(passages))
         try:
             dense = DenseIndex.load(generation / gen.DENSE)
-            lexical = LexicalIndex.load(generation / gen.LEXICAL)
+            catch_up(dense, ids, lambda wanted: seg.live_vectors(generation, table, dense.dim, wanted))
+            lexical = LexicalIndex.from_segments(
+                [
+                    LexicalSegment.load(generation / gen.segment_files(s.name)["lexical"])
+                    for s in table.segments
+                ],
+                [seg.keep_mask(generation, s) for s in segments],
+                order=ids,
+            )
         except IndexCorrupt as exc:
             raise IndexCorrupt(str(exc) if "--full" in str(exc) else f"{exc}; {FULL_FIX}") from exc
         except Exception as exc:
