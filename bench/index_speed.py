@@ -3,6 +3,7 @@
 usage: python bench/index_speed.py [--pages N] [--corpus DIR] [--model DIR] [--workdir DIR] [--batch-size N]
        python bench/index_speed.py --encoders torch,openvino,openvino-int8 [--pages N] [--rounds R]
        python bench/index_speed.py --cli openvino-int8,torch [--pages N]
+       python bench/index_speed.py --add-page 10000,50000,200000 [--adds K]
 
 Takes a deterministic subset of N pages spread over the corpus's subsets (the whole eval corpus takes
 many minutes to embed on a shared 2-core machine), then in one run measures side by side:
@@ -12,6 +13,10 @@ no-op reindex, and a reindex after editing one paragraph of one page, with its p
 converted model cached beforehand, untimed), and prints passages/s, the ratio to the first encoder and
 the cosine of its vectors to the first's. --cli runs `quotebot index --full` (the real CLI, a fresh
 process each) over the pages with each QUOTEBOT_ENCODER, alternating, and prints the wall times.
+--add-page builds indexes of about the given numbers of synthetic passages (pages of 20 Chinese
+passages, random unit vectors: the model is not the cost) once, cached in --workdir, then times K
+incremental reindexes that each add one new page, through the same reindex and store as
+`quotebot index`, and prints the median and slowest per size and their ratio to the smallest size.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +40,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from bot.config import DEFAULT_ENCODER  # noqa: E402
 from bot.indexing import build_index  # noqa: E402
-from corpus.load import list_pages, scan_corpus  # noqa: E402
+from corpus.load import FileResult, list_pages, scan_corpus  # noqa: E402
+from corpus.models import Article, Paragraph  # noqa: E402
 from embeddings.encoder import Encoder  # noqa: E402
+from embeddings.hashing import HashingEncoder  # noqa: E402
 from embeddings.ids import passages_of  # noqa: E402
 from embeddings.local.generations import current_generation  # noqa: E402
 from embeddings.local.segments import load_passages  # noqa: E402
@@ -195,6 +203,95 @@ def compare_cli(args: argparse.Namespace, corpus: Path) -> None:
     print(json.dumps({"cli_seconds": seconds}))
 
 
+PAGE_PASSAGES = 20
+
+
+class RandomVectors(HashingEncoder):
+    """The test encoder's identity with random unit vectors: embedding costs nothing at any scale."""
+
+    def __init__(self) -> None:
+        super().__init__(384)
+        self.rng = np.random.default_rng(0)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self.rng.standard_normal((len(texts), self.dimension)).astype(np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+class SyntheticPages:
+    """An in-memory PageSource of synthetic pages: words drawn Zipf-like from 3,000 Han characters."""
+
+    def __init__(self, pages: int, seed: int = 0) -> None:
+        self.pages = [f"synthetic/{n:06d}.html" for n in range(pages)]
+        self.rng = np.random.default_rng(seed)
+        weights = 1 / np.arange(1, 3001)
+        self.chars = np.array([chr(0x4E00 + i * 7) for i in range(3000)])
+        self.weights = weights / weights.sum()
+
+    @property
+    def location(self) -> str:
+        return "synthetic"
+
+    def count(self) -> int:
+        return len(self.pages)
+
+    def article(self, path: str) -> Article:
+        """Return one synthetic page of PAGE_PASSAGES paragraphs."""
+        lengths = self.rng.integers(30, 150, PAGE_PASSAGES)
+        texts = ["".join(self.rng.choice(self.chars, int(n), p=self.weights)) + "。" for n in lengths]
+        paragraphs = tuple(Paragraph(i, t) for i, t in enumerate(texts))
+        return Article(path, path, texts[0][:12], "新华社", None, "2026-01-01", (), paragraphs, f"h-{path}")
+
+    def scan(self, known: Mapping[str, str]) -> Iterator[FileResult]:
+        for path in self.pages:
+            if path in known:
+                yield FileResult(path, "unchanged", content_hash=known[path])
+            else:
+                article = self.article(path)
+                yield FileResult(path, "ok", article=article, content_hash=article.content_hash)
+
+
+def add_one_page(sizes: list[int], adds: int, workdir: Path) -> dict[int, dict[str, float]]:
+    """Time adding one page, adds times, to an index of each size (in passages); return the figures."""
+    from bot.indexing import index_store
+    from embeddings.reindex import reindex
+
+    encoder: Any = RandomVectors()
+    figures: dict[int, dict[str, float]] = {}
+    for size in sizes:
+        index_dir = workdir / f"add-page-{size}"
+        source = SyntheticPages(size // PAGE_PASSAGES)
+        if not (index_dir / "current").exists():
+            _, build_s = timed(reindex, index_store(index_dir), encoder, source, full=True)
+            print(f"{size} passages: built in {build_s:.1f} s (once; cached in {index_dir})", flush=True)
+        source.rng = np.random.default_rng(time.time_ns())  # new pages, not the built ones again
+        seconds = []
+        for n in range(adds):
+            source.pages.append(f"synthetic/added-{time.time_ns()}-{n}.html")
+            report, s = timed(reindex, index_store(index_dir), encoder, source)
+            assert report.added == 1, report
+            seconds.append(s)
+        _, open_s = timed(index_store(index_dir).open)
+        files = sorted(p.name for p in (index_dir / "current").iterdir())
+        figures[size] = {
+            "passages": report.passages,
+            "median_s": round(float(np.median(seconds)), 3),
+            "max_s": round(max(seconds), 3),
+            "open_s": round(open_s, 2),
+            "segments": sum(name.endswith(".ids.npy") for name in files),
+        }
+        print(json.dumps({size: figures[size]}), flush=True)
+    base = figures[sizes[0]]["median_s"]
+    print(f"one page added ({PAGE_PASSAGES} passages), {adds} times per size, model taken out:")
+    for row in figures.values():
+        print(
+            f"  {row['passages']:>8} passages: median {row['median_s']:.3f} s, slowest {row['max_s']:.3f} s,"
+            f" {row['median_s'] / base:.2f}x the smallest; {row['segments']} segments;"
+            f" opening the index {row['open_s']:.2f} s"
+        )
+    return figures
+
+
 def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     """Return (result, seconds)."""
     start = time.perf_counter()
@@ -220,7 +317,14 @@ def main() -> None:
     parser.add_argument(
         "--cache-dir", type=Path, default=None, help="converted models (QUOTEBOT_ENCODER_CACHE)"
     )
+    parser.add_argument("--add-page", help="comma-separated index sizes (passages) to time adding a page to")
+    parser.add_argument("--adds", type=int, default=7, help="one-page reindexes per size (default 7)")
     args = parser.parse_args()
+    if args.add_page:
+        sizes = [int(n) for n in args.add_page.split(",")]
+        figures = add_one_page(sizes, args.adds, args.workdir)
+        print(json.dumps({"add_one_page": figures}))
+        return
     if not args.skip_scale and not (args.encoders or args.cli):
         scale = overhead_at_scale(args.corpus, args.workdir)
         print(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -155,20 +155,30 @@ def encoder_mismatch(manifest: Manifest, encoder: TextEncoder) -> str:
 
 
 def manifest_to_json(manifest: Manifest) -> str:
-    """Serialise a manifest (pages sorted, ids as JSON integers)."""
-    data = asdict(manifest)
-    data["pages"] = {
-        path: {"content_hash": rec.content_hash, "passage_ids": list(rec.passage_ids)}
+    """Serialise a manifest (pages sorted, one per line, ids as JSON integers)."""
+    head = {f.name: getattr(manifest, f.name) for f in fields(manifest) if f.name != "pages"}
+    head["prompts"] = dict(manifest.prompts)
+    # The pages are most of a large manifest: json's C encoder writes them (indent would use the
+    # pure-Python one, a second at 200k passages), and only what precedes them is indented.
+    pages = ",\n".join(
+        "  "
+        + json.dumps(path, ensure_ascii=False)
+        + ': {"content_hash": '
+        + json.dumps(rec.content_hash)
+        + ', "passage_ids": '
+        + json.dumps(list(rec.passage_ids))
+        + "}"
         for path, rec in sorted(manifest.pages.items())
-    }
-    return json.dumps(data, ensure_ascii=False, indent=1)
+    )
+    text = json.dumps(head, ensure_ascii=False, indent=1)
+    return text[: text.rindex("}")].rstrip() + ',\n "pages": {\n' + pages + "\n }\n}"
 
 
 def manifest_from_json(text: str) -> Manifest:
     """Parse a manifest; raises ValueError, KeyError or TypeError when it is malformed."""
     data: dict[str, Any] = json.loads(text)
     pages = {
-        str(path): PageRecord(str(rec["content_hash"]), tuple(int(i) for i in rec["passage_ids"]))
+        str(path): PageRecord(str(rec["content_hash"]), tuple(map(int, rec["passage_ids"])))
         for path, rec in data["pages"].items()
     }
     return Manifest(

@@ -30,7 +30,8 @@ B = 0.75
 SEGMENT_FILE = "segment.npz"
 META_FILE = "lexical.json"
 Mask = npt.NDArray[np.bool_]
-INT_ARRAYS = ("ids", "lengths", "indptr", "terms", "counts")
+INT_ARRAYS = {"ids": np.int64, "lengths": np.int32, "indptr": np.int64, "terms": np.int32, "counts": np.int32}
+CHUNK = 4096
 REBUILD = "rebuild it with --full"
 
 
@@ -39,10 +40,10 @@ class LexicalSegment:
     """Term frequencies of some passages: rows in order, each a run of (term, count) in indptr."""
 
     ids: Ids
-    lengths: npt.NDArray[np.int64]  # tokens per row (bm25s' document length)
+    lengths: npt.NDArray[np.int32]  # tokens per row (bm25s' document length)
     indptr: npt.NDArray[np.int64]
-    terms: npt.NDArray[np.int64]  # indexes into vocab
-    counts: npt.NDArray[np.int64]
+    terms: npt.NDArray[np.int32]  # indexes into vocab
+    counts: npt.NDArray[np.int32]
     vocab: tuple[str, ...]
     segmenter: str
 
@@ -56,16 +57,29 @@ class LexicalSegment:
         if segmenter not in SEGMENTERS:
             raise ValueError(f"unknown segmenter {segmenter!r}; choose one of {SEGMENTERS}")
         vocab: dict[str, int] = {}
-        docs = [[vocab.setdefault(t, len(vocab)) for t in tokenize(text, segmenter)] for text in texts]
-        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
-        rows = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
-        flat = np.fromiter((t for d in docs for t in d), dtype=np.int64, count=int(lengths.sum()))
-        keys, counts = np.unique(rows * max(len(vocab), 1) + flat, return_counts=True)
-        entry_rows, terms = np.divmod(keys, max(len(vocab), 1))
-        indptr = np.zeros(len(docs) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(entry_rows, minlength=len(docs)), out=indptr[1:])
-        ids_array = np.asarray(ids, dtype=np.int64)
-        return cls(ids_array, lengths, indptr, terms, counts.astype(np.int64), tuple(vocab), segmenter)
+        lengths, indptr, terms, counts = [], [np.zeros(1, np.int64)], [], []
+        for start in range(0, len(texts), CHUNK):  # chunks bound the token lists held at once
+            docs = [
+                [vocab.setdefault(t, len(vocab)) for t in tokenize(x, segmenter)]
+                for x in texts[start : start + CHUNK]
+            ]
+            sizes = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+            rows = np.repeat(np.arange(len(docs), dtype=np.int64), sizes)
+            flat = np.fromiter((t for d in docs for t in d), dtype=np.int64, count=int(sizes.sum()))
+            keys, n = np.unique(rows << 32 | flat, return_counts=True)
+            lengths.append(sizes.astype(np.int32))
+            terms.append((keys & 0xFFFFFFFF).astype(np.int32))
+            counts.append(n.astype(np.int32))
+            indptr.append(indptr[-1][-1] + np.cumsum(np.bincount(keys >> 32, minlength=len(docs))))
+        return cls(
+            np.asarray(ids, dtype=np.int64),
+            np.concatenate(lengths) if lengths else np.zeros(0, np.int32),
+            np.concatenate(indptr),
+            np.concatenate(terms) if terms else np.zeros(0, np.int32),
+            np.concatenate(counts) if counts else np.zeros(0, np.int32),
+            tuple(vocab),
+            segmenter,
+        )
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -122,7 +136,8 @@ def merge_segments(segments: Sequence[LexicalSegment], keeps: Sequence[Mask]) ->
             f"lexical segments of different segmenters {sorted(segmenters)}; rebuild with --full"
         )
     vocab: dict[str, int] = {}
-    ids, lengths, counts, terms, sizes = [], [], [], [], []
+    ids: list[Ids] = []
+    lengths, counts, terms, sizes = [], [], [], []
     for segment, keep in zip(segments, keeps, strict=True):
         to_global = np.fromiter(
             (vocab.setdefault(w, len(vocab)) for w in segment.vocab), np.int64, len(segment.vocab)
@@ -132,17 +147,17 @@ def merge_segments(segments: Sequence[LexicalSegment], keeps: Sequence[Mask]) ->
         ids.append(segment.ids[keep])
         lengths.append(segment.lengths[keep])
         sizes.append(per_row[keep])
-        terms.append(to_global[segment.terms[entry_keep]])
+        terms.append(to_global[segment.terms[entry_keep]].astype(np.int32))
         counts.append(segment.counts[entry_keep])
     kept_sizes = np.concatenate(sizes) if sizes else np.zeros(0, np.int64)
     indptr = np.zeros(kept_sizes.shape[0] + 1, dtype=np.int64)
     np.cumsum(kept_sizes, out=indptr[1:])
     return LexicalSegment(
         np.concatenate(ids) if ids else np.zeros(0, np.int64),
-        np.concatenate(lengths) if lengths else np.zeros(0, np.int64),
+        np.concatenate(lengths) if lengths else np.zeros(0, np.int32),
         indptr,
-        np.concatenate(terms) if terms else np.zeros(0, np.int64),
-        np.concatenate(counts) if counts else np.zeros(0, np.int64),
+        np.concatenate(terms) if terms else np.zeros(0, np.int32),
+        np.concatenate(counts) if counts else np.zeros(0, np.int32),
         tuple(vocab),
         segmenters.pop() if segmenters else DEFAULT_SEGMENTER,
     )
@@ -181,11 +196,14 @@ class LexicalIndex:
     def scores(self, query: str) -> npt.NDArray[np.float32]:
         """Return the BM25 score of every passage for query, in index order (zeros when nothing matches)."""
         token_ids = sorted({self._vocab[t] for t in tokenize(query, self.segmenter) if t in self._vocab})
-        scores = np.zeros(len(self), dtype=np.float32)
-        for term in token_ids:  # in term order, in float32, as bm25s sums them
+        # bm25s sums the float32 entries in float32, in the order of its vocabulary (a set's, so it
+        # varies from process to process in the last bit); summing in float64 makes a passage's score
+        # the same whatever the segments and their vocabularies, and within a float32 step of bm25s'.
+        scores = np.zeros(len(self), dtype=np.float64)
+        for term in token_ids:
             start, end = self._indptr[term], self._indptr[term + 1]
             np.add.at(scores, self._rows[start:end], self._data[start:end])
-        return scores
+        return scores.astype(np.float32)
 
     def query_weight(self, query: str) -> float:
         """Return the sum of the idf of query's distinct tokens: the most any passage can score."""
@@ -264,10 +282,10 @@ def _reordered(segment: LexicalSegment, order: Ids) -> LexicalSegment:
 
 def _eager_scores(
     segment: LexicalSegment,
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Return the score of every (row, term) entry, grouped by term (data, rows, indptr), and the dfs."""
     n, vocab = len(segment), len(segment.vocab)
-    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(segment.indptr))
+    rows = np.repeat(np.arange(n, dtype=np.int32), np.diff(segment.indptr))
     df = np.bincount(segment.terms, minlength=vocab).astype(np.int64)
     if n == 0:
         return np.zeros(0, np.float32), rows, np.zeros(vocab + 1, np.int64), df
