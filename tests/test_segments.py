@@ -21,6 +21,7 @@ from embeddings.local import writer
 from embeddings.local.generations import CURRENT, PREVIOUS, read_manifest, rollback
 from embeddings.local.lexical import LexicalIndex, LexicalSegment, merge_segments
 from embeddings.local.segments import Segment, load_passages, load_vectors, merge_from
+from embeddings.page_diff import page_fingerprints
 from embeddings.tokens import tokenize
 from tests.test_store import PAGES, write_corpus, write_page
 
@@ -165,6 +166,9 @@ def test_many_small_commits_equal_a_full_build(tmp_path: Path, monkeypatch: pyte
         build_index(corpus, index_dir, HashingEncoder())
         table = seg.read_table(index_dir / CURRENT)
         merged += any(s.name.endswith("-1") for s in table.segments)
+        # Duplicate detection reads the recorded fingerprints: each is its page's, as now indexed.
+        prints = seg.read_fingerprints(index_dir / CURRENT)
+        assert prints == page_fingerprints(load_passages(index_dir / CURRENT))
         assert len(table.segments) <= 1 + np.log2(max(table.live, 2))
     assert merged, "no commit merged segments: the test exercises too little"
     fresh = tmp_path / "fresh"
