@@ -158,20 +158,15 @@ def manifest_to_json(manifest: Manifest) -> str:
     """Serialise a manifest (pages sorted, one per line, ids as JSON integers)."""
     head = {f.name: getattr(manifest, f.name) for f in fields(manifest) if f.name != "pages"}
     head["prompts"] = dict(manifest.prompts)
-    # The pages are most of a large manifest: json's C encoder writes them (indent would use the
-    # pure-Python one, a second at 200k passages), and only what precedes them is indented.
-    pages = ",\n".join(
-        "  "
-        + json.dumps(path, ensure_ascii=False)
-        + ': {"content_hash": '
-        + json.dumps(rec.content_hash)
-        + ', "passage_ids": '
-        + json.dumps(list(rec.passage_ids))
-        + "}"
+    # The pages are most of a large manifest: json's C encoder writes them on one line (indent would
+    # use the pure-Python encoder, a second at 200k passages), and only what precedes them is indented.
+    pages = {
+        path: {"content_hash": rec.content_hash, "passage_ids": list(rec.passage_ids)}
         for path, rec in sorted(manifest.pages.items())
-    )
+    }
     text = json.dumps(head, ensure_ascii=False, indent=1)
-    return text[: text.rindex("}")].rstrip() + ',\n "pages": {\n' + pages + "\n }\n}"
+    listed = json.dumps(pages, ensure_ascii=False)
+    return text[: text.rindex("}")].rstrip() + ',\n "pages": ' + listed + "\n}\n"
 
 
 def manifest_from_json(text: str) -> Manifest:

@@ -77,10 +77,11 @@ def deleted_file(segment: str, generation: str) -> str:
 
 
 def _fsync_tree(root: Path) -> None:
-    """Flush every file and directory under root, then root itself."""
+    """Flush every file written (not linked) and every directory under root, then root itself."""
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
-            fsync_path(Path(dirpath) / name)
+            if os.stat(Path(dirpath) / name).st_nlink == 1:  # a linked file was flushed when written
+                fsync_path(Path(dirpath) / name)
         fsync_path(Path(dirpath))
 
 

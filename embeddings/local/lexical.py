@@ -135,12 +135,22 @@ def merge_segments(segments: Sequence[LexicalSegment], keeps: Sequence[Mask]) ->
         raise IndexCorrupt(
             f"lexical segments of different segmenters {sorted(segmenters)}; rebuild with --full"
         )
-    vocab: dict[str, int] = {}
+    # The largest vocabulary is taken whole (its terms keep their numbers): the others are few.
+    largest = max(range(len(segments)), key=lambda i: len(segments[i].vocab), default=0)
+    vocab = (
+        dict(zip(segments[largest].vocab, range(len(segments[largest].vocab)), strict=True))
+        if segments
+        else {}
+    )
     ids: list[Ids] = []
     lengths, counts, terms, sizes = [], [], [], []
-    for segment, keep in zip(segments, keeps, strict=True):
-        to_global = np.fromiter(
-            (vocab.setdefault(w, len(vocab)) for w in segment.vocab), np.int64, len(segment.vocab)
+    for index, (segment, keep) in enumerate(zip(segments, keeps, strict=True)):
+        to_global = (
+            np.arange(len(segment.vocab), dtype=np.int64)
+            if index == largest
+            else np.fromiter(
+                (vocab.setdefault(w, len(vocab)) for w in segment.vocab), np.int64, len(segment.vocab)
+            )
         )
         per_row = np.diff(segment.indptr)
         entry_keep = np.repeat(keep, per_row)
@@ -170,7 +180,7 @@ class LexicalIndex:
         self._segment = segment
         self._ids = segment.ids
         self.segmenter = segment.segmenter
-        self._vocab = {w: i for i, w in enumerate(segment.vocab)}
+        self._vocab = dict(zip(segment.vocab, range(len(segment.vocab)), strict=True))
         self._data, self._rows, self._indptr, self._df = _eager_scores(segment)
 
     @classmethod
