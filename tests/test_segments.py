@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import signal
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import bm25s
@@ -23,7 +25,7 @@ from embeddings.local.lexical import LexicalIndex, LexicalSegment, merge_segment
 from embeddings.local.segments import Segment, load_passages, load_vectors, merge_from
 from embeddings.page_diff import page_fingerprints
 from embeddings.tokens import tokenize
-from tests.test_store import PAGES, write_corpus, write_page
+from tests.test_store import PAGES, CountingHashingEncoder, write_corpus, write_page
 
 TEXTS = [text for page in PAGES.values() for text in page[3]]
 QUERIES = ["台风在福建登陆", "国产大飞机订单", "臺北捷運票價", "女排决赛", "市政府 交通 预算", "C919"]
@@ -268,3 +270,43 @@ def test_kill_9_in_the_middle_of_a_commit_leaves_the_served_generation_intact(
         open_searcher(index_dir, HashingEncoder()).search("四川哪里发生了地震？").hits[0].doc
         == "news/quake.html"
     )
+
+
+def make_legacy(index_dir: Path) -> None:
+    """Rewrite the live generation in the layout before segments (what an upgraded bot finds)."""
+    generation = (index_dir / CURRENT).resolve()
+    passages, vectors = load_passages(generation), load_vectors(generation, read_manifest(index_dir))
+    dense = index_store(index_dir).open().dense_index
+    for path in sorted(generation.rglob("*"), reverse=True):
+        if path.name != "manifest.json" and path.is_file():
+            path.unlink()  # never rewrite a file in place: another generation may link it
+    with (generation / "passages.jsonl").open("w", encoding="utf-8") as out:
+        out.writelines(json.dumps(asdict(p), ensure_ascii=False) + "\n" for p in passages)
+    np.save(generation / "vectors.npy", vectors)
+    dense.save(generation / "dense.faiss")
+
+
+def test_an_index_from_before_segments_serves_and_converts_without_embedding_again(tmp_path: Path) -> None:
+    corpus, index_dir = write_corpus(tmp_path / "c", seed=False), tmp_path / "i"
+    build_index(corpus, index_dir, HashingEncoder())
+    make_legacy(index_dir)
+    assert seg.is_legacy(index_dir / CURRENT)
+    assert (
+        open_searcher(index_dir, HashingEncoder()).search("台风在哪里登陆？").hits[0].doc
+        == "news/typhoon.html"
+    )
+    write_page(
+        corpus, "news/quake.html", "四川发生地震", "新华社", "2024-08-01", ["四川泸定县发生六点八级地震。"]
+    )
+    counting = CountingHashingEncoder()
+    report = build_index(corpus, index_dir, counting)
+    assert (report.added, report.unchanged, counting.embedded) == (1, 4, ["四川泸定县发生六点八级地震。"])
+    assert not seg.is_legacy(index_dir / CURRENT)
+    fresh = tmp_path / "fresh"
+    build_index(corpus, fresh, HashingEncoder(), full=True)
+    passages, vectors, found = contents(index_dir)
+    fresh_passages, fresh_vectors, fresh_found = contents(fresh)
+    assert passages == fresh_passages and vectors.keys() == fresh_vectors.keys()
+    for query in QUERIES:
+        np.testing.assert_array_equal(found[query][0], fresh_found[query][0])  # type: ignore[index]
+    assert seg.read_fingerprints(index_dir / CURRENT) == seg.read_fingerprints(fresh / CURRENT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +17,10 @@ from embeddings.local import segments as seg
 from embeddings.local.dense import DenseIndex
 from embeddings.local.lexical import LexicalIndex, LexicalSegment
 from embeddings.local.writer import catch_up
+from embeddings.manifest import Manifest
 from embeddings.models import Headline, Passage
+
+log = logging.getLogger(__name__)
 
 
 class LocalReader:
@@ -42,6 +46,8 @@ class LocalReader:
     def load(cls, generation: Path) -> LocalReader:
         """Load one generation directory; raises IndexCorrupt when a file is unreadable or out of step."""
         manifest = gen.load_manifest(generation)
+        if seg.is_legacy(generation):
+            return cls._load_legacy(generation, manifest)
         table = seg.read_table(generation)
         segments = table.segments
         passages = seg.load_passages(generation)
@@ -67,6 +73,19 @@ class LocalReader:
                 f"{manifest.passages}; {FULL_FIX}"
             )
         return cls(passages, dense, lexical)
+
+    @classmethod
+    def _load_legacy(cls, generation: Path, manifest: Manifest) -> LocalReader:
+        """Load a generation written before segments (its BM25 index is rebuilt from the passages)."""
+        log.warning("%s predates segments: run `quotebot index` once to convert it", generation)
+        passages, _ = seg.legacy_contents(generation, manifest)
+        try:
+            dense = DenseIndex.load(generation / gen.DENSE)
+        except IndexCorrupt as exc:
+            raise IndexCorrupt(f"{exc}; {FULL_FIX}") from exc
+        if not len(passages) == len(dense) == manifest.passages:
+            raise IndexCorrupt(f"{generation} is out of step with its manifest; {FULL_FIX}")
+        return cls(passages, dense, LexicalIndex.build([p.id for p in passages], [p.text for p in passages]))
 
     @property
     def passages(self) -> Sequence[Passage]:

@@ -75,6 +75,24 @@ class Located:
     row: int
 
 
+def is_legacy(generation: Path) -> bool:
+    """Return whether a generation predates segments (one passages file, one vectors file)."""
+    return not (generation / gen.SEGMENTS).exists() and (generation / gen.PASSAGES).exists()
+
+
+def legacy_contents(generation: Path, manifest: Manifest) -> tuple[list[Passage], Matrix]:
+    """Return the passages and vectors (rows alike) of a generation written before segments."""
+    path = generation / gen.PASSAGES
+    try:
+        passages = _parse(path.read_bytes(), path)
+        vectors: Matrix = np.load(generation / gen.VECTORS, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        raise IndexCorrupt(f"cannot read the index in {generation} ({exc}); {FULL_FIX}") from exc
+    if vectors.shape != (len(passages), manifest.dimension) or vectors.dtype != np.float32:
+        raise IndexCorrupt(f"{generation / gen.VECTORS} holds {vectors.shape} {vectors.dtype}; {FULL_FIX}")
+    return passages, vectors
+
+
 def read_table(generation: Path) -> SegmentTable:
     """Read a generation's segment table; raises IndexCorrupt."""
     try:

@@ -47,12 +47,21 @@ class LocalWriter:
         self.index_dir = index_dir
         self._base_dir = base_dir
         self._base = base
-        self._table = seg.read_table(base_dir) if base_dir is not None else seg.SegmentTable()
+        self._table = seg.SegmentTable()
         self._pages: dict[str, list[Passage]] = {}  # base pages read so far
         self._deleted: set[int] = set()
         self._upserted: dict[int, int] = {}  # passage id -> row in self._new_vectors
         self._new: list[Passage] = []
         self._new_vectors: Matrix = np.zeros((0, 0), dtype=np.float32)
+        self._legacy: list[Passage] | None = None
+        if base_dir is not None and base is not None and seg.is_legacy(base_dir):
+            # A generation from before segments: its passages become the new one's first segment
+            # (vectors and dense graph reused, nothing embedded again).
+            log.info("converting %s to segments", base_dir)
+            self._legacy, vectors = seg.legacy_contents(base_dir, base)
+            self.upsert(self._legacy, np.asarray(vectors, dtype=np.float32))
+        elif base_dir is not None:
+            self._table = seg.read_table(base_dir)
 
     @property
     def base(self) -> Manifest | None:
@@ -64,22 +73,30 @@ class LocalWriter:
         if self._base_dir is None:
             return []
         if docs is None:
-            return seg.load_passages(self._base_dir)
-        unread = [d for d in set(docs) if d not in self._pages]
+            return self._legacy if self._legacy is not None else seg.load_passages(self._base_dir)
+        unread = {d for d in docs if d not in self._pages}
         for d in unread:
             self._pages[d] = []
-        for p, _ in seg.page_passages(self._base_dir, self._table, unread):
+        if self._legacy is not None:
+            found = [p for p in self._legacy if p.doc in unread]
+        else:
+            found = [p for p, _ in seg.page_passages(self._base_dir, self._table, unread)]
+        for p in found:
             self._pages[p.doc].append(p)
         return sorted((p for d in set(docs) for p in self._pages[d]), key=lambda p: (p.doc, p.ordinal))
 
     def base_fingerprints(self) -> dict[str, str]:
         """Return each base page's text fingerprint."""
+        if self._legacy is not None:
+            return page_fingerprints(self._legacy)
         return seg.read_fingerprints(self._base_dir) if self._base_dir is not None else {}
 
     def base_vectors(self, ids: Sequence[int]) -> Matrix:
         """Return the base generation's vectors of the given passage ids, in the order given."""
         if self._base_dir is None or self._base is None:
             raise KeyError("a fresh generation has no base vectors")
+        if self._legacy is not None:
+            return self._new_vectors[[self._upserted[i] for i in ids]]
         unique, where = np.unique(np.asarray(ids, dtype=np.int64), return_inverse=True)
         vectors = seg.live_vectors(self._base_dir, self._table, self._base.dimension, unique)
         return vectors[where.reshape(-1)]
@@ -110,7 +127,8 @@ class LocalWriter:
 
     def _fresh(self) -> tuple[list[Passage], Matrix]:
         """Return the upserted passages in page order and their vectors."""
-        rows = sorted(set(self._upserted.values()), key=lambda r: (self._new[r].doc, self._new[r].ordinal))
+        live = {row for pid, row in self._upserted.items() if pid not in self._deleted}
+        rows = sorted(live, key=lambda r: (self._new[r].doc, self._new[r].ordinal))
         vectors = self._new_vectors[rows] if rows else np.zeros((0, self._dimension()), np.float32)
         return [self._new[r] for r in rows], np.asarray(vectors, dtype=np.float32)
 
