@@ -14,7 +14,7 @@ from embeddings.cache import EmbeddingCache
 from embeddings.errors import IndexCorrupt
 from embeddings.local import generations as gen
 from embeddings.local import segments as seg
-from embeddings.local.dense import FLAT_MAX, DenseIndex
+from embeddings.local.dense import COMPACT_FRACTION, FLAT_MAX, DenseIndex
 from embeddings.local.lexical import LexicalSegment
 from embeddings.manifest import Encoding, Manifest, PageRecord, new_manifest
 from embeddings.models import Passage
@@ -217,6 +217,8 @@ class LocalWriter:
             or seg.damaged(base_dir, self._table.dense_sizes)
             or lag > min(DENSE_LAG_FRACTION * live, DENSE_LAG_MAX)
             or (kind == "flat" and live > FLAT_MAX)
+            # HNSW removals are tombstones compacted past a fifth of the graph: never on a reader's load.
+            or (kind == "hnsw" and _tombstones(self._table) + lag > COMPACT_FRACTION / 2 * live)
         ):
             ids = np.concatenate([kept, np.fromiter((p.id for p in fresh), dtype=np.int64)])
             dense = self._dense(self._table, ids, self._vectors_of(fresh, vectors))
@@ -262,6 +264,11 @@ class LocalWriter:
                     (directory / file).unlink()
             parts = [*parts[:start], (temp, merged)]
         return seg.SegmentTable(tuple(s for _, s in parts))
+
+
+def _tombstones(table: seg.SegmentTable) -> int:
+    """Return about how many HNSW tombstones the base dense index holds (from its file's size)."""
+    return max(0, (table.dense_sizes.get(gen.DENSE_REMOVED, 0) - 128) // 8)  # int64 rows after the header
 
 
 def _sizes(directory: Path, files: Sequence[str]) -> dict[str, int]:
