@@ -3,7 +3,7 @@
 usage: python bench/index_speed.py [--pages N] [--corpus DIR] [--model DIR] [--workdir DIR] [--batch-size N]
        python bench/index_speed.py --encoders torch,openvino,openvino-int8 [--pages N] [--rounds R]
        python bench/index_speed.py --cli openvino-int8,torch [--pages N]
-       python bench/index_speed.py --add-page 10000,50000,200000 [--adds K]
+       python bench/index_speed.py --add-page 10000,50000,199000 [--adds K] [--open]
 
 Takes a deterministic subset of N pages spread over the corpus's subsets (the whole eval corpus takes
 many minutes to embed on a shared 2-core machine), then in one run measures side by side:
@@ -17,6 +17,8 @@ process each) over the pages with each QUOTEBOT_ENCODER, alternating, and prints
 passages, random unit vectors: the model is not the cost) once, cached in --workdir, then times K
 incremental reindexes that each add one new page, through the same reindex and store as
 `quotebot index`, and prints the median and slowest per size and their ratio to the smallest size.
+(Keep the largest below 200,000 passages: the commit that crosses it turns the flat FAISS index into
+an HNSW graph, once, which is no page's cost.)
 """
 
 from __future__ import annotations
