@@ -176,7 +176,7 @@ def page_passages(
 ) -> list[tuple[Passage, Located]]:
     """Return the live passages of the pages docs, reading only their lines."""
     found: list[tuple[Passage, Located]] = []
-    for index, segment in enumerate(table.segments):
+    for index, segment in enumerate(table.segments if docs else ()):
         files = gen.segment_files(segment.name)
         try:
             pages = json.loads((generation / files["pages"]).read_text(encoding="utf-8"))

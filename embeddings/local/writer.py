@@ -54,6 +54,7 @@ class LocalWriter:
         self._new: list[Passage] = []
         self._new_vectors: Matrix = np.zeros((0, 0), dtype=np.float32)
         self._legacy: list[Passage] | None = None
+        self._prints: dict[str, str] | None = None  # the base fingerprints, once read
         if base_dir is not None and base is not None and seg.is_legacy(base_dir):
             # A generation from before segments: its passages become the new one's first segment
             # (vectors and dense graph reused, nothing embedded again).
@@ -87,9 +88,12 @@ class LocalWriter:
 
     def base_fingerprints(self) -> dict[str, str]:
         """Return each base page's text fingerprint."""
-        if self._legacy is not None:
-            return page_fingerprints(self._legacy)
-        return seg.read_fingerprints(self._base_dir) if self._base_dir is not None else {}
+        if self._prints is None:
+            if self._legacy is not None:
+                self._prints = page_fingerprints(self._legacy)
+            else:
+                self._prints = seg.read_fingerprints(self._base_dir) if self._base_dir is not None else {}
+        return dict(self._prints)
 
     def base_vectors(self, ids: Sequence[int]) -> Matrix:
         """Return the base generation's vectors of the given passage ids, in the order given."""
