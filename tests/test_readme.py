@@ -45,7 +45,8 @@ def test_the_quick_start_commands_are_the_ones_ci_and_make_use() -> None:
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert re.search(r"^make test$", ci, flags=re.MULTILINE)
     makefile = (REPO / "Makefile").read_text(encoding="utf-8")
-    for target in re.findall(r"`make ([a-z-]+)", README):
+    docs = "".join(page.read_text(encoding="utf-8") for page in sorted((REPO / "docs").glob("*.md")))
+    for target in re.findall(r"`make ([a-z-]+)", README + docs):
         assert re.search(rf"^{target}:", makefile, flags=re.MULTILINE), f"no make target {target}"
 
 
