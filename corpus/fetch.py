@@ -6,6 +6,7 @@ import contextlib
 import ipaddress
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ USER_AGENT = f"quotebot/{_version()} (news quoting bot; reads robots.txt)"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Statuses that say the host (not the page) is in trouble: they put it in backoff.
 HOST_ERRORS = frozenset({"http-5xx", "http-429", "timeout", "connect", "dns"})
+UNREACHABLE = frozenset({"refused-address", "scheme", "url", "dns", "connect", "tls", "backoff"})
 Resolver = Callable[[str, int], list[str]]
 
 
@@ -142,12 +144,15 @@ def _refusal(host: str, ip: Address, reason: str) -> str:
 class _GuardedTransport(httpx.HTTPTransport):
     """httpx's transport over the guarded backend, never through an environment proxy."""
 
-    def __init__(self, backend: _GuardedBackend) -> None:
+    def __init__(self, backend: _GuardedBackend, ca_file: str | None = None) -> None:
         super().__init__(trust_env=False)
-        # httpx offers no hook for httpcore's network backend, so its pool is rebuilt around ours.
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=backend
+        context = (
+            ssl.create_default_context(cafile=ca_file)
+            if ca_file
+            else httpx.create_ssl_context(trust_env=False)
         )
+        # httpx offers no hook for httpcore's network backend, so its pool is rebuilt around ours.
+        self._pool = httpcore.ConnectionPool(ssl_context=context, network_backend=backend)
 
 
 class Fetcher:
@@ -162,6 +167,7 @@ class Fetcher:
         resolver: Resolver | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        ca_file: str | None = None,
     ) -> None:
         self.policy = policy
         self.on_fetch = on_fetch
@@ -169,7 +175,7 @@ class Fetcher:
         self.sleep = sleep
         backend = _GuardedBackend(AllowList.parse(policy.allow), resolver or system_resolver)
         self.client = httpx.Client(
-            transport=transport or _GuardedTransport(backend),
+            transport=transport or _GuardedTransport(backend, ca_file),
             trust_env=False,
             follow_redirects=False,
             headers={"User-Agent": policy.user_agent, "Accept-Encoding": "gzip"},
@@ -330,7 +336,8 @@ class Fetcher:
         try:
             fetched = self.get(f"{origin}/robots.txt", kind="robots")
         except FetchError as exc:
-            if exc.kind in ("refused-address", "scheme"):
+            # A site that cannot be reached at all gets that reason, not a robots.txt one.
+            if exc.kind in UNREACHABLE:
                 raise
             now = self.clock()
             # RFC 9309 2.3.1: a 4xx robots.txt means no rules; a 5xx or no answer means disallow all.
@@ -353,6 +360,8 @@ def _mapped_errors(url: str) -> Iterator[None]:
 def _translate(url: str, exc: httpx.HTTPError) -> FetchError:
     if isinstance(exc, httpx.TimeoutException):
         return FetchError("timeout", f"{url} did not answer in time; try again later")
+    if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return FetchError("tls", f"{url}: the site's certificate is not valid for it ({exc})")
     if isinstance(exc, httpx.ConnectError):
         return FetchError("connect", f"{url}: the host refuses the connection ({exc}); try again later")
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):

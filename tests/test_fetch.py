@@ -16,7 +16,7 @@ from corpus.addresses import AllowList, address_refusal, check_address
 from corpus.errors import CorpusError, FetchError
 from corpus.fetch import Fetched, Fetcher, FetchPolicy
 from corpus.parse import read_page
-from tests.conftest import SEED_PAGE
+from tests.conftest import FIXTURES, SEED_PAGE
 from tests.web_server import Reply, WebServer
 
 LOOPBACK = FetchPolicy(allow=("127.0.0.1",), per_host_interval=0.0, timeout=5.0)
@@ -137,6 +137,21 @@ def test_a_name_that_rebinds_to_a_private_address_is_refused_at_connection(web: 
     assert fetch_error(fetch, web.url("/a", host="rebind.test")).kind == "refused-address"
     assert "10.0.0.7" in fetch_error(fetch, web.url("/a", host="rebind.test")).reason
     assert web.requests == []
+
+
+def test_https_connects_to_the_checked_address_with_the_host_name_for_sni_and_verification() -> None:
+    tls = FIXTURES / "tls"
+    with WebServer(tls=(tls / "news.test.pem", tls / "news.test.key")) as web:
+        web.route("/a", Reply(200, b"<p>secure</p>", HTML))
+        fetch = fetcher(resolver=lambda host, port: ["127.0.0.1"], ca_file=str(tls / "ca.pem"))
+        assert fetch.get(web.url("/a", host="news.test", scheme="https")).content == b"<p>secure</p>"
+        assert web.server_names and set(web.server_names) == {"news.test"}
+        # The same server under another name: the certificate is checked against the URL's host.
+        error = fetch_error(fetch, web.url("/a", host="other.test", scheme="https"))
+        assert error.kind == "tls" and "certificate" in error.reason
+        # Without the test CA the certificate is not trusted at all.
+        untrusted = fetcher(resolver=lambda host, port: ["127.0.0.1"])
+        assert fetch_error(untrusted, web.url("/b", host="news.test", scheme="https")).kind == "tls"
 
 
 def test_a_listed_host_may_resolve_to_loopback(web: WebServer) -> None:
