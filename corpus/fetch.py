@@ -243,10 +243,9 @@ class Fetcher:
             self._check_robots(url, host)
 
     def _wait_turn(self, host: str) -> None:
-        wait = self.hosts.wait_before(host, self.clock())
+        wait = self.hosts.reserve(host, self.clock())
         if wait > 0:
             self.sleep(wait)
-        self.hosts.record_request(host, self.clock())
 
     def _ask(
         self, url: str, current: str, host: str, kind: str, headers: dict[str, str], deadline: float

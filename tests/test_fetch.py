@@ -8,6 +8,7 @@ import itertools
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -402,6 +403,15 @@ def test_requests_to_one_host_keep_the_minimum_gap(web: WebServer) -> None:
     clock.now += 10
     fetch.get(web.url("/a"))
     assert clock.sleeps == [2.0, 1.5]
+
+
+def test_threads_sharing_a_fetcher_keep_the_gap_between_them(web: WebServer) -> None:
+    web.route("/a", Reply(200, b"<p>x</p>", HTML))
+    fetch = fetcher(replace(LOOPBACK, per_host_interval=0.25, respect_robots=False))
+    with ThreadPoolExecutor(4) as pool:
+        assert [f.status for f in pool.map(lambda _: fetch.get(web.url("/a")), range(4))] == [200] * 4
+    gaps = [later - earlier for earlier, later in itertools.pairwise(web.times)]
+    assert len(gaps) == 3 and min(gaps) > 0.2
 
 
 def test_the_robots_request_counts_toward_the_gap_and_crawl_delay_widens_it(web: WebServer) -> None:

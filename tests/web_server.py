@@ -39,6 +39,7 @@ class WebServer:
     def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         self.routes: dict[str, Reply] = {}
         self.requests: list[tuple[str, Headers]] = []
+        self.times: list[float] = []  # time.monotonic() of each request, in order
         self.lock = threading.Lock()
         server = self
 
@@ -49,6 +50,7 @@ class WebServer:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with server.lock:
                     server.requests.append((self.path, headers))
+                    server.times.append(time.monotonic())
                 reply = server.routes.get(self.path.split("?")[0], Reply(404, b"not found"))
                 if reply.when is not None:
                     reply = reply.when(headers) or reply
