@@ -150,6 +150,19 @@ def test_what_is_not_a_feed_gets_a_clear_reason_naming_the_url(body: bytes, word
     assert words in str(caught.value) and "http://news.test/feed" in str(caught.value)
 
 
+def test_a_feed_with_a_bare_ampersand_is_read_leniently(caplog: pytest.LogCaptureFixture) -> None:
+    body = b'<?xml version="1.0"?><rss version="2.0"><channel><title>A & B</title>'
+    body += b"<item><title>x</title><link>http://a.test/1?x=1&y=2</link></item></channel></rss>"
+    feed = parse_feed(body, "http://a.test/rss")
+    assert (feed.title, [item.url for item in feed.items]) == ("A & B", ["http://a.test/1?x=1&y=2"])
+    assert "malformed XML" in caplog.text
+
+
+def test_a_newline_before_the_xml_declaration_is_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    sitemap = parse_feed(b"\n\n" + SITEMAP, "http://news.test/sitemap.xml")
+    assert len(sitemap.items) == 2 and "malformed" not in caplog.text
+
+
 def test_entities_in_a_feed_or_sitemap_are_not_expanded(tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("http://secret.test/", encoding="utf-8")
