@@ -313,7 +313,7 @@ class Fetcher:
 
     def _check_robots(self, url: str, host: str) -> None:
         parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
+        origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"  # never a user:password
         rules = self.robots.get(origin)
         now = self.clock()
         if rules is None or now - rules.fetched_at > self._robots_ttl(rules):

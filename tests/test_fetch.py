@@ -353,6 +353,13 @@ def test_robots_txt_allows_and_denies_and_is_fetched_once(web: WebServer) -> Non
     assert "/nobots/x" not in web.paths()
 
 
+def test_robots_txt_is_asked_for_without_the_urls_credentials(web: WebServer) -> None:
+    web.route("/a", Reply(200, b"<p>x</p>", HTML))
+    fetcher().get(f"http://reader:secret@127.0.0.1:{web.port}/a")
+    [(_, robots_headers), (_, page_headers)] = web.requests
+    assert "authorization" not in robots_headers and "authorization" in page_headers
+
+
 def test_robots_txt_4xx_allows_all(web: WebServer) -> None:
     web.route("/a", Reply(200, b"<p>x</p>", HTML))
     assert fetcher().get(web.url("/a")).status == 200  # /robots.txt is a 404 here
