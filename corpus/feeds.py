@@ -211,16 +211,19 @@ def canonical_url(html: str | None, url: str) -> str:
 
 
 def normalise_url(url: str) -> str:
-    """Return url with scheme and host lowercased, no fragment, default port or utm_* params, query sorted."""
-    parts = urlsplit(url.strip())
+    """Return url with scheme and host lowercased, no fragment, default port or utm_* params, query sorted.
+
+    A string that is no parseable URL (a broken IPv6 literal, a bad port) comes back stripped, unchanged.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return url.strip()
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".")
     if ":" in host:
         host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
     netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
     if parts.username:
         userinfo = parts.username + (f":{parts.password}" if parts.password else "")

@@ -231,3 +231,8 @@ def test_the_canonical_url_comes_from_the_page_normalised() -> None:
 def test_normalise_url(url: str, expected: str) -> None:
     assert normalise_url(url) == expected
     assert normalise_url(expected) == expected
+
+
+@pytest.mark.parametrize("url", ["http://[::1/a", "http://news.test:99999/a", "http://news.test:port/"])
+def test_normalise_url_returns_what_it_cannot_parse_unchanged(url: str) -> None:
+    assert normalise_url(f" {url} ") == url
