@@ -7,6 +7,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -109,7 +110,8 @@ class _GuardedBackend(httpcore.SyncBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
         """Resolve host, refuse it if any address is refused, and connect to a checked address."""
-        addresses = [_address(a, host) for a in self.resolver(host, port)]
+        found = _within(timeout, self.resolver, host, port)
+        addresses = [_address(a, host) for a in found]
         if not addresses:
             raise FetchError("dns", f"{host} resolves to no address; check the URL's host name")
         for ip in addresses:
@@ -125,6 +127,27 @@ class _GuardedBackend(httpcore.SyncBackend):
                 failure = exc
         assert failure is not None
         raise failure
+
+
+def _within(timeout: float | None, resolver: Resolver, host: str, port: int) -> list[str]:
+    """Return the resolver's answer, or raise FetchError when it takes longer than timeout."""
+    # getaddrinfo has no timeout of its own, so the lookup runs in a thread the fetch stops waiting for.
+    answer: list[list[str] | BaseException] = []
+
+    def lookup() -> None:
+        try:
+            answer.append(resolver(host, port))
+        except BaseException as exc:
+            answer.append(exc)
+
+    worker = threading.Thread(target=lookup, name=f"resolve {host}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not answer:
+        raise FetchError("dns", f"{host} did not resolve in {timeout:g} s; try again later")
+    if isinstance(answer[0], BaseException):
+        raise answer[0]
+    return answer[0]
 
 
 def _address(text: str, host: str) -> Address:

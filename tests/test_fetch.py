@@ -163,6 +163,27 @@ def test_a_listed_host_may_resolve_to_loopback(web: WebServer) -> None:
     assert fetch_error(fetcher(policy), web.url("/a")).kind == "refused-address"
 
 
+def test_a_name_that_does_not_resolve_in_time_is_a_dns_error(web: WebServer) -> None:
+    def stuck(host: str, port: int) -> list[str]:
+        time.sleep(60)
+        return ["127.0.0.1"]
+
+    started = time.monotonic()
+    fetch = fetcher(replace(LOOPBACK, timeout=0.3, respect_robots=False), resolver=stuck)
+    error = fetch_error(fetch, web.url("/a", host="slow-dns.test"))
+    assert error.kind == "dns" and "slow-dns.test" in error.reason
+    assert time.monotonic() - started < 20.0
+
+
+def test_a_name_that_does_not_exist_is_a_dns_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def nxdomain(*args: object, **kwargs: object) -> list[object]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", nxdomain)  # the system resolver, without asking DNS
+    error = fetch_error(fetcher(replace(LOOPBACK, respect_robots=False)), "http://no-such-host.invalid/a")
+    assert error.kind == "dns" and "no-such-host.invalid" in error.reason
+
+
 def test_environment_proxies_are_ignored(web: WebServer, monkeypatch: pytest.MonkeyPatch) -> None:
     web.route("/a", Reply(200, b"<p>hi</p>", HTML))
     for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY"):
@@ -239,18 +260,18 @@ def test_a_gzip_bomb_is_cut_at_the_cap_after_decompression(web: WebServer) -> No
 
 
 def test_a_slow_endless_body_ends_at_the_deadline(web: WebServer) -> None:
-    web.route("/slow", Reply(200, headers=HTML, chunks=itertools.repeat(b"x", 200), delay=0.05))
+    web.route("/slow", Reply(200, headers=HTML, chunks=itertools.repeat(b"x", 2000), delay=0.05))
     started = time.monotonic()
     error = fetch_error(fetcher(replace(LOOPBACK, timeout=1.0)), web.url("/slow"))
     assert error.kind == "timeout"
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 8.0
 
 
 def test_a_silent_server_times_out(web: WebServer) -> None:
-    web.route("/mute", Reply(200, headers=HTML, chunks=iter([b"<p>"]), delay=5.0))
+    web.route("/mute", Reply(200, headers=HTML, chunks=iter([b"<p>"]), delay=30.0))
     started = time.monotonic()
     assert fetch_error(fetcher(replace(LOOPBACK, timeout=0.5)), web.url("/mute")).kind == "timeout"
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 8.0
 
 
 # --- statuses, conditional GET, decoding --------------------------------------------------------
