@@ -385,6 +385,7 @@ def test_robots_txt_4xx_allows_all(web: WebServer) -> None:
     web.route("/a", Reply(200, b"<p>x</p>", HTML))
     assert fetcher().get(web.url("/a")).status == 200  # /robots.txt is a 404 here
     assert web.paths() == ["/robots.txt", "/a"]
+    assert all(headers["user-agent"].startswith("quotebot/") for _, headers in web.requests)
 
 
 def test_robots_txt_5xx_or_unreachable_disallows_all(web: WebServer) -> None:
