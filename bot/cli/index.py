@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from embeddings.backend import TextEncoder
     from embeddings.errors import BadQuestion
     from embeddings.models import Answer, Hit, ReindexProgress, ReindexReport
+    from embeddings.reranker import Reranker
     from embeddings.search import Searcher
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,18 @@ def make_encoder(settings: Settings, *, serving: bool = False) -> TextEncoder:
         batch_size=settings.batch_size,
         passage_threads=serving_passage_threads() if serving else None,
     )
+
+
+def make_reranker(settings: Settings) -> Reranker | None:
+    """Return the configured answer verifier (it loads on first use), or None for `none`."""
+    from embeddings.reranker import CrossEncoderReranker, HashingReranker, resolve
+
+    if settings.reranker.strip().lower() == "hashing":
+        return HashingReranker()
+    model = resolve(settings.reranker)
+    if model is None:
+        return None
+    return CrossEncoderReranker(model, cache_dir=settings.encoder_cache)
 
 
 # ---------------------------------------------------------------- index
@@ -257,7 +270,7 @@ def run_search(args: argparse.Namespace, settings: Settings) -> int:
             print(f"quotebot search: give a question, e.g. quotebot search {EXAMPLE}", file=sys.stderr)
             return 2
         check_question(args.question)  # fails fast, before the model loads
-    searcher = open_live(settings, make_encoder(settings)).current
+    searcher = open_live(settings, make_encoder(settings), make_reranker(settings)).current
     if args.jsonl:
         try:
             return answer_jsonl(searcher, _stdin_lines(), sys.stdout, top_k=top_k)
