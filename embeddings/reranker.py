@@ -96,7 +96,7 @@ def weights_digest(model: str) -> str:
 
 
 def resolve(setting: str) -> str | None:
-    """Return the model a QUOTEBOT_RERANKER value names: "shipped", "none", a directory or a hub id."""
+    """Return the model a reranker setting names: "shipped", "none", a directory or a hub id."""
     value = setting.strip()
     if value.lower() in ("", "none", "off"):
         return None
@@ -147,8 +147,7 @@ class CrossEncoderReranker:
                         )
                     except Exception as error:
                         raise ModelUnavailable(
-                            f"cannot load the reranker {self.model!r} ({type(error).__name__}: {error}); "
-                            "set QUOTEBOT_RERANKER to another CrossEncoder directory or to none",
+                            f"cannot load the reranker {self.model!r} ({type(error).__name__}: {error})",
                             model=self.model,
                         ) from error
                     log.info("loaded reranker %s with %s", self.model_id, self.runtime)

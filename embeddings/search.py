@@ -8,10 +8,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from embeddings import calibration, rank
-from embeddings.backend import Fusion, IndexReader, IndexStore, Matrix, Pool, TextEncoder, Vector
+from embeddings.backend import (
+    Fusion,
+    IndexReader,
+    IndexStore,
+    Matrix,
+    Pool,
+    TextEncoder,
+    Vector,
+    encoder_mismatch,
+)
 from embeddings.calibration import Calibration, Verification
 from embeddings.errors import FULL_FIX, BadQuestion, IndexCorrupt, IndexMismatch
-from embeddings.manifest import Manifest, encoder_mismatch, encoder_setting, vector_family
+from embeddings.manifest import Manifest, encoder_setting, vector_family
 from embeddings.models import Answer, Headline, Hit, Passage
 from embeddings.reranker import Reranker
 from embeddings.tokens import content_query, tokenize
