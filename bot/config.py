@@ -86,6 +86,9 @@ class Settings(BaseSettings):
         description="Comma-separated hosts or CIDRs the fetcher may reach although they are loopback, "
         "private or link-local (empty by default: such addresses are refused).",
     )
+    fetch_interval: float = Field(
+        1.0, ge=0, description="Seconds between two requests to one host (a site's Crawl-delay may ask more)."
+    )
     questions_per_minute: int = Field(20, ge=1, description="Per-user question rate limit.")
     log_level: str = Field("INFO", description="Logging level (DEBUG logs user text).")
     backend: Literal["local", "qdrant"] = Field(

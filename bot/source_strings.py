@@ -65,9 +65,9 @@ SOURCE_STRINGS: dict[str, dict[Lang, str]] = {
         "en": "Unfollowed #{id} {url}; the {pages} pages it added stay in the corpus.",
     },
     "no_such_source": {
-        "zh-hans": "没有来源 {key}；/sources 列出全部来源。",
-        "zh-hant": "沒有來源 {key}；/sources 列出全部來源。",
-        "en": "No source {key}; /sources lists them.",
+        "zh-hans": "没有来源 {source}；/sources 列出全部来源。",
+        "zh-hant": "沒有來源 {source}；/sources 列出全部來源。",
+        "en": "No source {source}; /sources lists them.",
     },
     "sources_none": {
         "zh-hans": "还没有关注任何来源；用 /follow 网址 添加。",

@@ -18,6 +18,7 @@ from bot.config import Settings
 if TYPE_CHECKING:
     from bot.sources.live_corpus import LiveCorpus, PageOutcome, PollOutcome
     from bot.sources.store import Source, SourceStore
+    from embeddings.backend import TextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def indexer(settings: Settings, store: SourceStore) -> Callable[[], None]:
     from bot.cli.index import make_encoder
     from embeddings.errors import IndexBusy
 
-    encoders = []
+    encoders: list[TextEncoder] = []
 
     def index() -> None:
         if not encoders:

@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from corpus.feeds import Feed, FeedItem, canonical_url, discover_feeds, normalise_url, parse_feed
-from corpus.fetch import Fetched, Fetcher, FetchError
-
 from bot.sources.pages import page_path, save_page, with_address
 from bot.sources.schedule import next_due
 from bot.sources.store import Source, SourceStore, WebPage
-from corpus.errors import CorpusError, PageError
+from corpus.errors import CorpusError, FetchError, PageError
+from corpus.feeds import Feed, FeedItem, canonical_url, discover_feeds, normalise_url, parse_feed
+from corpus.fetch import HOST_ERRORS, Fetched, Fetcher
 from corpus.load import article_fingerprint
 from corpus.models import Article
 from corpus.parse import read_page
@@ -38,6 +37,8 @@ MAX_SUB_SITEMAPS = 50
 MAX_FEED_LINKS = 3  # feeds an HTML page links that are tried when following it
 MAX_TRIES = 3  # an item whose page fails this often is given up (and keeps its reason)
 BATCH = 50  # pages saved between two reindexes during a long poll
+# Fetch failures worth another try at the next poll (the host's trouble, not the page's); others are final.
+TRANSIENT = HOST_ERRORS | {"backoff", "robots"}
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,12 @@ class PageOutcome:
     outlet: str | None = None
     date: str | None = None
     passages: int = 0
+    fetch_error: str | None = None  # FetchError.kind when the fetch failed
+
+    @property
+    def transient(self) -> bool:
+        """Tell whether the page failed for a reason that may pass (a host error, robots.txt unreachable)."""
+        return self.fetch_error in TRANSIENT
 
     @property
     def saved(self) -> bool:
@@ -119,7 +126,7 @@ class LiveCorpus:
                 last_modified=known.last_modified if known else None,
             )
         except FetchError as exc:
-            return PageOutcome(url, "refused", exc.reason)
+            return PageOutcome(url, "refused", exc.reason, fetch_error=exc.kind)
         if fetched.status == 304 and known is not None:
             return self._described(url, "unchanged", known.path)
         return self._keep(url, asked, fetched, known, source_id)
@@ -297,7 +304,9 @@ class LiveCorpus:
             states[key] = ("done", tries)  # a feed may list an item twice
             outcome = self._take(source, key, item.url, tries)
             outcomes.append(outcome)
-            finished &= outcome.status != "refused" or tries + 1 >= MAX_TRIES
+            if outcome.fetch_error == "backoff":  # the host is resting: the rest waits for the next poll
+                return outcomes, False
+            finished &= not outcome.transient or tries + 1 >= MAX_TRIES
         return outcomes, finished
 
     def _take(self, source: Source, key: str, url: str, tries: int) -> PageOutcome:
@@ -307,7 +316,9 @@ class LiveCorpus:
             outcome = PageOutcome(url, "duplicate", known.path, known.path)
         else:
             outcome = self.add(url, source_id=source.id)
-        retry = outcome.status == "refused" and tries + 1 < MAX_TRIES
+        if outcome.fetch_error == "backoff":
+            return outcome  # not tried: the item keeps its state
+        retry = outcome.transient and tries + 1 < MAX_TRIES
         self.store.mark_item(source.id, key, "retry" if retry else "done", outcome.reason)
         if self.index is not None and self._unindexed >= self.batch:
             self.flush()

@@ -113,7 +113,7 @@ async def on_unfollow(update: Update, context: BotContext) -> None:
     corpus = corpus_of(context.runtime)
     source = await in_corpus(context.runtime, lambda: corpus.unfollow(key))
     if source is None:
-        await message.reply_html(i18n.text(lang, "no_such_source", key=_esc(key)))
+        await message.reply_html(i18n.text(lang, "no_such_source", source=_esc(key)))
         return
     await message.reply_html(render_unfollowed(source, lang))
 
