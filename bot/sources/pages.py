@@ -12,6 +12,7 @@ from bot import uploads
 
 WEB_DIR = "web"  # fetched pages live under <corpus>/web/<host>/
 _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
+_HOST = re.compile(r"[^a-z0-9.-]+")
 _HEAD = re.compile(rb"<head(?:\s[^>]*)?>", re.IGNORECASE)
 _HTML = re.compile(rb"<html(?:\s[^>]*)?>", re.IGNORECASE)
 MAX_SLUG = 60
@@ -20,12 +21,13 @@ MAX_SLUG = 60
 def page_path(url: str) -> str:
     """Return the corpus-relative file of a page: web/<host>/<slug>-<hash of the URL>.html."""
     parts = urlsplit(url)
-    host = _SLUG.sub("_", (parts.hostname or "unknown").lower()) + (f"_{parts.port}" if parts.port else "")
+    host = _HOST.sub("_", (parts.hostname or "").lower()).strip("._") or "unknown"
+    host += f"_{parts.port}" if parts.port else ""
     last = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1])
     stem = re.sub(r"\.(s?html?|php|aspx?|jsp)$", "", last, flags=re.IGNORECASE)
     slug = _SLUG.sub("-", stem).strip("-_")[:MAX_SLUG] or "index"
     digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:12]
-    return f"{WEB_DIR}/{host.strip('_.') or 'unknown'}/{slug}-{digest}.html"
+    return f"{WEB_DIR}/{host}/{slug}-{digest}.html"
 
 
 def with_address(data: bytes, url: str) -> bytes:
