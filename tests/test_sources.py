@@ -88,11 +88,13 @@ def rss(web: WebServer, paths: list[str], ttl: int | None = None) -> bytes:
 
 def atom(web: WebServer, paths: list[str]) -> bytes:
     entries = "".join(
-        f'<entry><title>{p}</title><id>{p}</id><link href="{web.url(p)}"/><updated>2024-05-01T00:00:00Z</updated></entry>'
+        f'<entry><title>{p}</title><id>{p}</id><link href="{web.url(p)}"/>'
+        "<updated>2024-05-01T00:00:00Z</updated></entry>"
         for p in paths
     )
     return (
-        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Atom 新闻</title>'
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        "<title>Atom 新闻</title>"
         f"<id>urn:x</id><updated>2024-05-01T00:00:00Z</updated>{entries}</feed>"
     ).encode()
 
@@ -174,7 +176,17 @@ def test_duplicates_by_canonical_url_and_by_text(live: LiveCorpus, web: WebServe
     seed = live.add(web.url("/x.html"))
     dup_text = live.add(web.url("/y.html"))
     assert dup_text.status == "duplicate" and dup_text.path == seed.path
+    # Other text, but a rel=canonical on the same site naming a page already added: a duplicate too.
+    other = (SAMPLES / ARTICLES[1]).read_bytes()
+    web.route(
+        "/print/x.html",
+        Reply(200, with_address(other.replace(b'rel="canonical"', b'rel="x"'), web.url("/x.html")), HTML),
+    )
+    dup_canonical = live.add(web.url("/print/x.html"))
+    assert dup_canonical.status == "duplicate" and dup_canonical.path == seed.path
     assert len(pages_in(live)) == 2
+    # The canonical link of the first page names another site: the page is filed under where it came from.
+    assert first.path is not None and first.path.startswith(f"web/127.0.0.1_{web.port}/a-")
 
 
 @pytest.mark.parametrize("name", ["entry-big5.html", "entry-gb18030.html"])
@@ -211,7 +223,10 @@ BAD_PAGES = {
         Reply(200, headers=HTML, chunks=itertools.repeat(b"<p>x</p>" * 64), delay=0.0),
         "larger than",
     ),
-    "slow": (Reply(200, headers=HTML, chunks=itertools.repeat(b"<p>x</p>"), delay=0.5), "longer than|in time"),
+    "slow": (
+        Reply(200, headers=HTML, chunks=itertools.repeat(b"<p>x</p>"), delay=0.5),
+        "longer than|in time",
+    ),
     "not html": (Reply(200, b"%PDF-1.4", {"Content-Type": "application/pdf"}), "not an HTML page"),
 }
 
@@ -294,7 +309,8 @@ def test_an_html_page_that_links_an_atom_feed_is_followed_through_it(
 ) -> None:
     paths = serve_articles(web, ARTICLES[:2])
     web.route("/atom.xml", Reply(200, atom(web, paths), {"Content-Type": "application/atom+xml"}))
-    home = b'<html><head><link rel="alternate" type="application/atom+xml" href="/atom.xml"></head><body>hi</body></html>'
+    link = b'<link rel="alternate" type="application/atom+xml" href="/atom.xml">'
+    home = b"<html><head>" + link + b"</head><body>hi</body></html>"
     web.route("/", Reply(200, home, HTML))
     source = live.follow(web.url("/"))
     assert (source.kind, source.feed_url, source.url) == ("atom", web.url("/atom.xml"), web.url("/"))
@@ -310,7 +326,8 @@ def test_a_sitemap_index_is_followed_to_its_sitemaps(live: LiveCorpus, web: WebS
     web.route(
         "/sitemap-1.xml", Reply(200, f'<?xml version="1.0"?><urlset {ns}>{urls}</urlset>'.encode(), xml)
     )
-    index = f'<?xml version="1.0"?><sitemapindex {ns}><sitemap><loc>{web.url("/sitemap-1.xml")}</loc></sitemap></sitemapindex>'
+    sitemap = f"<sitemap><loc>{web.url('/sitemap-1.xml')}</loc></sitemap>"
+    index = f'<?xml version="1.0"?><sitemapindex {ns}>{sitemap}</sitemapindex>'
     web.route("/sitemap.xml", Reply(200, index.encode(), xml))
     source = live.follow(web.url("/sitemap.xml"))
     assert source.kind == "sitemapindex"

@@ -136,9 +136,12 @@ class LiveCorpus:
     ) -> PageOutcome:
         """Parse a fetched page, refuse duplicates and non-news, and write it into the corpus."""
         try:
-            canonical = normalise_url(canonical_url(fetched.text(), fetched.final_url))
+            final = normalise_url(fetched.final_url)
+            stated = normalise_url(canonical_url(fetched.text(), fetched.final_url))
         except (CorpusError, ValueError) as exc:
             return PageOutcome(url, "refused", f"not a readable page: {exc}")
+        # A page may name any canonical address; one on another site could squat that site's pages.
+        canonical = stated if same_site(stated, final) else final
         rel = known.path if known is not None else page_path(canonical)
         data = fetched.content
         try:
@@ -343,6 +346,16 @@ def address_problem(url: str) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return f"not an http(s) address: {url[:200]}"
     return None
+
+
+def same_site(one: str, other: str) -> bool:
+    """Tell whether two URLs are on the same host (www. or not)."""
+
+    def host(url: str) -> str:
+        name = (urlsplit(url).hostname or "").lower()
+        return name.removeprefix("www.")
+
+    return host(one) == host(other) != ""
 
 
 def _normalised(url: str) -> str:
