@@ -51,8 +51,6 @@ def parse_feed(content: bytes, url: str) -> Feed:
         root = etree.fromstring(content, _safe_parser())
     except etree.XMLSyntaxError as exc:
         raise CorpusError(f"{url}: malformed XML, not a readable feed or sitemap ({exc})") from exc
-    if root is None:
-        raise CorpusError(f"{url}: empty document, not a feed or sitemap")
     name = etree.QName(root).localname.lower()
     if name in ("urlset", "sitemapindex"):
         return _sitemap(root, name, url)
@@ -76,6 +74,8 @@ def _gunzipped(content: bytes, url: str) -> bytes:
         raise CorpusError(f"{url}: broken gzip data ({exc})") from exc
     if len(data) > MAX_SITEMAP_BYTES:
         raise CorpusError(f"{url}: larger than {MAX_SITEMAP_BYTES:,} bytes once unzipped")
+    if not inflater.eof:
+        raise CorpusError(f"{url}: broken gzip data (it ends before the compressed stream does)")
     return data
 
 
