@@ -150,6 +150,10 @@ def test_adding_again_asks_conditionally_and_changes_nothing(live: LiveCorpus, w
     assert web.requests[-1][1].get("if-none-match") == '"a0"'
     assert (live.corpus_dir / str(first.path)).stat().st_mtime_ns == stamp
     assert not live.store.index_pending()  # nothing for the reindex to do
+    (live.corpus_dir / str(first.path)).unlink()  # an admin deletes the file to fetch it afresh
+    fresh = live.add(web.url(path))
+    assert fresh.status == "updated" and (live.corpus_dir / str(first.path)).is_file()
+    assert "if-none-match" not in web.requests[-1][1] and live.store.index_pending()
 
 
 def test_new_bytes_with_the_same_text_are_not_rewritten(live: LiveCorpus, web: WebServer) -> None:

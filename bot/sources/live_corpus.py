@@ -118,12 +118,14 @@ class LiveCorpus:
             return PageOutcome(url, "refused", problem)
         asked = normalise_url(url)
         known = self.store.page_by(url=asked)
+        # Validators only while the file is there: an admin may have deleted it to fetch it afresh.
+        present = known is not None and (self.corpus_dir / known.path).is_file()
         try:
             fetched = self.fetcher.get(
                 url,
                 kind="page",
-                etag=known.etag if known else None,
-                last_modified=known.last_modified if known else None,
+                etag=known.etag if known and present else None,
+                last_modified=known.last_modified if known and present else None,
             )
         except FetchError as exc:
             return PageOutcome(url, "refused", exc.reason, fetch_error=exc.kind)
@@ -168,7 +170,8 @@ class LiveCorpus:
             fetched.last_modified,
             source_id if known is None else known.source_id,
         )
-        if known is not None and known.text_hash == text_hash:  # new bytes, same text: nothing to embed
+        if known is not None and known.text_hash == text_hash and (self.corpus_dir / rel).is_file():
+            # New bytes, same text: nothing to embed, nothing to write.
             self.store.record_page(page, new=False, changed=False)
             return _outcome(url, "unchanged", article)
         written = save_page(self.corpus_dir, rel, data, self.max_page_bytes)
