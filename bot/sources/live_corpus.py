@@ -116,7 +116,7 @@ class LiveCorpus:
         problem = address_problem(url)
         if problem:
             return PageOutcome(url, "refused", problem)
-        asked = normalise_url(url)
+        asked = _normalised(url)
         known = self.store.page_by(url=asked)
         # Validators only while the file is there: an admin may have deleted it to fetch it afresh.
         present = known is not None and (self.corpus_dir / known.path).is_file()
