@@ -452,3 +452,16 @@ def test_with_address_keeps_a_gbk_page_readable() -> None:
     marked = with_address(data, "https://example.com/a?b=1&c=<2>")
     assert b'<link rel="canonical" href="https://example.com/a?b=1&amp;c=&lt;2&gt;">' in marked
     assert parse_article(marked, "a.html").title == parse_article(data, "a.html").title
+
+
+def test_retry_after_is_a_minimum_for_the_next_poll(live: LiveCorpus, web: WebServer) -> None:
+    feed = {"Content-Type": "application/rss+xml"}
+    web.route("/feed.xml", Reply(200, rss(web, []), feed))
+    live.follow(web.url("/feed.xml"))
+    web.route("/feed.xml", Reply(503, b"", {"Retry-After": "7200"}))
+    before = time.time()
+    (outcome,) = live.poll_due(force=True)
+    assert "503" in outcome.status
+    (source,) = live.store.sources()
+    assert source.next_check >= before + 7200 > before + 2 * 30 * 60  # more than the backoff alone
+    assert live.poll_due() == []  # not due
