@@ -36,7 +36,7 @@ class Runtime:
     reindex: ReindexJob | None = None  # the job that runs or ran last
     queue: SearchQueue | None = None
     sources: LiveCorpus | None = None  # pages by URL and followed feeds (bot.sources)
-    sources_lock: threading.Lock = field(default_factory=threading.Lock)  # one poll or /add at a time
+    sources_lock: threading.Lock = field(default_factory=threading.Lock)  # one poll at a time
     wake: asyncio.Event = field(default_factory=asyncio.Event)  # set to poll the sources now
     poller: asyncio.Task[None] | None = None  # the task that polls the sources when they are due
 

@@ -38,14 +38,14 @@ def corpus_of(rt: Runtime) -> LiveCorpus:
     return rt.sources
 
 
-async def in_corpus(rt: Runtime, work: Callable[[], T]) -> T:
-    """Run blocking live-corpus work in a thread, one piece at a time (one fetcher, one state store)."""
+async def in_corpus(rt: Runtime, work: Callable[[], T], *, poll: bool = False) -> T:
+    """Run blocking live-corpus work in a thread; polls one at a time (an /add may go between pages)."""
 
     def locked() -> T:
         with rt.sources_lock:
             return work()
 
-    return await asyncio.to_thread(locked)
+    return await asyncio.to_thread(locked if poll else work)
 
 
 async def on_add(update: Update, context: BotContext) -> None:
@@ -153,7 +153,7 @@ async def poll_due(rt: Runtime) -> None:
     now = time.time()
     for source in await asyncio.to_thread(corpus.store.sources):
         if source.next_check <= now:
-            outcome = await in_corpus(rt, lambda source=source: corpus.poll(source))  # type: ignore[misc]
+            outcome = await in_corpus(rt, lambda source=source: corpus.poll(source), poll=True)  # type: ignore[misc]
             log.info("source %d: %s, %d pages added", source.id, outcome.status, outcome.added)
     if await asyncio.to_thread(corpus.store.index_pending):
         await index_saved(rt)
