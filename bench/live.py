@@ -188,7 +188,7 @@ def main() -> None:
         report = backends.reindex(settings, encoder, settings.corpus_dir, full=False)
         index_s = time.perf_counter() - started
         live.store.indexed(live.store.saved_mark())
-        print(f"CPU encoder {args.encoder}; {outcome.items} feed items, {outcome.added} pages saved")
+        print(f"encoder {args.encoder}; {outcome.items} feed items, {outcome.added} pages saved")
         print(f"fetch+parse+save: {fetch_s:.1f} s = {outcome.added / fetch_s:.1f} pages/s")
         print(
             f"incremental reindex of them: {index_s:.1f} s = {report.added / index_s:.2f} pages/s, "
