@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from bot.strings import Lang
+from bot.languages import Lang
 
 SOURCE_STRINGS: dict[str, dict[Lang, str]] = {
     "usage_add": {

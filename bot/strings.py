@@ -8,14 +8,9 @@ their original script.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 from bot.admin_strings import ADMIN_STRINGS
+from bot.languages import Lang
 from bot.source_strings import SOURCE_STRINGS
-
-Lang = Literal["zh-hans", "zh-hant", "en"]
-LANGUAGES: tuple[Lang, ...] = get_args(Lang)
-DEFAULT: Lang = "zh-hans"
 
 STRINGS: dict[str, dict[Lang, str]] = {
     # /start and /help

@@ -17,7 +17,8 @@ from bot.sources.live_corpus import SourceRefused
 from bot.status import remember_reindex
 from bot.telegram.admin import refuse_non_admin, reindex_upload
 from bot.telegram.questions import language_of
-from bot.telegram.reindex import ReindexJob, build, serve
+from bot.telegram.reindex import build, serve
+from bot.telegram.runtime import ReindexJob
 from corpus.errors import CorpusError
 from embeddings.errors import EmbeddingsError, IndexBusy
 
