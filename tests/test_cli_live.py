@@ -51,6 +51,7 @@ def env_for(home: Path, *, allow: bool = True) -> dict[str, str]:
         **os.environ,
         "PYTHONPATH": str(REPO),
         "QUOTEBOT_ENCODER": "hashing",
+        "QUOTEBOT_RERANKER": "none",  # these tests judge what is indexed, not how the verifier orders it
         "QUOTEBOT_CORPUS_DIR": str(home / "corpus"),
         "QUOTEBOT_INDEX_DIR": str(home / "index"),
         "QUOTEBOT_FETCH_INTERVAL": "0",
