@@ -82,6 +82,20 @@ class Settings(BaseSettings):
     webhook_listen: str = Field("0.0.0.0", description="Address the webhook server listens on.")
     webhook_port: int = Field(8443, ge=1, le=65535, description="Port the webhook server listens on.")
     max_upload_bytes: int = Field(20_000_000, gt=0, description="Largest page or .zip an admin may upload.")
+    poll_minutes: int = Field(
+        30,
+        ge=1,
+        description="Minutes between two polls of a followed source (`quotebot follow --every` overrides it "
+        "per source; a feed's TTL and a Retry-After are minimums; a failing source backs off).",
+    )
+    fetch_allow: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Comma-separated hosts or CIDRs the fetcher may reach although they are loopback, "
+        "private or link-local (empty by default: such addresses are refused).",
+    )
+    fetch_interval: float = Field(
+        1.0, ge=0, description="Seconds between two requests to one host (a site's Crawl-delay may ask more)."
+    )
     questions_per_minute: int = Field(20, ge=1, description="Per-user question rate limit.")
     log_level: str = Field("INFO", description="Logging level (DEBUG logs user text).")
     backend: Literal["local", "qdrant"] = Field(
@@ -117,6 +131,13 @@ class Settings(BaseSettings):
                 return frozenset(int(p) for p in parts)
             except ValueError as exc:
                 raise ValueError(f"admin ids must be integers separated by commas, got {value!r}") from exc
+        return value
+
+    @field_validator("fetch_allow", mode="before")
+    @classmethod
+    def _split_allow(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(p for p in value.replace(";", ",").replace(" ", ",").split(",") if p)
         return value
 
     @field_validator("encoder")

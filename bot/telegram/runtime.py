@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from bot.telegram.limiter import QuestionLimiter
 from embeddings.models import Answer, ReindexProgress
 
 if TYPE_CHECKING:
+    from bot.sources.live_corpus import LiveCorpus
     from bot.telegram.search_queue import SearchQueue
     from embeddings.backend import TextEncoder
     from embeddings.live import LiveSearcher
@@ -51,6 +53,10 @@ class Runtime:
     examples: dict[str, tuple[str, ...]] = field(default_factory=dict)
     reindex: ReindexJob | None = None  # the job that runs or ran last
     queue: SearchQueue | None = None
+    sources: LiveCorpus | None = None  # pages by URL and followed feeds (bot.sources)
+    sources_lock: threading.Lock = field(default_factory=threading.Lock)  # one poll at a time
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # set to poll the sources now
+    poller: asyncio.Task[None] | None = None  # the task that polls the sources when they are due
 
     def is_admin(self, user_id: int | None) -> bool:
         """Tell whether a Telegram user id is on the admin allowlist."""
