@@ -25,7 +25,8 @@ from telegram.ext import (
 
 from bot.backends import open_state
 from bot.config import ConfigError, Settings
-from bot.telegram import admin, handlers
+from bot.metrics import Metrics
+from bot.telegram import admin, autoreindex, handlers
 from bot.telegram.delivery import MAX_SENDS, DeliveryLimiter
 from bot.telegram.limiter import QuestionLimiter
 from bot.telegram.redaction import redact_token
@@ -70,7 +71,9 @@ def state_path(settings: Settings) -> Path:
     return settings.index_dir / STATE_FILE
 
 
-def build_application(settings: Settings, live: LiveSearcher, encoder: TextEncoder) -> BotApplication:
+def build_application(
+    settings: Settings, live: LiveSearcher, encoder: TextEncoder, *, metrics: Metrics | None = None
+) -> BotApplication:
     """Build the bot: the Bot API server from settings, throttling, retries and every handler."""
     token = token_of(settings)
     redact_token(token)
@@ -79,7 +82,7 @@ def build_application(settings: Settings, live: LiveSearcher, encoder: TextEncod
         Application.builder()
         .token(token)
         .context_types(CONTEXT_TYPES)
-        .job_queue(None)  # nothing is scheduled; the reindex runs as an application task
+        .job_queue(None)  # the reindex, watcher and schedule are asyncio tasks (bot.telegram.autoreindex)
         .base_url(f"{url}/bot")
         .base_file_url(f"{url}/file/bot")
         .rate_limiter(DeliveryLimiter(max_retries=MAX_SENDS - 1))  # max_retries: getUpdates only
@@ -90,6 +93,7 @@ def build_application(settings: Settings, live: LiveSearcher, encoder: TextEncod
         .connection_pool_size(CONCURRENT_UPDATES)
         .pool_timeout(30.0)
         .post_init(post_init)
+        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
         .build()
     )
@@ -100,6 +104,7 @@ def build_application(settings: Settings, live: LiveSearcher, encoder: TextEncod
         state=open_state(settings, state_path(settings)),
         limiter=QuestionLimiter(settings.questions_per_minute),
         queue=SearchQueue(live),
+        metrics=metrics or Metrics(),
     )
     add_handlers(application)
     return application
@@ -141,6 +146,12 @@ async def post_init(application: BotApplication) -> None:
             log.warning("could not set the admin menu for %s: %s", admin_id, exc)
     pruned = await asyncio.to_thread(rt.state.prune)
     log.info("bot @%s ready (%d stale button keys pruned)", bot.username, pruned)
+    autoreindex.start(application)
+
+
+async def post_stop(application: BotApplication) -> None:
+    """Stop the watched folder and the schedule (a reindex they started has finished by now)."""
+    await autoreindex.stop(application)
 
 
 async def post_shutdown(application: BotApplication) -> None:

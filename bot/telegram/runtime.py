@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from bot.config import Settings
+from bot.metrics import Metrics
 from bot.state import BotState
 from bot.telegram.limiter import QuestionLimiter
 
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class Runtime:
-    """Settings, the live index, the model, state, the limiter, the queue and the reindex job."""
+    """Settings, the live index, the model, state, the limiter, the queue, the reindex job and metrics."""
 
     settings: Settings
     live: LiveSearcher
@@ -32,6 +34,8 @@ class Runtime:
     examples: dict[str, tuple[str, ...]] = field(default_factory=dict)
     reindex: ReindexJob | None = None  # the job that runs or ran last
     queue: SearchQueue | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    background: list[asyncio.Task[None]] = field(default_factory=list)  # watcher, schedule: cancelled at stop
 
     def is_admin(self, user_id: int | None) -> bool:
         """Tell whether a Telegram user id is on the admin allowlist."""
