@@ -384,3 +384,21 @@ async def test_the_schedule_reindexes_by_itself(
         values = await scrape(ops)
         assert values[("quotebot_reindex_runs_total", (("outcome", "ok"), ("trigger", "schedule")))] >= 2
     assert not app.bot_data.runtime.background  # stopped with the bot
+
+
+@pytest.mark.slow
+async def test_uploads_and_admin_reindexes_are_counted(
+    server: BotApiServer, built: BuiltIndex, tmp_path: Path
+) -> None:
+    from tests.bot_support import ADMIN_ID
+
+    copy = private_copy(built, tmp_path)
+    async with ops_bot(bot_settings(copy, server.url)) as (app, ops):
+        server.add_document("later.html", (SAMPLES / LATER_PAGE).read_bytes(), user_id=ADMIN_ID)
+        await eventually(lambda: reindex_runs(app, "upload") == 1, what="the upload's reindex")
+        server.add_text("/reindex", user_id=ADMIN_ID)
+        await eventually(lambda: reindex_runs(app, "admin") == 1, what="the admin's reindex")
+        values = await scrape(ops)
+        assert values[("quotebot_pages_added_total", (("source", "upload"),))] == 1
+        assert values[("quotebot_reindex_seconds_count", ())] == 2
+        assert values[("quotebot_index_articles", ())] == 5

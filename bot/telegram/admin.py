@@ -84,6 +84,7 @@ async def on_document(update: Update, context: BotContext) -> None:
     plan, outcome = await save_uploaded(rt, name, data)
     await message.reply_html(render_upload(plan, outcome, lang, limit))
     log.info("upload %s: %s, refused %d", name, [s for _, s in outcome], len(plan.refused))
+    rt.metrics.record_pages_added(sum(status == "saved" for _, status in outcome), "upload")
     if any(status in ("saved", "replaced") for _, status in outcome):
         await reindex_upload(update, context, update.effective_chat.id, lang)
 

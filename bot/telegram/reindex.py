@@ -184,7 +184,6 @@ async def serve(rt: Runtime) -> str | None:
     except (EmbeddingsError, OSError) as exc:
         log.error("reindex done, but the new index cannot be opened: %s", exc)
         return str(exc)
-    rt.metrics.record_index(rt.live.current.stats)
     return None
 
 
