@@ -161,7 +161,7 @@ class Settings(BaseSettings):
         False, description="Reindex incrementally when pages in QUOTEBOT_CORPUS_DIR appear, change or go."
     )
     watch_interval: float = Field(
-        2.0, gt=0, le=3600, description="Seconds between two looks at the watched corpus directory."
+        5.0, gt=0, le=3600, description="Seconds between two looks at the watched corpus directory."
     )
     watch_quiet: float = Field(
         5.0, ge=0, le=3600, description="Seconds the watched directory must stay unchanged before a reindex."

@@ -2,8 +2,9 @@
 
 A polling snapshot rather than filesystem events (inotify, watchfiles): a corpus is often a bind
 mount, an NFS or SMB share or a Docker Desktop volume, where events never arrive, and one code path
-that works everywhere is easier to trust than events plus a fallback. A look costs one stat per page
-(about 50 ms per 10,000 pages), and a missed event cannot leave the index stale.
+that works everywhere is easier to trust than events plus a fallback, and no event can be missed. A
+look is one scandir per directory and one stat per page (bench/watch_scan.py: 135 ms per 10,000 pages
+on a busy 2-core machine, a quarter of what the indexer's sorted listing plus a stat costs).
 """
 
 from __future__ import annotations
@@ -12,23 +13,38 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from corpus.load import list_pages
+from corpus.load import PAGE_SUFFIXES
 
 Snapshot = dict[str, tuple[int, int]]  # page path (relative, POSIX) -> (size, mtime in ns)
 
 
 def snapshot(root: Path) -> Snapshot:
     """Return the size and modification time of every page under root (empty when root is missing)."""
-    if not root.is_dir():
-        return {}
     found: Snapshot = {}
-    for rel in list_pages(root):
+    pending = [("", str(root))]
+    while pending:
+        prefix, directory = pending.pop()
         try:
-            st = os.stat(root / rel)
-        except OSError:  # gone between the listing and the stat: the next look sees it gone
+            entries = list(os.scandir(directory))
+        except OSError:  # missing, or gone between two looks: the next look tells
             continue
-        found[rel] = (st.st_size, st.st_mtime_ns)
+        for entry in entries:
+            if entry.name.startswith("."):  # hidden files and directories hold no pages (as corpus.load)
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=True) and not is_page(entry.name):
+                    pending.append((f"{prefix}{entry.name}/", entry.path))
+                elif is_page(entry.name):
+                    st = entry.stat(follow_symlinks=True)
+                    found[prefix + entry.name] = (st.st_size, st.st_mtime_ns)
+            except OSError:
+                continue
     return found
+
+
+def is_page(name: str) -> bool:
+    """Tell whether a file name is one the indexer reads (corpus.load.PAGE_SUFFIXES)."""
+    return name.lower().endswith(PAGE_SUFFIXES)
 
 
 @dataclass
