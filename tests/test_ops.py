@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import time
 import urllib.error
@@ -402,3 +403,57 @@ async def test_uploads_and_admin_reindexes_are_counted(
         assert values[("quotebot_pages_added_total", (("source", "upload"),))] == 1
         assert values[("quotebot_reindex_seconds_count", ())] == 2
         assert values[("quotebot_index_articles", ())] == 5
+
+
+def free_port() -> int:
+    """Return a loopback port nothing listens on now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_quotebot_serve_answers_its_probes(built: BuiltIndex, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.bot_support import BOT_NAME, TOKEN
+    from tests.conftest import REPO
+
+    copy = private_copy(built, tmp_path)
+    port = free_port()
+    with BotApiServer(token=TOKEN, username=BOT_NAME) as server:
+        env = os.environ | {
+            "PYTHONPATH": str(REPO),
+            "QUOTEBOT_ENCODER": copy.encoder,
+            "QUOTEBOT_CORPUS_DIR": str(copy.corpus_dir),
+            "QUOTEBOT_INDEX_DIR": str(copy.index_dir),
+            "QUOTEBOT_TELEGRAM_TOKEN": TOKEN,
+            "QUOTEBOT_TELEGRAM_API_URL": server.url,
+            "QUOTEBOT_OPS_LISTEN": f"127.0.0.1:{port}",
+        }
+        bot = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, cwd=tmp_path)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                assert bot.poll() is None, "quotebot serve exited"
+                with contextlib.suppress(OSError):
+                    if get(url + "/readyz")[0] == 200:
+                        break
+                time.sleep(0.2)
+            assert get(url + "/livez")[0] == 200
+            assert get(url + "/readyz") == (200, "text/plain; charset=utf-8", "ready\n")
+            server.add_text(QUESTION, user_id=51)
+            server.wait_for("sendMessage", lambda c: c.params.get("chat_id") == 51, timeout=60)
+            values = samples(get(url + "/metrics")[2])
+            assert values[("quotebot_answers_total", ())] == 1
+            assert values[("quotebot_index_articles", ())] == 4
+        finally:
+            bot.send_signal(signal.SIGINT)
+            assert bot.wait(timeout=60) == 0
+    with pytest.raises(OSError):
+        get(url + "/livez")  # the server went with the process
