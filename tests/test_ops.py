@@ -63,6 +63,16 @@ async def scrape(server: OpsServer) -> dict[tuple[str, tuple[tuple[str, str], ..
     return samples(body)
 
 
+async def scrape_when(server: OpsServer, name: str, value: float) -> dict[tuple[str, Any], float]:
+    """Scrape until the unlabelled sample `name` reaches value (the bot counts just after it sends)."""
+    deadline = time.monotonic() + 30
+    while True:
+        values = await scrape(server)
+        if values.get((name, ())) == value or time.monotonic() > deadline:
+            return values
+        await asyncio.sleep(0.05)
+
+
 async def eventually(check: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
     """Wait until check() returns something true; return it."""
     deadline = time.monotonic() + timeout
@@ -218,6 +228,15 @@ def test_a_snapshot_sees_pages_appear_change_and_go(tmp_path: Path) -> None:
     assert snapshot(tmp_path) == {}
 
 
+def test_a_snapshot_watches_the_pages_the_indexer_reads(tmp_path: Path) -> None:
+    from corpus.load import list_pages
+
+    for rel in ("a.html", "sub/B.HTM", "sub/deeper/c.htm", ".hidden/d.html", "sub/.e.html", "f.txt", "g.pdf"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"<p>x</p>")
+    assert sorted(snapshot(tmp_path)) == list_pages(tmp_path) == ["a.html", "sub/B.HTM", "sub/deeper/c.htm"]
+
+
 def test_settle_fires_once_after_the_changes_go_quiet() -> None:
     settle = Settle(quiet=5.0, last={"a.html": (1, 1)})
     assert not settle.look(0.0, {"a.html": (1, 1)})  # nothing changed
@@ -306,7 +325,7 @@ async def test_questions_answers_and_refusals_are_counted(server: BotApiServer, 
         assert before[("quotebot_index_passages", ())] > 0  # the served index, read at the scrape
         assert before[("quotebot_index_articles", ())] == 4
         assert QUESTION_ANSWER in await ask(server, QUESTION, user_id=31)
-        after = await scrape(ops)
+        after = await scrape_when(ops, "quotebot_questions_total", 1)
         assert after[("quotebot_questions_total", ())] == 1
         assert after[("quotebot_answers_total", ())] == 1
         assert after[("quotebot_question_seconds_count", ())] == 1
@@ -314,7 +333,7 @@ async def test_questions_answers_and_refusals_are_counted(server: BotApiServer, 
         assert after[("quotebot_refusals_total", (("reason", "not_found"),))] == 0
 
         assert LATER_ANSWER not in await ask(server, LATER_QUESTION, user_id=31)  # not in the corpus
-        refused = await scrape(ops)
+        refused = await scrape_when(ops, "quotebot_questions_total", 2)
         assert refused[("quotebot_questions_total", ())] == 2
         assert refused[("quotebot_answers_total", ())] == 1
         assert refused[("quotebot_refusals_total", (("reason", "not_found"),))] == 1
@@ -449,11 +468,24 @@ def test_quotebot_serve_answers_its_probes(built: BuiltIndex, tmp_path: Path) ->
             assert get(url + "/readyz") == (200, "text/plain; charset=utf-8", "ready\n")
             server.add_text(QUESTION, user_id=51)
             server.wait_for("sendMessage", lambda c: c.params.get("chat_id") == 51, timeout=60)
-            values = samples(get(url + "/metrics")[2])
-            assert values[("quotebot_answers_total", ())] == 1
+            deadline = time.monotonic() + 30  # the bot counts the answer just after sending it
+            while (values := samples(get(url + "/metrics")[2]))[("quotebot_answers_total", ())] != 1:
+                assert time.monotonic() < deadline, values
+                time.sleep(0.05)
             assert values[("quotebot_index_articles", ())] == 4
         finally:
             bot.send_signal(signal.SIGINT)
             assert bot.wait(timeout=60) == 0
     with pytest.raises(OSError):
         get(url + "/livez")  # the server went with the process
+
+
+@pytest.mark.slow
+async def test_a_rate_limited_question_is_a_refusal(server: BotApiServer, built: BuiltIndex) -> None:
+    async with ops_bot(bot_settings(built, server.url, questions_per_minute=1)) as (_, ops):
+        assert QUESTION_ANSWER in await ask(server, QUESTION, user_id=61)
+        await ask(server, QUESTION, user_id=61)  # told to wait
+        values = await scrape_when(ops, "quotebot_questions_total", 2)
+        assert values[("quotebot_questions_total", ())] == 2
+        assert values[("quotebot_refusals_total", (("reason", "rate_limited"),))] == 1
+        assert values[("quotebot_question_seconds_count", ())] == 1  # never searched
