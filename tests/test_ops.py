@@ -489,3 +489,29 @@ async def test_a_rate_limited_question_is_a_refusal(server: BotApiServer, built:
         assert values[("quotebot_questions_total", ())] == 2
         assert values[("quotebot_refusals_total", (("reason", "rate_limited"),))] == 1
         assert values[("quotebot_question_seconds_count", ())] == 1  # never searched
+
+
+async def test_an_upload_during_a_chatless_reindex_gets_the_next_runs_report(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from bot.telegram import reindex
+
+    ran: list[tuple[int | None, str]] = []
+
+    async def fake_run(rt: Any, bot: Any, job: reindex.ReindexJob) -> None:
+        ran.append((job.chat_id, job.trigger))
+        if len(ran) == 1:
+            job.run_again(77, "en")  # an admin's upload arrives while the watcher's run goes on
+
+    class FakeBot:
+        async def send_message(self, chat_id: int, text: str) -> Any:
+            return SimpleNamespace(message_id=5)
+
+    monkeypatch.setattr(reindex, "reindex_and_report", fake_run)
+    rt: Any = SimpleNamespace(reindex=None)
+    job = await reindex.claim_job(rt, FakeBot(), None, "zh-hans", full=False, trigger="watch")
+    await reindex.run_reindex(rt, FakeBot(), job)
+    assert ran == [(None, "watch"), (77, "watch")]
+    assert rt.reindex.lang == "en" and rt.reindex.message_id == 5 and not rt.reindex.running()

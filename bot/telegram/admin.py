@@ -123,6 +123,6 @@ async def reindex_upload(update: Update, context: BotContext, chat_id: int, lang
         return
     job = context.runtime.reindex
     if job is not None:  # start_reindex refuses only while a job runs
-        job.again = True
+        job.run_again(chat_id, lang)
     if update.message is not None:
         await update.message.reply_html(i18n.text(lang, "reindex_queued"))

@@ -46,11 +46,18 @@ class ReindexJob:
     trigger: str = "admin"  # the metrics' label: admin, upload, watch, schedule, source...
     progress: ReindexProgress | None = None
     again: bool = False  # files arrived while running: run once more afterwards
+    again_chat: tuple[int, i18n.Lang] | None = None  # the chat that asked for it, when this job has none
     finished: bool = False
 
     def running(self) -> bool:
         """Tell whether the job has not finished yet."""
         return not self.finished
+
+    def run_again(self, chat_id: int | None = None, lang: i18n.Lang = i18n.DEFAULT) -> None:
+        """Have the job run once more after it ends; a chat that asks gets that run's report."""
+        self.again = True
+        if self.chat_id is None and chat_id is not None:
+            self.again_chat = (chat_id, lang)
 
 
 def start_progress() -> ReindexProgress:
@@ -96,7 +103,7 @@ async def request_reindex(application: BotApplication, trigger: str) -> bool:
     job = await claim_job(rt, application.bot, None, i18n.DEFAULT, full=False, trigger=trigger)
     if job is None:
         if rt.reindex is not None:
-            rt.reindex.again = True  # changes came during the running job: run once more after it
+            rt.reindex.run_again()  # changes came during the running job: run once more after it
         return False
     application.create_task(run_reindex(rt, application.bot, job))
     return True
@@ -130,7 +137,8 @@ async def run_reindex(rt: Runtime, bot: Bot, job: ReindexJob | None) -> None:
         finally:
             job.finished = True
         if job.again:
-            job = await claim_job(rt, bot, job.chat_id, job.lang, full=False, trigger=job.trigger)
+            chat_id, lang = job.again_chat or (job.chat_id, job.lang)
+            job = await claim_job(rt, bot, chat_id, lang, full=False, trigger=job.trigger)
         else:
             job = None
 
