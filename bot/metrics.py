@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 if TYPE_CHECKING:
+    from embeddings.models import ReindexReport
     from embeddings.search import IndexStats
 
 # Question latency runs from under a second to the send budget of a busy chat; a reindex from seconds
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 QUESTION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 REINDEX_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0)
 REFUSAL_REASONS = ("not_found", "bad_question", "no_index", "rate_limited")
+PAGE_CHANGES = ("added", "updated", "removed", "failed")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus' text exposition format
 
 
@@ -50,6 +52,12 @@ class Metrics:
         self.reindex_runs = Counter(
             "quotebot_reindex_runs", "Reindex runs by cause and result.", ["trigger", "outcome"], registry=reg
         )
+        self.reindex_pages = Counter(
+            "quotebot_reindex_pages",
+            "Pages reindexes found added, updated, removed, failed.",
+            ["change"],
+            registry=reg,
+        )
         self.reindex_seconds = Histogram(
             "quotebot_reindex_seconds", "Seconds one reindex took.", buckets=REINDEX_BUCKETS, registry=reg
         )
@@ -63,6 +71,8 @@ class Metrics:
         )
         for reason in REFUSAL_REASONS:  # present from the start, so rate() works before the first one
             self.refusals.labels(reason)
+        for change in PAGE_CHANGES:
+            self.reindex_pages.labels(change)
 
     def record_question(self, seconds: float | None, refusal: str | None) -> None:
         """Count one question, answered (refusal None) or refused for a reason, and its latency."""
@@ -98,6 +108,13 @@ class Metrics:
         """Count one reindex run (outcome: ok, failed, locked, not_served) and its duration."""
         self.reindex_runs.labels(trigger, outcome).inc()
         self.reindex_seconds.observe(seconds)
+
+    def record_report(self, report: ReindexReport) -> None:
+        """Count the pages a finished reindex added, updated, removed and failed on."""
+        counts = (report.added, report.updated, report.removed, len(report.failed))
+        for change, n in zip(PAGE_CHANGES, counts, strict=True):
+            if n:
+                self.reindex_pages.labels(change).inc(n)
 
     def record_index(self, stats: IndexStats | None) -> None:
         """Set the index-size gauges from the served index's stats (zero when none is served)."""

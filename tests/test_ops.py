@@ -363,11 +363,15 @@ async def test_the_watched_folder_indexes_new_pages_and_drops_gone_ones(
         values = await scrape(ops)
         assert values[("quotebot_index_articles", ())] == 5
         assert values[("quotebot_reindex_seconds_count", ())] == 1
+        assert values[("quotebot_reindex_pages_total", (("change", "added"),))] == 1
 
         page.unlink()
         await eventually(lambda: reindex_runs(app, "watch") == 2, what="a reindex without the page")
         assert LATER_ANSWER not in await ask(server, LATER_QUESTION, user_id=41)
-        assert (await scrape(ops))[("quotebot_index_articles", ())] == 4
+        values = await scrape(ops)
+        assert values[("quotebot_index_articles", ())] == 4
+        assert values[("quotebot_reindex_pages_total", (("change", "removed"),))] == 1
+        assert values[("quotebot_reindex_pages_total", (("change", "updated"),))] == 0
 
 
 @pytest.mark.slow

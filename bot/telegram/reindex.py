@@ -167,6 +167,7 @@ async def reindex_and_report(rt: Runtime, bot: Bot, job: ReindexJob) -> None:
     error = f"built, but the new index cannot be opened: {problem}" if problem else None
     remember_reindex(rt.state, started, report=report, error=error)
     rt.metrics.record_reindex(job.trigger, "not_served" if problem else "ok", time.time() - started)
+    rt.metrics.record_report(report)
     log.info("reindex (%s) done: %s", job.trigger, report_summary(report))
     if job.chat_id is None:
         return
