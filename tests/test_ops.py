@@ -519,3 +519,25 @@ async def test_an_upload_during_a_chatless_reindex_gets_the_next_runs_report(
     await reindex.run_reindex(rt, FakeBot(), job)
     assert ran == [(None, "watch"), (77, "watch")]
     assert rt.reindex.lang == "en" and rt.reindex.message_id == 5 and not rt.reindex.running()
+
+
+async def test_watcher_and_schedule_run_only_when_set(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from bot.config import Settings
+    from bot.telegram import autoreindex
+
+    def app_with(**values: Any) -> Any:
+        settings = Settings(corpus_dir=tmp_path, **values)
+        runtime = SimpleNamespace(settings=settings, background=[])
+        return SimpleNamespace(bot_data=SimpleNamespace(runtime=runtime))
+
+    idle = app_with()
+    autoreindex.start(idle)
+    assert idle.bot_data.runtime.background == []
+    busy = app_with(watch=True, reindex_every="6h")
+    autoreindex.start(busy)
+    names = sorted(task.get_name() for task in busy.bot_data.runtime.background)
+    assert names == ["quotebot-schedule", "quotebot-watch"]
+    await autoreindex.stop(busy)
+    assert busy.bot_data.runtime.background == []
