@@ -419,7 +419,9 @@ async def test_uploads_and_admin_reindexes_are_counted(
     copy = private_copy(built, tmp_path)
     async with ops_bot(bot_settings(copy, server.url)) as (app, ops):
         server.add_document("later.html", (SAMPLES / LATER_PAGE).read_bytes(), user_id=ADMIN_ID)
+        job = lambda: app.bot_data.runtime.reindex  # noqa: E731
         await eventually(lambda: reindex_runs(app, "upload") == 1, what="the upload's reindex")
+        await eventually(lambda: not job().running(), what="its report sent")  # else /reindex is "busy"
         server.add_text("/reindex", user_id=ADMIN_ID)
         await eventually(lambda: reindex_runs(app, "admin") == 1, what="the admin's reindex")
         values = await scrape(ops)
