@@ -79,12 +79,15 @@ ENV QUOTEBOT_MODEL=${MODEL:+/opt/quotebot/model}
 ENV QUOTEBOT_MODEL=${QUOTEBOT_MODEL:-$DEFAULT_MODEL}
 
 # The default encoder (QUOTEBOT_ENCODER=openvino-int8) quantises the model once into this cache; for a
-# baked model that happens here, at build time, so a container starts indexing at once. A mounted model
+# baked model that happens here, at build time, so a container starts indexing at once. The shipped
+# answer verifier (in the package) is converted for OpenVINO here too. A mounted model
 # is converted on first start (mount a volume on /opt/quotebot/encoders to keep it across containers).
 ENV QUOTEBOT_ENCODER_CACHE=/opt/quotebot/encoders
 RUN mkdir -p /opt/quotebot/encoders; \
     if [ -d /opt/quotebot/model ]; then python -c "from bot.config import load_settings; \
 from bot.cli.index import make_encoder; e = make_encoder(load_settings()); print('encoder', e.backend, e.precision)"; fi; \
+    python -c "from bot.config import load_settings; from bot.cli.index import make_reranker; \
+r = make_reranker(load_settings()); print('verifier', r.model_id if r else 'none', r.score([('问', '答')]) if r else '')"; \
     chmod -R a+rwX /opt/quotebot/encoders
 
 RUN useradd --uid 10001 --user-group --create-home --home-dir /home/quotebot quotebot \

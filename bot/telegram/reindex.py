@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -20,6 +19,7 @@ from bot import i18n
 from bot.render.admin import render_progress, render_report
 from bot.render.split import split_message
 from bot.status import remember_reindex, report_summary
+from bot.telegram.runtime import BotApplication, BotContext, ReindexJob, Runtime
 from bot.telegram.sending import edit_quietly
 from corpus.errors import CorpusError
 from embeddings.errors import EmbeddingsError, IndexBusy
@@ -28,36 +28,9 @@ from embeddings.models import ReindexProgress, ReindexReport
 if TYPE_CHECKING:
     from telegram import Bot, Update
 
-    from bot.telegram.runtime import BotApplication, BotContext, Runtime
-
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 3.0  # seconds between progress edits; Telegram throttles edits of one message
-
-
-@dataclass
-class ReindexJob:
-    """The one reindex running in the background and the chat message that shows its progress."""
-
-    full: bool
-    chat_id: int | None  # None: nobody to tell (the watched folder, the schedule, a followed source)
-    message_id: int
-    lang: i18n.Lang
-    trigger: str = "admin"  # the metrics' label: admin, upload, watch, schedule, source...
-    progress: ReindexProgress | None = None
-    again: bool = False  # files arrived while running: run once more afterwards
-    again_chat: tuple[int, i18n.Lang] | None = None  # the chat that asked for it, when this job has none
-    finished: bool = False
-
-    def running(self) -> bool:
-        """Tell whether the job has not finished yet."""
-        return not self.finished
-
-    def run_again(self, chat_id: int | None = None, lang: i18n.Lang = i18n.DEFAULT) -> None:
-        """Have the job run once more after it ends; a chat that asks gets that run's report."""
-        self.again = True
-        if self.chat_id is None and chat_id is not None:
-            self.again_chat = (chat_id, lang)
 
 
 def start_progress() -> ReindexProgress:

@@ -1,4 +1,4 @@
-"""What every handler shares, and the context type that hands it to them typed (PTB's contexttypesbot)."""
+"""What every handler shares (the runtime, the reindex job, search) and the typed context handing it over."""
 
 from __future__ import annotations
 
@@ -10,15 +10,41 @@ from typing import TYPE_CHECKING, Any
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from bot.config import Settings
+from bot.languages import DEFAULT, Lang
 from bot.metrics import Metrics
 from bot.state import BotState
 from bot.telegram.limiter import QuestionLimiter
+from embeddings.models import Answer, ReindexProgress
 
 if TYPE_CHECKING:
-    from bot.telegram.reindex import ReindexJob
     from bot.telegram.search_queue import SearchQueue
     from embeddings.backend import TextEncoder
     from embeddings.live import LiveSearcher
+
+
+@dataclass
+class ReindexJob:
+    """The one reindex running in the background and the chat message that shows its progress."""
+
+    full: bool
+    chat_id: int | None  # None: nobody to tell (the watched folder, the schedule, a followed source)
+    message_id: int
+    lang: Lang
+    trigger: str = "admin"  # the metrics' label: admin, upload, watch, schedule, source...
+    progress: ReindexProgress | None = None
+    again: bool = False  # files arrived while running: run once more afterwards
+    again_chat: tuple[int, Lang] | None = None  # the chat that asked for it, when this job has none
+    finished: bool = False
+
+    def running(self) -> bool:
+        """Tell whether the job has not finished yet."""
+        return not self.finished
+
+    def run_again(self, chat_id: int | None = None, lang: Lang = DEFAULT) -> None:
+        """Have the job run once more after it ends; a chat that asks gets that run's report."""
+        self.again = True
+        if self.chat_id is None and chat_id is not None:
+            self.again_chat = (chat_id, lang)
 
 
 @dataclass
@@ -40,6 +66,17 @@ class Runtime:
     def is_admin(self, user_id: int | None) -> bool:
         """Tell whether a Telegram user id is on the admin allowlist."""
         return user_id is not None and user_id in self.settings.admin_ids
+
+
+async def search(rt: Runtime, question: str, offset: int = 0, *, user_id: int = 0) -> Answer:
+    """Search the live index off the event loop (first pages batched with other users' questions)."""
+    if offset == 0 and rt.queue is not None:
+        return await rt.queue.ask(question, user_id)
+
+    def run() -> Answer:
+        return rt.live.current.search(question, offset=offset)
+
+    return await asyncio.to_thread(run)
 
 
 class BotData:
