@@ -19,7 +19,12 @@ def cpu_line() -> str:
 def cpu_record() -> dict[str, object]:
     """Return the same facts for a bench's JSON line."""
     cpu = this_cpu()
-    return {"cpu": cpu.model, "isa": cpu.isa, "flags": [f for f in FLAGS if f in cpu.flags], "cores": os.cpu_count()}
+    return {
+        "cpu": cpu.model,
+        "isa": cpu.isa,
+        "flags": [f for f in FLAGS if f in cpu.flags],
+        "cores": os.cpu_count(),
+    }
 
 
 def print_cpu() -> None:

@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.cpu import print_cpu
 from bench.quality import EVAL, MODEL, SHIPPED_CAP, CachedEncoder, build, index_dir
 from bot.config import DEFAULT_ENCODER
 from embeddings import rank
@@ -232,6 +233,7 @@ def main() -> None:
     parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="QUOTEBOT_ENCODER for --during-reindex")
     parser.add_argument("--reindex-pages", type=int, default=60, help="pages the reindex embeds")
     args = parser.parse_args()
+    print_cpu()
     if args.during_reindex:
         reindex_latency(args.cache, args.questions, args.encoder, args.reindex_pages, args.sample)
         return

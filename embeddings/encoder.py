@@ -1,4 +1,4 @@
-"""The embedding model behind one seam: a backend (torch, OpenVINO, ONNX Runtime) loaded lazily, with its prompts."""
+"""The embedding model behind one seam: a backend (torch, OpenVINO, ONNX Runtime) loaded lazily."""
 
 from __future__ import annotations
 

@@ -20,7 +20,10 @@ SPEEDS = "encoder_speeds.json"
 # openvino-int8 on an AVX-512-VNNI CPU (3.3x torch, ans@1 0.871 vs 0.872), and AMX runs the same int8
 # kernels faster. Other classes without a row take the row of the nearest class below them.
 FALLBACK = {
-    "amx": ("openvino-int8", "issue 8's choice on AVX-512-VNNI (3.3x torch there), whose int8 kernels AMX has"),
+    "amx": (
+        "openvino-int8",
+        "issue 8's choice on AVX-512-VNNI (3.3x torch there), whose int8 kernels AMX has",
+    ),
     "avx512-vnni": ("openvino-int8", "issue 8's choice measured on an AVX-512-VNNI CPU (3.3x torch)"),
 }
 
@@ -41,7 +44,7 @@ def shipped_table() -> dict[str, Any]:
 
 
 def eligible(variants: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
-    """Return the speed (x torch) of each variant whose ans@1 on both eval sets is within MAX_LOSS of torch."""
+    """Return the speed (x torch) of each variant within MAX_LOSS of torch's ans@1 on both eval sets."""
     return {
         name: float(row["speed"])
         for name, row in variants.items()
@@ -63,7 +66,9 @@ def choose(isa: str, table: Mapping[str, Any]) -> Choice:
     below = names[names.index(isa) + 1 :] if isa in names else []
     for lower in below:
         if lower in rows:
-            return _from_row(lower, rows[lower], f"{lower} CPUs (none shipped for {isa}, whose instructions it has)")
+            return _from_row(
+                lower, rows[lower], f"{lower} CPUs (none shipped for {isa}, whose instructions it has)"
+            )
     return Choice(REFERENCE, f"no measurement shipped for {isa} CPUs: the reference encoder")
 
 
@@ -74,9 +79,9 @@ def _from_row(isa: str, row: Mapping[str, Any], where: str) -> Choice:
         return Choice(REFERENCE, f"no variant measured on {where} stays within {MAX_LOSS} point of torch")
     best = max(speeds, key=lambda name: speeds[name])
     figures = row["variants"][best]
+    loss = f"{float(figures['eval']):+.1f} / {float(figures['eval_news']):+.1f}"
     return Choice(
         best,
         f"fastest within {MAX_LOSS} point of torch measured on {where} ({row.get('cpu', isa)}): "
-        f"{figures['speed']:.2f}x torch, ans@1 {float(figures['eval']):+.1f} / {float(figures['eval_news']):+.1f} "
-        "points on eval / eval-news",
+        f"{figures['speed']:.2f}x torch, ans@1 {loss} points on eval / eval-news",
     )

@@ -228,6 +228,8 @@ class OnnxBackend:
                 return_tensors="np",
             )
             mask = enc["attention_mask"].astype(np.int64)
-            (hidden,) = session.run(None, {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": mask})
+            (hidden,) = session.run(
+                None, {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": mask}
+            )
             out[rows] = mean_pool(hidden, mask)
         return out

@@ -295,7 +295,9 @@ class OpenVINOBackend:
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """Return each text's token count as the model sees it (truncated to its longest input)."""
         longest = int(self.meta["max_length"])
-        return [len(row) for row in self.tokenizer(list(texts), truncation=True, max_length=longest)["input_ids"]]
+        return [
+            len(row) for row in self.tokenizer(list(texts), truncation=True, max_length=longest)["input_ids"]
+        ]
 
     @staticmethod
     def _collect(request: Any, batch: tuple[list[int], np.ndarray] | None, out: np.ndarray) -> None:

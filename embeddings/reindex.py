@@ -100,7 +100,9 @@ def rollback(store: IndexStore, encoder: TextEncoder) -> Manifest:
     """Serve the previous generation again; raises IndexMismatch when this encoder cannot query it."""
 
     def servable(previous: Manifest) -> None:
-        reason = encoder_mismatch(previous, encoder.for_index(encoder_setting(previous.encoder, previous.precision)))
+        reason = encoder_mismatch(
+            previous, encoder.for_index(encoder_setting(previous.encoder, previous.precision))
+        )
         if reason:
             raise IndexMismatch(
                 f"refusing to roll back {store.location}: the previous index ({previous.generation}, "

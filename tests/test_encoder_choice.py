@@ -58,7 +58,10 @@ def test_the_shipped_table_names_only_known_encoders_and_says_how_each_row_was_m
 
 @pytest.mark.parametrize("isa", ["amx", "avx512-vnni", "avx512", "avx2", "baseline"])
 def test_every_cpu_gets_a_concrete_encoder(isa: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    flags = {"amx": {"amx_tile", "amx_int8", "avx512f", "avx512_vnni"}, "avx512-vnni": {"avx512f", "avx512_vnni"}}
+    flags = {
+        "amx": {"amx_tile", "amx_int8", "avx512f", "avx512_vnni"},
+        "avx512-vnni": {"avx512f", "avx512_vnni"},
+    }
     flags |= {"avx512": {"avx512f"}, "avx2": {"avx2"}, "baseline": set()}
     monkeypatch.setattr(encoder_module, "this_cpu", lambda: Cpu("test", frozenset(flags[isa])))
     assert cpu_choice().setting in ENCODERS
