@@ -221,7 +221,7 @@ class Encoder:
         self.token_budget = token_budget
         self.cache_dir = cache_dir
         self.threads = THREADS | ({"passage": passage_threads} if passage_threads else {})
-        self._options = {
+        self._options: dict[str, Any] = {
             "query_prompt": query_prompt,
             "passage_prompt": passage_prompt,
             "batch_size": batch_size,

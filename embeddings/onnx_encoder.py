@@ -108,7 +108,8 @@ def _export(model: str, model_id: str, precision: str, out: Path) -> None:
     st = SentenceTransformer(source, device="cpu", model_kwargs={"attn_implementation": "eager"})
     pooling = _check_pipeline(st, model)
     tokenizer = st.tokenizer
-    transformer = st[0].auto_model.eval()
+    transformer: Any = st[0].auto_model
+    transformer.eval()
     example = tokenizer(["passage: 示例", "query: example"], padding=True, return_tensors="pt")
     traced, fused = out / "traced.onnx", out / "fused.onnx"
     axes = {0: "batch", 1: "tokens"}
