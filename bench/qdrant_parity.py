@@ -5,7 +5,7 @@ usage: bench/quality.py --backend qdrant [--cache DIR] [--fraction F] [--limit N
 Qdrant's in-process mode is pure Python (brute force, ~0.2 s per sparse scan of 1,000 points on
 this machine), so the comparison runs on a stable subset of the eval pages (--fraction, by a hash
 of the file name) and the questions about them; both backends index exactly the same pages with
-the same cached vectors (bench/quality.py's CachedEncoder). --lexical also compares the two
+the same cached vectors (bench/eval_sets.py's CachedEncoder). --lexical also compares the two
 lexical representations (IDF sparse vector vs the BM25 text index on pre-tokenized text).
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.quality import EVAL, MODEL, CachedEncoder, fmt
+from bench.eval_sets import EVAL, MODEL, CachedEncoder, fmt
 
 SUBSETS = ("cmrc2018", "drcd", "xquad")
 

@@ -39,71 +39,81 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.eval_sets import EVAL, EVAL_NEWS, MODEL, CachedEncoder, fmt
 from bot.config import Settings
 from embeddings import rank
-from embeddings.encoder import Encoder
 from embeddings.local.lexical import LexicalIndex
 from embeddings.search import Searcher
 from embeddings.tokens import SEGMENTERS
 
-REPO = Path(__file__).resolve().parents[1]
-EVAL = REPO.parent / "shared" / "eval"
-EVAL_NEWS = REPO.parent / "shared" / "eval-news"
+EVAL_WEB = EVAL.parent / "eval-web"
 # The bot's default cap on quotes from one article (QUOTEBOT_MAX_PER_ARTICLE).
 SHIPPED_CAP = int(Settings.model_fields["max_per_article"].default)
-MODEL = str(REPO.parent / "shared" / "models" / "multilingual-e5-small-zh-en")
 
 
-class CachedEncoder(Encoder):
-    """An Encoder that remembers every vector it computed, per text, in one .npz per prompt."""
+class CachedReranker:
+    """A reranker that remembers each pair's logit, per reranker weights, in one .npz under the cache."""
 
-    def __init__(self, model: str, cache: Path, encoder: str = "torch") -> None:
-        super().__init__(model, encoder=encoder)
-        self.cache = cache
+    def __init__(self, inner: Any, cache: Path) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.digest = inner.digest
+        self.path = cache / f"logits-{self.digest[:16]}.npz"
+        self.known: dict[str, float] = {}
+        if self.path.exists():
+            with np.load(self.path) as saved:
+                self.known = dict(zip(saved["keys"].tolist(), saved["logits"].tolist(), strict=True))
         self.computed = 0
 
-    def _store(self, kind: str) -> Path:
-        prompt = self.prompts[kind]
-        # torch keeps its old key, so caches made before encoder backends stay valid.
-        backend = "" if self.backend == "torch" else f"\x00{self.backend}-{self.requested_precision}"
-        key = hashlib.sha256(f"{self.model_id}\x00{prompt}{backend}".encode()).hexdigest()[:16]
-        return self.cache / f"vectors-{kind}-{key}.npz"
+    def score(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Return one logit per pair, from the cache when possible."""
+        keys = [hashlib.sha256(f"{q}\x00{p}".encode()).hexdigest()[:20] for q, p in pairs]
+        missing = list({k: pair for k, pair in zip(keys, pairs, strict=True) if k not in self.known}.items())
+        for start in range(0, len(missing), 2048):
+            chunk = missing[start : start + 2048]
+            logits = self.inner.score([pair for _, pair in chunk]).tolist()
+            self.known.update(zip((k for k, _ in chunk), logits, strict=True))
+            self.computed += len(chunk)
+            self.save()
+        return np.array([self.known[k] for k in keys], dtype=np.float64)
 
-    def _cached(
-        self, texts: Sequence[str], kind: str, compute: Callable[[Sequence[str]], np.ndarray]
-    ) -> np.ndarray:
-        path = self._store(kind)
-        known: dict[str, np.ndarray] = {}
-        if path.exists():
-            with np.load(path) as saved:
-                known = dict(zip(saved["keys"].tolist(), saved["vectors"], strict=True))
-        keys = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
-        missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
-        if missing:
-            vectors = compute([t for _, t in missing])
-            self.computed += len(missing)
-            known.update(zip((k for k, _ in missing), vectors, strict=True))
-            self.cache.mkdir(parents=True, exist_ok=True)
-            np.savez(path, keys=np.array(list(known)), vectors=np.stack(list(known.values())))
-        if not keys:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.stack([known[k] for k in keys]).astype(np.float32)
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Encode questions, from the cache when possible."""
-        return self._cached(texts, "query", super().encode_queries)
-
-    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
-        """Encode passages, from the cache when possible."""
-        return self._cached(texts, "passage", super().encode_passages)
+    def save(self) -> None:
+        """Write the cache."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keys = list(self.known)
+        np.savez(self.path, keys=np.array(keys), logits=np.array([self.known[k] for k in keys]))
 
 
-SETS = {"eval": (EVAL, ("cmrc2018", "drcd", "xquad")), "news": (EVAL_NEWS, ("newsqatrain",))}
+def verifier(args: argparse.Namespace) -> CachedReranker | None:
+    """Return the reranker --reranker names (cached per pair), or None for "none"."""
+    from embeddings.reranker import CrossEncoderReranker, resolve
+
+    model = resolve(args.reranker)
+    if model is None:
+        return None
+    return CachedReranker(CrossEncoderReranker(model, runtime=args.reranker_runtime), args.cache)
+
+
+def with_verifier(searcher: Searcher, reranker: CachedReranker | None) -> Searcher:
+    """Return a copy of the Searcher that verifies with reranker."""
+    copied = copy.copy(searcher)
+    copied.reranker = reranker
+    return copied
+
+
+SETS = {
+    "eval": (EVAL, ("cmrc2018", "drcd", "xquad")),
+    "news": (EVAL_NEWS, ("newsqatrain",)),
+    # Web-search queries: DuReader-checklist (one gold paragraph) apart from DuReader 2.0 (answers
+    # often in several results).
+    "web": (EVAL_WEB, ("web", "web-du2")),
+}
 # A later quote is shown while quotes that far below the best one contain an answer this often.
 QUOTE_PRECISION = 0.05
 # In-corpus questions of each kind the abstention must answer on the development half. 97.5% left
@@ -201,9 +211,15 @@ def questions(encoder: CachedEncoder, name: str, sample: int) -> list[Question]:
     texts = [rank.check_question(r["question"]) for r in rows]
     vectors = encoder.encode_queries(texts)
     return [
-        Question(r["id"], t, r["id"].split(":")[0], rank.question_kind(t), r["doc"], tuple(r["answers"]), v)
+        Question(r["id"], t, subset_of(r["id"]), rank.question_kind(t), r["doc"], tuple(r["answers"]), v)
         for r, t, v in zip(rows, texts, vectors, strict=True)
     ]
+
+
+def subset_of(question_id: str) -> str:
+    """Return the subset a question is reported in: its id's prefix (web-du2 apart from web)."""
+    prefix, _, rest = question_id.partition(":")
+    return "web-du2" if prefix == "web" and rest.startswith("du2-") else prefix
 
 
 def answered(hits: Sequence[str], question: Question) -> int | None:
@@ -265,11 +281,6 @@ def shipped(
     return hits, took
 
 
-def fmt(cells: tuple[float, ...]) -> str:
-    """Return a1/a3/mrr as one cell."""
-    return "/".join(f"{c:.3f}" for c in cells)
-
-
 def report(
     title: str, rows: dict[str, dict[str, tuple[float, float, float]]], subsets: Sequence[str]
 ) -> None:
@@ -282,6 +293,7 @@ def report(
 def quality(args: argparse.Namespace) -> None:
     """Print BM25 / dense / RRF / the shipped Searcher per subset, both halves, and abstention rates."""
     encoder = CachedEncoder(MODEL, args.cache, args.encoder)
+    reranker = verifier(args)
     searchers = {name: index(encoder, name, args) for name in SETS}
     sets = {name: questions(encoder, name, args.sample) for name in SETS}
     for name, qs in sets.items():
@@ -290,6 +302,11 @@ def quality(args: argparse.Namespace) -> None:
         hits, took = shipped(searchers[name], qs)
         methods["Searcher"] = hits
         methods["no abstention"] = shipped(searchers[name], qs, abstain=False)[0]
+        held = [i for i, q in enumerate(qs) if not q.dev]
+        if reranker is not None:  # judged on the held-out half only: it was trained on the other
+            verified = with_verifier(searchers[name], reranker)
+            hits_v, took_v = shipped(verified, [qs[i] for i in held])
+            answers_all = shipped(verified, [qs[i] for i in held], abstain=False)[0]
         for half, pick in (
             ("all", lambda q: True),
             ("dev", lambda q: q.dev),
@@ -297,9 +314,17 @@ def quality(args: argparse.Namespace) -> None:
         ):
             keep = [i for i, q in enumerate(qs) if pick(q)]
             rows = {m: table([qs[i] for i in keep], [h[i] for i in keep]) for m, h in methods.items()}
+            if half == "held-out" and reranker is not None:
+                rows["+ verifier"] = table([qs[i] for i in held], hits_v)
+                rows["verifier, all"] = table([qs[i] for i in held], answers_all)
             report(f"{name}, {half} questions ({len(keep)})", rows, subsets)
         print("answered in-corpus: " + answered_rates(qs, took))
+        print("  held-out, as shipped: " + answered_rates([qs[i] for i in held], [took[i] for i in held]))
+        if reranker is not None:
+            print("  held-out, with the verifier: " + answered_rates([qs[i] for i in held], took_v))
     abstention(encoder, searchers, sets, args)
+    if reranker is not None:
+        verified_abstention(encoder, searchers, sets, args, reranker)
 
 
 def answered_rates(qs: Sequence[Question], took: Sequence[bool]) -> str:
@@ -346,6 +371,35 @@ def abstention(
         print(
             f"  {a} questions on the {b} index: "
             f"refuses {refusals(searchers[b], sets[a]):.3f} of {len(sets[a])}"
+        )
+
+
+def verified_abstention(
+    encoder: CachedEncoder,
+    searchers: dict[str, Searcher],
+    sets: dict[str, list[Question]],
+    args: argparse.Namespace,
+    reranker: CachedReranker,
+) -> None:
+    """Print, on held-out questions only, in-corpus answered and out-of-corpus refused, without/with."""
+    print("\nabstention on held-out questions (without the verifier / with it)")
+    for name, qs in sets.items():
+        held = [q for q in qs if not q.dev]
+        lacking = index(encoder, name, args, "first")  # the development pages: held-out pages missing
+        holding = index(encoder, name, args, "second")
+        print(
+            f"  {name}: refuses {refusals(lacking, held):.3f} / "
+            f"{refusals(with_verifier(lacking, reranker), held):.3f} of {len(held)} held-out questions "
+            f"whose pages are not indexed; answers {1 - refusals(holding, held):.3f} / "
+            f"{1 - refusals(with_verifier(holding, reranker), held):.3f} of them when they are",
+            flush=True,
+        )
+    for a, b in (("eval", "news"), ("news", "eval"), ("web", "eval"), ("eval", "web")):
+        held = [q for q in sets[a] if not q.dev]
+        print(
+            f"  held-out {a} questions on the {b} index: refuses {refusals(searchers[b], held):.3f} / "
+            f"{refusals(with_verifier(searchers[b], reranker), held):.3f} of {len(held)}",
+            flush=True,
         )
 
 
@@ -471,6 +525,138 @@ def calibrate(args: argparse.Namespace) -> None:
     print(text)
 
 
+# The verifier's grid (dev half): candidates it reads and the weight of its probability in the score.
+VERIFY_DEPTHS = (5, 10)
+VERIFY_WEIGHTS = (0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0)
+# In-corpus questions of each kind the verifier's abstention answers on the development half.
+VERIFIED_ANSWERED = 0.985
+# Development questions per set the verifier is calibrated on (scoring pairs is the cost).
+VERIFY_SAMPLE = 1500
+
+
+def verified_pools(
+    searcher: Searcher, qs: Sequence[Question], reranker: CachedReranker, depth: int
+) -> list[tuple[Question, list[rank.Candidate], Mapping[int, Any], list[float]]]:
+    """Return each question's candidates, their passages and the verifier's logits of the first depth."""
+    out = []
+    for start in range(0, len(qs), 64):
+        batch = qs[start : start + 64]
+        pools = searcher._pools([q.text for q in batch], np.stack([q.vector for q in batch]))
+        found = [searcher.candidates(q.text, q.vector, pool) for q, pool in zip(batch, pools, strict=True)]
+        pairs = [
+            (q.text, pool.passages[c.passage_id].text)
+            for q, pool, cands in zip(batch, pools, found, strict=True)
+            for c in cands[:depth]
+        ]
+        logits = reranker.score(pairs).tolist()
+        at = 0
+        for q, pool, cands in zip(batch, pools, found, strict=True):
+            n = len(cands[:depth])
+            out.append((q, cands, pool.passages, logits[at : at + n]))
+            at += n
+    return out
+
+
+def verified_signals(
+    pools: Sequence[tuple[Question, list[rank.Candidate], Mapping[int, Any], list[float]]],
+    depth: int,
+    weight: float,
+    cal: Any,
+) -> tuple[list[list[tuple[str, float]]], np.ndarray, np.ndarray]:
+    """Return the first 3 quotes (text, score) per question and both abstention signals."""
+    quotes, chance, combined = [], [], []
+    for q, cands, passages, logits in pools:
+        final = rank.verify(cands, logits[:depth], weight)
+        hits = rank.select_hits(final, passages, top_k=3, max_per_article=SHIPPED_CAP)
+        quotes.append([(h.text, h.score) for h in hits])
+        chance.append(max((c.verified for c in final if c.verified is not None), default=0.0))
+        combined.append(max((c.relevance for c in final), default=0.0) - cal.threshold(q.kind))
+    return quotes, np.array(chance), np.array(combined)
+
+
+def calibrate_verifier(args: argparse.Namespace) -> None:
+    """Derive the verifier's depth, weight, quote margin and per-kind thresholds on the dev half."""
+    from functools import cache
+
+    from embeddings import calibration
+
+    rank.shingles = cache(rank.shingles)
+    encoder = CachedEncoder(MODEL, args.cache, args.encoder)
+    reranker = verifier(args)
+    if reranker is None:
+        raise SystemExit("--calibrate-verifier needs a reranker (--reranker)")
+    depth = max(VERIFY_DEPTHS)
+    inside, outside = [], []
+    for name in SETS:
+        dev = [q for q in questions(encoder, name, args.sample) if q.dev and q.kind != "cross-lingual"]
+        dev = dev[:: max(1, math.ceil(len(dev) / VERIFY_SAMPLE))]
+        inside += verified_pools(index(encoder, name, args), dev, reranker, depth)
+        # The index of the other half lacks these questions' pages: out of corpus.
+        outside += verified_pools(index(encoder, name, args, "second"), dev, reranker, depth)
+        print(f"{name}: {len(dev)} dev questions scored ({reranker.computed} pairs computed)", flush=True)
+    cal = calibration.for_encoder(encoder.model_id, encoder.family)
+    qs = [q for q, *_ in inside]
+    scores = {}
+    for d in VERIFY_DEPTHS:
+        for w in VERIFY_WEIGHTS:
+            quotes = verified_signals(inside, d, w, cal)[0]
+            cells = table(qs, [[t for t, _ in qq] for qq in quotes])
+            scores[d, w] = float(np.mean([(a1 + a3) / 2 for s, (a1, a3, _) in cells.items() if s != "ALL"]))
+            print(f"  depth {d} weight {w}: mean (ans@1+ans@3)/2 over subsets {scores[d, w]:.4f}", flush=True)
+    best_depth, weight = max(scores, key=lambda k: (round(scores[k], 4), -k[0], -k[1]))
+    quotes, chance, combined = verified_signals(inside, best_depth, weight, cal)
+    _, chance_out, combined_out = verified_signals(outside, best_depth, weight, cal)
+    margin = verified_margin(qs, quotes)
+    kinds = sorted({q.kind for q in qs})
+    chosen: dict[str, Any] = {}
+    for signal, inner, outer in (("verifier", chance, chance_out), ("combined", combined, combined_out)):
+        cut = kind_thresholds({k: inner[[q.kind == k for q in qs]] for k in kinds}, VERIFIED_ANSWERED)
+        refused = {
+            name: float(
+                np.mean([outer[i] < cut[q.kind] for i, q in enumerate(qs) if q.id.startswith(prefix)])
+            )
+            for name, prefix in (("eval", ("cmrc", "drcd", "xquad")), ("news", "newsqa"), ("web", "web"))
+        }
+        print(f"  abstain on {signal}: thresholds {cut}; refuses out of corpus (dev) {refused}", flush=True)
+        chosen[signal] = (float(np.mean(list(refused.values()))), cut)
+    signal = max(chosen, key=lambda k: chosen[k][0])
+    record = calibration.Verification(
+        reranker=Path(reranker.model_id).name,
+        sha256=reranker.digest,
+        depth=best_depth,
+        weight=weight,
+        quote_margin=margin,
+        abstain_on=signal,
+        min_score={k: round(v, 4) for k, v in chosen[signal][1].items()},
+        measured=(
+            f"bench/quality.py --calibrate-verifier, {time.strftime('%Y-%m-%d')}: {len(qs)} dev questions "
+            f"({', '.join(f'{k} {sum(q.kind == k for q in qs)}' for k in kinds)}); thresholds answer "
+            f"{VERIFIED_ANSWERED:.1%} of them; the signal refusing more dev questions whose page is "
+            "not indexed"
+        ),
+    )
+    for path in sorted(calibration.PACKAGED.glob(f"{Path(MODEL).name}*.json")):
+        stored = replace(calibration.read_record(path), verification=record)
+        path.write_text(calibration.to_json(stored), encoding="utf-8")
+        print(f"wrote {path}")
+    print(calibration.to_json(replace(cal, verification=record)))
+
+
+def verified_margin(qs: Sequence[Question], quotes: Sequence[Sequence[tuple[str, float]]]) -> float:
+    """Return the gap to the best quote past which later quotes hold an answer < QUOTE_PRECISION of times."""
+    gaps, right = [], []
+    for q, qq in zip(qs, quotes, strict=True):
+        for text, score in qq[1:]:
+            gaps.append(qq[0][1] - score)
+            right.append(answered([text], q) is not None)
+    gap, hit = np.array(gaps), np.array(right)
+    for start in np.arange(0.0, gap.max(initial=0.0), 0.01):
+        window = (gap >= start) & (gap < start + 0.05)
+        if window.sum() >= 30 and hit[window].mean() < QUOTE_PRECISION:
+            return round(float(start), 3)
+    return round(float(gap.max(initial=0.0)), 3)
+
+
 def side_bench(doc: str | None) -> tuple[argparse.Namespace, CachedEncoder]:
     """Parse a side bench's --cache/--sample/--encoder (as this bench's) and open its cached encoder."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -499,6 +685,15 @@ def main() -> None:
     )
     parser.add_argument("--segmenters", action="store_true", help="compare BM25 segmentations")
     parser.add_argument(
+        "--reranker", default="shipped", help="QUOTEBOT_RERANKER value: shipped (default), none, a directory"
+    )
+    parser.add_argument("--reranker-runtime", default="openvino", help="openvino (default) or torch")
+    parser.add_argument(
+        "--calibrate-verifier",
+        action="store_true",
+        help="derive the verifier's depth, weight, margin and thresholds (dev half) into the records",
+    )
+    parser.add_argument(
         "--calibrate", action="store_true", help="derive and store the ranking constants (dev half)"
     )
     parser.add_argument(
@@ -523,6 +718,8 @@ def main() -> None:
         parity(args)
     elif args.segmenters:
         segmenters(args)
+    elif args.calibrate_verifier:
+        calibrate_verifier(args)
     elif args.calibrate:
         calibrate(args)
     else:

@@ -1,11 +1,8 @@
-"""The admin side's UI strings (reindexing, uploads, /status) in the three languages of bot.strings."""
+"""The admin side's UI strings (reindexing, uploads, /status) in the three languages of bot.languages."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from bot.strings import Lang
+from bot.languages import Lang
 
 ADMIN_STRINGS: dict[str, dict[Lang, str]] = {
     # Reindexing

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from embeddings.models import ReindexProgress, ReindexReport
     from embeddings.progress import Progress
     from embeddings.qdrant.client import QdrantConfig
+    from embeddings.reranker import Reranker
 
 
 def qdrant_config(settings: Settings) -> QdrantConfig:
@@ -61,13 +62,14 @@ def index_store(settings: Settings) -> IndexStore:
     return local_store(settings.index_dir)
 
 
-def open_live(settings: Settings, encoder: Encoder) -> LiveSearcher:
+def open_live(settings: Settings, encoder: Encoder, reranker: Reranker | None = None) -> LiveSearcher:
     """Return the searcher that follows the configured backend's live generation."""
     from embeddings.live import LiveSearcher
 
     return LiveSearcher(
         index_store(settings),
         encoder,
+        reranker=reranker,
         top_k=settings.top_k,
         max_per_article=settings.max_per_article,
         min_score=settings.min_score,

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
         "reindex stores with the index instead of the one shipped for the model; a missing or malformed "
         "file stops the program at start-up.",
     )
+    reranker: str = Field(
+        "shipped",
+        description='Answer verifier that orders the quotes and decides "not in the corpus": `shipped` (the '
+        "one trained for quotebot), `none`, `hashing` (the test double), or a sentence-transformers "
+        "CrossEncoder directory or hub id (it re-orders the first candidates; only a verifier measured "
+        "by `bench/quality.py --calibrate-verifier` also decides abstention).",
+    )
     telegram_token: SecretStr | None = Field(None, description="Bot token from @BotFather (serve).")
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(
         frozenset(), description="Comma-separated Telegram user ids allowed to run admin commands."

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.strings import DEFAULT, LANGUAGES, STRINGS, Lang
+from bot.languages import DEFAULT, LANGUAGES, Lang
+from bot.strings import STRINGS
 
 __all__ = ["DEFAULT", "LANGUAGES", "STRINGS", "Lang", "pick_language", "text"]
 

@@ -8,13 +8,8 @@ their original script.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 from bot.admin_strings import ADMIN_STRINGS
-
-Lang = Literal["zh-hans", "zh-hant", "en"]
-LANGUAGES: tuple[Lang, ...] = get_args(Lang)
-DEFAULT: Lang = "zh-hans"
+from bot.languages import Lang
 
 STRINGS: dict[str, dict[Lang, str]] = {
     # /start and /help

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from embeddings.manifest import Encoding, Manifest, PageRecord
+from embeddings.manifest import Encoding, Manifest, PageRecord, mismatch
 from embeddings.models import Headline, Passage
 
 Vector = npt.NDArray[np.float32]  # one L2-normalised vector, shape (d,)
@@ -121,6 +121,14 @@ class TextEncoder(Protocol):
     def encode_sentences(self, texts: Sequence[str]) -> Matrix:
         """Encode a hit's sentences like passages, on the question path's thread budget (highlights)."""
         ...
+
+
+def encoder_mismatch(manifest: Manifest, encoder: TextEncoder) -> str:
+    """Return why this encoder cannot query the index's vectors, or "" when it can."""
+    # The model and encoder come first: the prompts and dimension of a real model need it loaded.
+    return mismatch(manifest, encoder.model_id, None, None, encoder.family) or mismatch(
+        manifest, encoder.model_id, encoder.dimension, encoder.prompts
+    )
 
 
 class DenseSearch(Protocol):

@@ -27,7 +27,25 @@ KINDS = ("simplified", "traditional", "cross-lingual")
 # The file whose sha256 identifies a model directory's weights: the first of these it has.
 WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 DEFAULTS = "defaults: no calibration record for this model"
+ABSTAIN_ON = ("verifier", "combined")
 _NUMBERS = ("lexical_weight", "page_weight", "caption_penalty", "quote_margin")
+
+
+@dataclass(frozen=True)
+class Verification:
+    """How the answer verifier's score enters ranking and abstention, measured for one reranker."""
+
+    reranker: str  # the reranker's directory name
+    sha256: str  # sha256 of its weights: another reranker does not use these constants
+    depth: int = 10  # the first candidates (by relevance) it reads
+    weight: float = 1.0  # their score becomes relevance + weight * sigmoid(logit)
+    quote_margin: float = 0.08  # later quotes within this of the best (combined) score are shown
+    # What refuses a question, per kind it verifies: with abstain_on "verifier", the best probability
+    # the verifier gives any candidate below min_score; with "combined", the best combined score below
+    # the vector family's relevance threshold plus min_score (so one record serves every family).
+    abstain_on: str = "verifier"
+    min_score: Any = field(default_factory=lambda: MappingProxyType({}))
+    measured: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,6 +65,7 @@ class Calibration:
     )
     measured: str = ""  # how and on what the record was measured
     model_sha256: str = ""  # sha256 of the weights file (WEIGHTS) it was measured with; "": match by name
+    verification: Verification | None = None  # the shipped reranker's constants (None: no verifier)
 
     def threshold(self, kind: str) -> float:
         """Return the abstention threshold for a question kind."""
@@ -69,7 +88,28 @@ def from_dict(data: Any) -> Calibration:
     known |= {k: float(known[k]) for k in _NUMBERS if k in known}
     known |= {k: str(known[k]) for k in ("model", "measured", "model_sha256") if k in known}
     known["min_relevance"] = MappingProxyType({k: float(v) for k, v in data["min_relevance"].items()})
+    known["verification"] = _verification(data.get("verification"))
     return Calibration(**known)
+
+
+def _verification(data: Any) -> Verification | None:
+    """Return the verifier's constants in plain data (None when absent); ValueError when malformed."""
+    if data is None:
+        return None
+    if not isinstance(data, Mapping) or not isinstance(data.get("min_score"), Mapping):
+        raise ValueError("a verification record is an object with a min_score object")
+    if data.get("abstain_on", "verifier") not in ABSTAIN_ON:
+        raise ValueError(f"verification abstain_on must be one of {', '.join(ABSTAIN_ON)}")
+    return Verification(
+        reranker=str(data["reranker"]),
+        sha256=str(data["sha256"]),
+        depth=int(data.get("depth", 10)),
+        weight=float(data.get("weight", 1.0)),
+        quote_margin=float(data.get("quote_margin", 0.08)),
+        abstain_on=str(data.get("abstain_on", "verifier")),
+        min_score=MappingProxyType({str(k): float(v) for k, v in data["min_score"].items()}),
+        measured=str(data.get("measured", "")),
+    )
 
 
 def from_json(text: str) -> Calibration:
@@ -90,7 +130,14 @@ def read_record(path: Path) -> Calibration:
 def as_dict(calibration: Calibration) -> dict[str, Any]:
     """Return the record's fields as plain data."""
     data = {f.name: getattr(calibration, f.name) for f in fields(calibration)}
-    return data | {"min_relevance": dict(calibration.min_relevance)}
+    verification = calibration.verification
+    return data | {
+        "min_relevance": dict(calibration.min_relevance),
+        "verification": None
+        if verification is None
+        else {f.name: getattr(verification, f.name) for f in fields(verification)}
+        | {"min_score": dict(verification.min_score)},
+    }
 
 
 def to_json(calibration: Calibration) -> str:

@@ -12,6 +12,7 @@ from embeddings.calibration import as_dict
 from embeddings.errors import EmbeddingsError, IndexMissing
 
 if TYPE_CHECKING:
+    from embeddings.reranker import Reranker
     from embeddings.search import Searcher
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,11 @@ class LiveSearcher:
         top_k: int = 3,
         max_per_article: int = 2,
         min_score: float | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self.store = store
         self.encoder = encoder
+        self.reranker = reranker
         self.check_interval = check_interval
         self.top_k, self.max_per_article, self.min_score = top_k, max_per_article, min_score
         self._searcher: Searcher | None = None
@@ -143,6 +146,7 @@ class LiveSearcher:
                 top_k=self.top_k,
                 max_per_article=self.max_per_article,
                 min_score=self.min_score,
+                reranker=self.reranker,
             )
         except Exception:
             self._failed = name

@@ -8,10 +8,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from embeddings.backend import TextEncoder
+from typing import Any
 
 SCHEMA_VERSION = 1
 
@@ -143,14 +140,6 @@ def new_manifest(
         pages=dict(pages),
         generation=name,
         calibration=None if calibration is None else json.loads(json.dumps(calibration)),
-    )
-
-
-def encoder_mismatch(manifest: Manifest, encoder: TextEncoder) -> str:
-    """Return why this encoder cannot query the index's vectors, or "" when it can."""
-    # The model and encoder come first: the prompts and dimension of a real model need it loaded.
-    return mismatch(manifest, encoder.model_id, None, None, encoder.family) or mismatch(
-        manifest, encoder.model_id, encoder.dimension, encoder.prompts
     )
 
 

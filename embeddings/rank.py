@@ -60,6 +60,7 @@ class Candidate:
     rrf: float  # reciprocal-rank fusion score
     relevance: float  # calibrated absolute score used for ranking and abstention
     page: float = 0.0  # BM25 coverage of the passage's whole article
+    verified: float | None = None  # the verifier's probability that it answers (None: not read)
 
 
 def fuse(
@@ -248,6 +249,31 @@ def quotable(candidates: Sequence[Candidate], threshold: float, margin: float) -
     if best < threshold:
         return []
     return [c for c in candidates if c.relevance >= best - margin]
+
+
+def verify(
+    candidates: Sequence[Candidate], logits: Sequence[float], weight: float, *, reorder_only: bool = False
+) -> list[Candidate]:
+    """Return candidates re-ranked with the verifier's logits of the first len(logits) of them.
+
+    Their relevance becomes relevance + weight * sigmoid(logit); with reorder_only (a verifier whose
+    constants were not measured) they are re-ordered by logit among themselves, scores unchanged.
+    """
+    head, rest = list(candidates[: len(logits)]), list(candidates[len(logits) :])
+    chance = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+    if reorder_only:
+        order = sorted(range(len(head)), key=lambda i: (-chance[i], head[i].passage_id))
+        slots = sorted(head, key=lambda c: (-c.relevance, c.passage_id))
+        moved = [
+            replace(head[i], relevance=slot.relevance, verified=float(chance[i]))
+            for i, slot in zip(order, slots, strict=True)
+        ]
+        return moved + rest
+    moved = [
+        replace(c, relevance=c.relevance + weight * float(p), verified=float(p))
+        for c, p in zip(head, chance, strict=True)
+    ]
+    return sorted(moved + rest, key=lambda c: (-c.relevance, c.passage_id))
 
 
 def threshold(calibration: Calibration, kind: str, min_score: float | None = None) -> float:

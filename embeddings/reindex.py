@@ -11,7 +11,14 @@ import numpy as np
 
 from corpus.errors import CorpusError
 from embeddings import calibration
-from embeddings.backend import EmbeddingScratch, GenerationWriter, IndexStore, Matrix, TextEncoder
+from embeddings.backend import (
+    EmbeddingScratch,
+    GenerationWriter,
+    IndexStore,
+    Matrix,
+    TextEncoder,
+    encoder_mismatch,
+)
 from embeddings.calibration import Calibration
 from embeddings.errors import FULL_FIX, IndexMismatch
 from embeddings.ids import passages_of
@@ -19,7 +26,6 @@ from embeddings.manifest import (
     Encoding,
     Manifest,
     PageRecord,
-    encoder_mismatch,
     encoder_setting,
     mismatch,
     package_version,

@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from embeddings import calibration, rank
-from embeddings.backend import Fusion, IndexReader, IndexStore, Matrix, Pool, TextEncoder, Vector
-from embeddings.calibration import Calibration
+from embeddings.backend import (
+    Fusion,
+    IndexReader,
+    IndexStore,
+    Matrix,
+    Pool,
+    TextEncoder,
+    Vector,
+    encoder_mismatch,
+)
+from embeddings.calibration import Calibration, Verification
 from embeddings.errors import FULL_FIX, BadQuestion, IndexCorrupt, IndexMismatch
-from embeddings.manifest import Manifest, encoder_mismatch, encoder_setting, vector_family
+from embeddings.manifest import Manifest, encoder_setting, vector_family
 from embeddings.models import Answer, Headline, Hit, Passage
+from embeddings.reranker import Reranker
 from embeddings.tokens import content_query, tokenize
 
 log = logging.getLogger(__name__)
 
 # Candidates taken from each index before fusion; enough to fill top_k after caps and folding.
 POOL = 50
+# Candidates a verifier without measured constants re-orders (a measured one says how many it reads).
+VERIFY_DEPTH = 10
 
 
 @dataclass(frozen=True)
@@ -52,9 +65,11 @@ class Searcher:
         max_per_article: int = 2,
         min_score: float | None = None,
         calibration: Calibration | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self._index = index
         self._encoder = encoder
+        self.reranker = reranker
         self._stats = stats
         self.top_k = top_k
         self.max_per_article = max_per_article
@@ -91,8 +106,46 @@ class Searcher:
         vectors = self._encoder.encode_queries(good)
         pools = self._pools(good, vectors) if good else []
         k = self.top_k if top_k is None else top_k
-        answers = (self._answer(q, vectors[i], k, 0, pools[i]) for i, q in enumerate(good))
+        candidates = [self.candidates(q, vectors[i], pools[i]) for i, q in enumerate(good)]
+        logits = self._verify_many(good, candidates, pools)
+        answers = (
+            self._answer(q, vectors[i], k, 0, pools[i], candidates[i], logits[i]) for i, q in enumerate(good)
+        )
         return [q if isinstance(q, BadQuestion) else next(answers) for q in checked]
+
+    def verification(self, question: str) -> tuple[int, Verification | None]:
+        """Return how many candidates the verifier reads for a checked question, and its constants.
+
+        (0, None): no verifier, or a question without Han characters (it was trained on Chinese
+        questions); (n, None): a verifier whose constants were not measured re-orders the first n.
+        """
+        kind = rank.question_kind(question)
+        if self.reranker is None or kind == "cross-lingual":
+            return 0, None
+        record = self.calibration.verification
+        if record is not None and record.sha256 == self.reranker.digest and kind in record.min_score:
+            return record.depth, record
+        return VERIFY_DEPTH, None
+
+    def _verify_many(
+        self, questions: Sequence[str], candidates: Sequence[list[rank.Candidate]], pools: Sequence[Pool]
+    ) -> list[list[float] | None]:
+        """Return each question's verifier logits of its first candidates, from one reranker call."""
+        spans: list[tuple[int, int] | None] = []
+        pairs: list[tuple[str, str]] = []
+        for question, found, pool in zip(questions, candidates, pools, strict=True):
+            depth = self.verification(question)[0]
+            if not depth:
+                spans.append(None)
+                continue
+            start = len(pairs)
+            pairs += [(question, pool.passages[c.passage_id].text) for c in found[:depth]]
+            spans.append((start, len(pairs)))
+        if not pairs:
+            return [None] * len(spans)
+        assert self.reranker is not None
+        scores = self.reranker.score(pairs).tolist()
+        return [None if span is None else scores[span[0] : span[1]] for span in spans]
 
     def _pools(self, questions: Sequence[str], vectors: Matrix) -> list[Pool]:
         """Return the candidate pools of checked questions and their vectors (one index call)."""
@@ -119,15 +172,58 @@ class Searcher:
             )
         ]
 
+    def ranked(
+        self,
+        question: str,
+        vector: Vector,
+        pool: Pool,
+        candidates: list[rank.Candidate] | None = None,
+        logits: Sequence[float] | None = None,
+    ) -> tuple[list[rank.Candidate], float, float]:
+        """Return the candidates in their final order, the abstention threshold and the quote margin.
+
+        The verifier (when there is one for this question) reads the first candidates; logits given
+        are its scores of them (search_many scores many questions' candidates in one call).
+        """
+        if candidates is None:
+            candidates = self.candidates(question, vector, pool)
+        kind = rank.question_kind(question)
+        threshold = rank.threshold(self.calibration, kind, self.min_score)
+        margin = self.calibration.quote_margin
+        depth, record = self.verification(question)
+        if not depth:
+            return candidates, threshold, margin
+        if logits is None:
+            assert self.reranker is not None
+            head = candidates[:depth]
+            logits = self.reranker.score(
+                [(question, pool.passages[c.passage_id].text) for c in head]
+            ).tolist()
+        if record is None:
+            return rank.verify(candidates, logits, 0.0, reorder_only=True), threshold, margin
+        final = rank.verify(candidates, logits, record.weight)
+        if record.abstain_on == "combined":
+            threshold += record.min_score[kind]
+        elif self.min_score != -math.inf:  # -inf: answer everything (benchmarks)
+            best = max((c.verified for c in final if c.verified is not None), default=0.0)
+            threshold = -math.inf if best >= record.min_score[kind] else math.inf
+        return final, threshold, record.quote_margin
+
     def _answer(
-        self, question: str, vector: Vector, top_k: int, offset: int, pool: Pool | None = None
+        self,
+        question: str,
+        vector: Vector,
+        top_k: int,
+        offset: int,
+        pool: Pool | None = None,
+        candidates: list[rank.Candidate] | None = None,
+        logits: Sequence[float] | None = None,
     ) -> Answer:
         """Rank, then build the Answer (hits with highlights, or the nearest headlines)."""
         if pool is None:
             pool = self._pools([question], vector[None, :])[0]
-        candidates = self.candidates(question, vector, pool)
-        threshold = rank.threshold(self.calibration, rank.question_kind(question), self.min_score)
-        good = rank.quotable(candidates, threshold, self.calibration.quote_margin)
+        candidates, threshold, margin = self.ranked(question, vector, pool, candidates, logits)
+        good = rank.quotable(candidates, threshold, margin)
         if not good:
             return Answer(question, False, nearest=rank.nearest_headlines(candidates, pool.passages))
         # One hit beyond the page tells whether a "more" page would have anything on it.
@@ -185,6 +281,7 @@ def open_searcher(
     top_k: int = 3,
     max_per_article: int = 2,
     min_score: float | None = None,
+    reranker: Reranker | None = None,
 ) -> Searcher:
     """Open a generation (the live one by default) for searching, checked against the encoder first."""
     name = store.live() if generation is None else generation
@@ -211,6 +308,7 @@ def open_searcher(
         max_per_article=max_per_article,
         min_score=min_score,
         calibration=record,
+        reranker=reranker,
     )
 
 

@@ -24,6 +24,9 @@ logging.getLogger("telegram.ext.Application").warning("library warning")
 logging.getLogger("embeddings.reindex").info("index now serves gen-1")
 logging.getLogger("bot.app").debug("own debug line")
 logging.getLogger("httpx").info("HTTP Request: POST https://api.telegram.org/bot123:SECRET/getMe")
+loss = logging.getLogger("transformers.modeling_utils")
+loss.warning("`loss_type=None` was set in the config but it is unrecognized. Using the default loss: `X`.")
+loss.warning("another transformers warning")
 """
 
 
@@ -38,9 +41,16 @@ def run(level: str) -> str:
 def test_default_level_shows_our_info_and_library_warnings_only() -> None:
     err = run("INFO")
     assert "index now serves gen-1" in err
-    assert "library warning" in err
+    assert "library warning" in err and "another transformers warning" in err
     for quiet in ("Building index", "AVX512", "Loading SentenceTransformer", "own debug line", "SECRET"):
         assert quiet not in err
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "INFO"])
+def test_the_unused_loss_type_warning_is_dropped_at_every_level(level: str) -> None:
+    err = run(level)
+    assert "loss_type" not in err
+    assert "another transformers warning" in err
 
 
 @pytest.mark.parametrize("level", ["DEBUG", "debug"])

@@ -60,6 +60,24 @@ class LibraryQuiet(logging.Filter):
         return record.levelno >= (self.level if own or self.level <= logging.DEBUG else logging.WARNING)
 
 
+class UnusedLossType(logging.Filter):
+    """Drops transformers' warning that the model's config names no training loss.
+
+    Tracing the model for OpenVINO reads its `loss_function`, and transformers then warns
+    "`loss_type=None` was set in the config but it is unrecognized": quotebot never trains, and a
+    newcomer's first run would read it as an error.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Return whether the record is shown."""
+        text = record.getMessage()
+        return not (text.startswith("`loss_type=") and "was set in the config but it is unrecognized" in text)
+
+
+# transformers logs it on its modeling_utils logger, to its own handler (no propagation to ours).
+LOSS_TYPE_LOGGER = "transformers.modeling_utils"
+
+
 def configure_logging(level: str) -> None:
     """Configure logging once: our records at level, libraries' from WARNING, HTTP clients quiet."""
     numeric = logging.getLevelName(level.upper())
@@ -72,6 +90,9 @@ def configure_logging(level: str) -> None:
     # httpx logs every request URL, and Bot API URLs contain the token: quiet even at DEBUG.
     for noisy in ("httpx", "httpcore", "telegram.ext.Updater", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    loss_type = logging.getLogger(LOSS_TYPE_LOGGER)
+    if not any(isinstance(f, UnusedLossType) for f in loss_type.filters):
+        loss_type.addFilter(UnusedLossType())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from bot.cli.streams import stdout_for_data
 from bot.config import TEST_ENCODER, Settings
 from embeddings.models import citation
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from embeddings.backend import TextEncoder
     from embeddings.errors import BadQuestion
     from embeddings.models import Answer, Hit, ReindexProgress, ReindexReport
+    from embeddings.reranker import Reranker
     from embeddings.search import Searcher
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,18 @@ def make_encoder(settings: Settings, *, serving: bool = False) -> TextEncoder:
         batch_size=settings.batch_size,
         passage_threads=serving_passage_threads() if serving else None,
     )
+
+
+def make_reranker(settings: Settings) -> Reranker | None:
+    """Return the configured answer verifier (it loads on first use), or None for `none`."""
+    from embeddings.reranker import CrossEncoderReranker, HashingReranker, resolve
+
+    if settings.reranker.strip().lower() == "hashing":
+        return HashingReranker()
+    model = resolve(settings.reranker)
+    if model is None:
+        return None
+    return CrossEncoderReranker(model, cache_dir=settings.encoder_cache)
 
 
 # ---------------------------------------------------------------- index
@@ -257,22 +271,25 @@ def run_search(args: argparse.Namespace, settings: Settings) -> int:
             print(f"quotebot search: give a question, e.g. quotebot search {EXAMPLE}", file=sys.stderr)
             return 2
         check_question(args.question)  # fails fast, before the model loads
-    searcher = open_live(settings, make_encoder(settings)).current
-    if args.jsonl:
-        try:
-            return answer_jsonl(searcher, _stdin_lines(), sys.stdout, top_k=top_k)
-        except BrokenPipeError:  # `quotebot search --jsonl < q.jsonl | head` closed the pipe: stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 0
+    if args.jsonl or args.json:
+        with stdout_for_data() as out:
+            searcher = open_live(settings, make_encoder(settings), make_reranker(settings)).current
+            try:
+                if args.jsonl:
+                    return answer_jsonl(searcher, _stdin_lines(), out, top_k=top_k)
+                answer = searcher.search(args.question, top_k=top_k)
+                print(json.dumps(answer_json(answer), ensure_ascii=False, indent=1), file=out)
+                return 0
+            except BrokenPipeError:  # `quotebot search --jsonl < q.jsonl | head` closed the pipe: stop
+                os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+                return 0
+    searcher = open_live(settings, make_encoder(settings), make_reranker(settings)).current
     answer = searcher.search(args.question, top_k=top_k)
-    if args.json:
-        print(json.dumps(answer_json(answer), ensure_ascii=False, indent=1))
-    else:
-        from bot.i18n import pick_language
-        from bot.render.terminal import render_terminal
+    from bot.i18n import pick_language
+    from bot.render.terminal import render_terminal
 
-        lang = args.lang or pick_language(os.environ.get("LC_ALL") or os.environ.get("LANG") or None)
-        print(render_terminal(answer, lang, color=sys.stdout.isatty()))
+    lang = args.lang or pick_language(os.environ.get("LC_ALL") or os.environ.get("LANG") or None)
+    print(render_terminal(answer, lang, color=sys.stdout.isatty()))
     return 0
 
 

@@ -35,10 +35,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def live_searcher(settings: Settings) -> tuple[LiveSearcher, TextEncoder]:
     """Return (live searcher, encoder) for the configured backend and model."""
     from bot.backends import open_live
-    from bot.cli.index import make_encoder
+    from bot.cli.index import make_encoder, make_reranker
 
     encoder = make_encoder(settings, serving=True)
-    return open_live(settings, encoder), encoder
+    return open_live(settings, encoder, make_reranker(settings)), encoder
 
 
 def run_chat_command(args: argparse.Namespace, settings: Settings) -> int:

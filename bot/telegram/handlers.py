@@ -17,8 +17,7 @@ from bot.render.welcome import render_help, render_start
 from bot.telegram.examples import examples_for
 from bot.telegram.links import decode_start_payload
 from bot.telegram.questions import addressed_question, answer_question, language_of
-from bot.telegram.runtime import BotContext, Runtime
-from bot.telegram.search_queue import search
+from bot.telegram.runtime import BotContext, Runtime, search
 from bot.telegram.sending import acknowledge, inline_results, markup, send_replies
 from embeddings.errors import BadQuestion, IndexMissing
 from embeddings.models import Passage

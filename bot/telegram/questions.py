@@ -13,8 +13,7 @@ from bot import i18n
 from bot.render.answers import render_answer
 from bot.render.reply import Reply
 from bot.telegram.links import passage_token
-from bot.telegram.runtime import BotContext, Runtime
-from bot.telegram.search_queue import search
+from bot.telegram.runtime import BotContext, Runtime, search
 from bot.telegram.sending import send_replies, typing_action
 from embeddings.errors import BadQuestion, IndexMissing
 from embeddings.models import Answer

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -16,6 +15,7 @@ from bot import i18n
 from bot.render.admin import render_progress, render_report
 from bot.render.split import split_message
 from bot.status import remember_reindex, report_summary
+from bot.telegram.runtime import BotContext, ReindexJob, Runtime
 from bot.telegram.sending import edit_quietly
 from corpus.errors import CorpusError
 from embeddings.errors import EmbeddingsError, IndexBusy
@@ -24,28 +24,9 @@ from embeddings.models import ReindexProgress, ReindexReport
 if TYPE_CHECKING:
     from telegram import Bot, Update
 
-    from bot.telegram.runtime import BotContext, Runtime
-
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 3.0  # seconds between progress edits; Telegram throttles edits of one message
-
-
-@dataclass
-class ReindexJob:
-    """The one reindex running in the background and the chat message that shows its progress."""
-
-    full: bool
-    chat_id: int
-    message_id: int
-    lang: i18n.Lang
-    progress: ReindexProgress | None = None
-    again: bool = False  # files arrived while running: run once more afterwards
-    finished: bool = False
-
-    def running(self) -> bool:
-        """Tell whether the job has not finished yet."""
-        return not self.finished
 
 
 def start_progress() -> ReindexProgress:

@@ -1,7 +1,8 @@
-"""What every handler shares, and the context type that hands it to them typed (PTB's contexttypesbot)."""
+"""What every handler shares (the runtime, the reindex job, search) and the typed context handing it over."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -9,14 +10,32 @@ from typing import TYPE_CHECKING, Any
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from bot.config import Settings
+from bot.languages import Lang
 from bot.state import BotState
 from bot.telegram.limiter import QuestionLimiter
+from embeddings.models import Answer, ReindexProgress
 
 if TYPE_CHECKING:
-    from bot.telegram.reindex import ReindexJob
     from bot.telegram.search_queue import SearchQueue
     from embeddings.backend import TextEncoder
     from embeddings.live import LiveSearcher
+
+
+@dataclass
+class ReindexJob:
+    """The one reindex running in the background and the chat message that shows its progress."""
+
+    full: bool
+    chat_id: int
+    message_id: int
+    lang: Lang
+    progress: ReindexProgress | None = None
+    again: bool = False  # files arrived while running: run once more afterwards
+    finished: bool = False
+
+    def running(self) -> bool:
+        """Tell whether the job has not finished yet."""
+        return not self.finished
 
 
 @dataclass
@@ -36,6 +55,17 @@ class Runtime:
     def is_admin(self, user_id: int | None) -> bool:
         """Tell whether a Telegram user id is on the admin allowlist."""
         return user_id is not None and user_id in self.settings.admin_ids
+
+
+async def search(rt: Runtime, question: str, offset: int = 0, *, user_id: int = 0) -> Answer:
+    """Search the live index off the event loop (first pages batched with other users' questions)."""
+    if offset == 0 and rt.queue is not None:
+        return await rt.queue.ask(question, user_id)
+
+    def run() -> Answer:
+        return rt.live.current.search(question, offset=offset)
+
+    return await asyncio.to_thread(run)
 
 
 class BotData:

@@ -10,7 +10,6 @@ from embeddings.errors import BadQuestion
 from embeddings.models import Answer
 
 if TYPE_CHECKING:
-    from bot.telegram.runtime import Runtime
     from embeddings.live import LiveSearcher
 
 T = TypeVar("T")
@@ -84,14 +83,3 @@ class SearchQueue:
                         future.set_result(result)
         finally:
             self._running -= 1
-
-
-async def search(rt: Runtime, question: str, offset: int = 0, *, user_id: int = 0) -> Answer:
-    """Search the live index off the event loop (first pages batched with other users' questions)."""
-    if offset == 0 and rt.queue is not None:
-        return await rt.queue.ask(question, user_id)
-
-    def run() -> Answer:
-        return rt.live.current.search(question, offset=offset)
-
-    return await asyncio.to_thread(run)

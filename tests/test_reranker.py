@@ -1,0 +1,200 @@
+"""The answer verifier: its contract, the test double, its place in ranking and abstention, its record."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from types import MappingProxyType
+
+import numpy as np
+import pytest
+
+from bot.cli.index import make_reranker
+from bot.config import Settings
+from embeddings import calibration, rank
+from embeddings.calibration import Calibration, Verification
+from embeddings.hashing import HashingEncoder
+from embeddings.local.dense import DenseIndex
+from embeddings.local.lexical import LexicalIndex
+from embeddings.local.reader import LocalReader
+from embeddings.models import Answer, Passage
+from embeddings.reranker import SHIPPED, CrossEncoderReranker, HashingReranker, resolve
+from embeddings.search import IndexStats, Searcher
+
+PASSAGES = [
+    # Same topic, one answers: the typhoon's landfall place is only in the second.
+    (1, "a.html", "颱風海葵週日帶來強風豪雨，氣象署發布陸上颱風警報，各地嚴陣以待。"),
+    (2, "b.html", "颱風海葵於週日下午在台東縣東河鄉登陸，中心氣壓955百帕。"),
+    (3, "c.html", "台積電週四公布第三季財報，營收達新台幣7596億元，年增39%。"),
+    (4, "d.html", "中国男足客场以0比7负于日本队，遭遇两连败。"),
+]
+
+
+def passages() -> list[Passage]:
+    return [
+        Passage(pid, doc, 0, text, "body", doc, "测试社", None, "2024-01-01") for pid, doc, text in PASSAGES
+    ]
+
+
+class Counting(HashingReranker):
+    """The test double, counting its calls and pairs."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        self.calls.append(len(pairs))
+        return super().score(pairs)
+
+
+class Fixed:
+    """A reranker that gives chosen logits by passage text (to steer order and abstention)."""
+
+    model_id = "fixed"
+    digest = "fixed-digest"
+
+    def __init__(self, logits: dict[str, float]) -> None:
+        self.logits = logits
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        return np.array([self.logits.get(p, -6.0) for _, p in pairs])
+
+
+def searcher(reranker: object | None, verification: Verification | None) -> Searcher:
+    encoder = HashingEncoder()
+    ps = passages()
+    ids = [p.id for p in ps]
+    dense = DenseIndex.create(encoder.dimension)
+    dense.add(np.array(ids), encoder.encode_passages([p.text for p in ps]))
+    lexical = LexicalIndex.build(ids, [p.text for p in ps])
+    stats = IndexStats(4, 4, None, None, encoder.model_id, "now", "flat")
+    record = Calibration(
+        model="hashing",
+        min_relevance=MappingProxyType({"simplified": 0.0, "traditional": 0.0, "cross-lingual": 0.0}),
+        verification=verification,
+    )
+    return Searcher(
+        LocalReader(ps, dense, lexical),
+        encoder,
+        stats,
+        top_k=3,
+        calibration=record,
+        reranker=reranker,  # type: ignore[arg-type]
+    )
+
+
+def verification(
+    digest: str, *, on: str = "verifier", minimum: float = 0.5, weight: float = 5.0
+) -> Verification:
+    kinds = {"simplified": minimum, "traditional": minimum}
+    return Verification(
+        "test", digest, depth=4, weight=weight, quote_margin=0.5, abstain_on=on, min_score=kinds
+    )
+
+
+QUESTION = "颱風海葵在哪裡登陸？"
+ANSWERS = PASSAGES[1][2]
+
+
+def test_the_double_prefers_the_passage_sharing_the_question_bigrams() -> None:
+    scores = HashingReranker().score([("营收多少", "台积电营收7596亿元"), ("营收多少", "男足负于日本队")])
+    assert scores[0] > scores[1]
+    assert HashingReranker().score([("营收多少", "台积电营收7596亿元")]).tolist() == scores[:1].tolist()
+
+
+def test_verify_adds_the_weighted_probability_and_reorders() -> None:
+    cands = [
+        rank.Candidate(1, 0.9, 0.0, 0.0, 0.9),
+        rank.Candidate(2, 0.8, 0.0, 0.0, 0.8),
+        rank.Candidate(3, 0.7, 0, 0, 0.7),
+    ]
+    moved = rank.verify(cands, [-4.0, 4.0], 1.0)
+    assert [c.passage_id for c in moved] == [2, 1, 3]
+    assert moved[0].relevance == pytest.approx(0.8 + 1 / (1 + math.exp(-4.0)))
+    assert moved[2].verified is None and moved[2].relevance == 0.7  # unread: unchanged
+
+
+def test_reorder_only_keeps_the_scores_and_swaps_the_passages() -> None:
+    cands = [rank.Candidate(1, 0.9, 0.0, 0.0, 0.9), rank.Candidate(2, 0.8, 0.0, 0.0, 0.8)]
+    moved = rank.verify(cands, [-4.0, 4.0], 0.0, reorder_only=True)
+    assert [(c.passage_id, c.relevance) for c in moved] == [(2, 0.9), (1, 0.8)]
+
+
+def test_a_measured_verifier_puts_the_passage_it_trusts_first() -> None:
+    plain = searcher(None, None).search(QUESTION)
+    assert plain.hits[0].text == ANSWERS  # retrieval alone ranks the landfall passage first
+    steer = Fixed({PASSAGES[0][2]: 4.0, ANSWERS: -4.0})
+    verified = searcher(steer, verification(steer.digest)).search(QUESTION)
+    assert verified.answered and verified.hits[0].text == PASSAGES[0][2]
+
+
+def test_the_verifier_refuses_when_no_candidate_answers() -> None:
+    steer = Fixed({})  # every passage -6: probability 0.0025 < 0.5
+    answer = searcher(steer, verification(steer.digest)).search(QUESTION)
+    assert not answer.answered and answer.nearest
+    assert searcher(None, None).search(QUESTION).answered  # without it the same question is answered
+
+
+def test_combined_abstention_adds_its_offset_to_the_relevance_threshold() -> None:
+    steer = Fixed({ANSWERS: 4.0})
+    assert searcher(steer, verification(steer.digest, on="combined", minimum=0.5)).search(QUESTION).answered
+    assert (
+        not searcher(steer, verification(steer.digest, on="combined", minimum=9.0)).search(QUESTION).answered
+    )
+
+
+def test_an_unmeasured_verifier_reorders_but_does_not_decide() -> None:
+    steer = Fixed({PASSAGES[0][2]: 4.0})  # its digest differs from the record's: constants not its own
+    answer = searcher(steer, verification("other-digest")).search(QUESTION)
+    assert answer.answered and answer.hits[0].text == PASSAGES[0][2]
+    assert searcher(Fixed({}), verification("other-digest")).search(QUESTION).answered  # no refusal
+
+
+def test_english_questions_are_not_verified() -> None:
+    double = Counting()
+    s = searcher(double, verification(double.digest))
+    s.search("Where did the typhoon make landfall?")
+    assert double.calls == []
+
+
+def test_search_many_scores_every_question_in_one_call() -> None:
+    double = Counting()
+    s = searcher(double, verification(double.digest, minimum=0.0))
+    questions = ["颱風海葵在哪裡登陸？", "台積電第三季營收多少？", "", "国足输给了谁？"]
+    many = s.search_many(questions)
+    assert len(double.calls) == 1 and double.calls[0] == 3 * 4
+    for question, answer in zip(questions, many, strict=True):
+        if question:
+            assert isinstance(answer, Answer)
+            single = s.search(question)
+            assert [h.passage_id for h in answer.hits] == [h.passage_id for h in single.hits]
+
+
+def test_the_record_round_trips_with_its_verification() -> None:
+    record = replace(Calibration(model="m"), verification=verification("abc", on="combined"))
+    again = calibration.from_json(calibration.to_json(record))
+    assert again == record and again.verification is not None and again.verification.abstain_on == "combined"
+    assert calibration.from_json(calibration.to_json(Calibration(model="m"))).verification is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"reranker": "x", "sha256": "y"},
+        {"reranker": "x", "sha256": "y", "min_score": {}, "abstain_on": "vote"},
+    ],
+)
+def test_a_malformed_verification_is_refused(bad: dict[str, object]) -> None:
+    data = calibration.as_dict(Calibration(model="m")) | {"verification": bad}
+    with pytest.raises(ValueError):
+        calibration.from_dict(data)
+
+
+def test_the_setting_names_the_verifier(tmp_path: object) -> None:
+    assert make_reranker(Settings(reranker="none")) is None
+    assert isinstance(make_reranker(Settings(reranker="hashing")), HashingReranker)
+    shipped = make_reranker(Settings(reranker="shipped"))
+    assert isinstance(shipped, CrossEncoderReranker) and shipped.model_id == str(SHIPPED.resolve())
+    assert resolve("cross-encoder/some-hub-id") == "cross-encoder/some-hub-id"
+    assert resolve("off") is None
