@@ -78,10 +78,11 @@ SentenceTransformer(sys.argv[1], device='cpu').save('/opt/quotebot/model')" "$MO
 ENV QUOTEBOT_MODEL=${MODEL:+/opt/quotebot/model}
 ENV QUOTEBOT_MODEL=${QUOTEBOT_MODEL:-$DEFAULT_MODEL}
 
-# The default encoder (QUOTEBOT_ENCODER=openvino-int8) quantises the model once into this cache; for a
-# baked model that happens here, at build time, so a container starts indexing at once. The shipped
-# answer verifier (in the package) is converted for OpenVINO here too. A mounted model
-# is converted on first start (mount a volume on /opt/quotebot/encoders to keep it across containers).
+# The default encoder (QUOTEBOT_ENCODER=auto: the variant measured fastest for the CPU, docs/encoders.md)
+# converts the model once into this cache; for a baked model that happens here, at build time, for the
+# build machine's CPU, so a container on a like CPU starts indexing at once. A mounted model, or another
+# CPU's choice, is converted on first start (mount a volume on /opt/quotebot/encoders to keep it). The
+# shipped answer verifier (in the package) is converted for OpenVINO here too.
 ENV QUOTEBOT_ENCODER_CACHE=/opt/quotebot/encoders
 RUN mkdir -p /opt/quotebot/encoders; \
     if [ -d /opt/quotebot/model ]; then python -c "from bot.config import load_settings; \

@@ -10,10 +10,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
-# The fastest encoder whose answers stay within 0.3 point of torch's (issue 8's rule): OpenVINO static
-# int8. On the whole ../shared/eval, full Searcher with its own thresholds, ans@1 / ans@3 0.871 / 0.952
-# against torch's 0.872 / 0.953 (bench/quality.py). Its vectors do not join a float index: --full.
-DEFAULT_ENCODER = "openvino-int8"
+# The encoder a new index is built with is chosen by the CPU (embeddings.encoder_choice: the fastest
+# variant measured within 0.3 point of torch for its instruction sets); questions follow each index's.
+DEFAULT_ENCODER = "auto"
 TEST_ENCODER = "hashing"  # embeddings.hashing: deterministic, no model (tests that do not judge answers)
 TELEGRAM_API_URL = "https://api.telegram.org"
 DEFAULT_OPS_LISTEN = "127.0.0.1:8089"
@@ -35,9 +34,10 @@ class Settings(BaseSettings):
     model: str = Field(DEFAULT_MODEL, description="Embedding model: hub id or local directory.")
     encoder: str = Field(
         DEFAULT_ENCODER,
-        description="Encoder backend: `openvino-int8` (static int8, converted once), `openvino` (bf16 where "
-        "the CPU has it, else fp32), `openvino-fp32`, `torch`, or `hashing` (the test encoder); a change to "
-        "or from `openvino-int8` needs `quotebot index --full`.",
+        description="Encoder backend: `auto` (a new index gets the fastest variant measured for this CPU, "
+        "questions follow each index's own; see docs/encoders.md), `onnx-int8`, `onnx`, `openvino-int8`, "
+        "`openvino` (bf16 where the CPU has it, else fp32), `openvino-fp32`, `torch`, or `hashing` (the test "
+        "encoder); a change to or from an int8 one needs `quotebot index --full`.",
     )
     encoder_cache: Path | None = Field(
         None, description="Where converted encoder models are kept (default ~/.cache/quotebot/encoders)."
@@ -147,10 +147,10 @@ class Settings(BaseSettings):
     @field_validator("encoder")
     @classmethod
     def _encoder(cls, value: str) -> str:
-        from embeddings.encoder import parse_encoder
+        from embeddings.encoder import check_setting
 
         if value.strip().lower() != TEST_ENCODER:
-            parse_encoder(value)  # ValueError names the choices
+            check_setting(value)  # ValueError names the choices
         return value.strip().lower()
 
     @field_validator("calibration")
