@@ -154,6 +154,14 @@ def test_an_unmeasured_verifier_reorders_but_does_not_decide() -> None:
     assert searcher(Fixed({}), verification("other-digest")).search(QUESTION).answered  # no refusal
 
 
+def test_the_shipped_verifier_without_its_constants_stays_out(tmp_path: Path) -> None:
+    shipped = CrossEncoderReranker(str(SHIPPED), cache_dir=tmp_path)
+    assert not shipped.orders_alone and CrossEncoderReranker(str(tmp_path), runtime="torch").orders_alone
+    s = searcher(shipped, verification("other-digest"))
+    assert s.verification(QUESTION) == (0, None)  # nothing loads, nothing is scored
+    assert s.search(QUESTION).hits[0].text == ANSWERS
+
+
 def test_english_questions_are_not_verified() -> None:
     double = Counting()
     s = searcher(double, verification(double.digest))
