@@ -150,14 +150,14 @@ def verified_curve(
         )  # as --calibrate-verifier
         dev += sample
         dev_scores.append(signals(full[name], sample)[0])
-        hq = quality.spread([q for q in verified if not q.dev], 1000)
+        hq = quality.spread([q for q in verified if not q.dev], 400)
         held += hq
         s, f = signals(full[name], hq)
         scores.append(s)
         firsts_.append(f)
         outside[f"{name} halves"] = (hq, signals(quality.index(encoder, name, args, "first"), hq)[0])
     for a, b in (("eval", "news"), ("news", "eval")):
-        hq = quality.spread([q for q in sets[a] if not q.dev and q.kind != "cross-lingual"], 500)
+        hq = quality.spread([q for q in sets[a] if not q.dev and q.kind != "cross-lingual"], 200)
         outside[f"{a} on {b}"] = (hq, signals(full[b], hq)[0])
     inside, first, dev_signal = np.concatenate(scores), np.concatenate(firsts_), np.concatenate(dev_scores)
     subset = np.array([q.subset for q in held])

@@ -533,15 +533,15 @@ def calibrate(args: argparse.Namespace) -> None:
 
 
 # The verifier's grid (dev half): candidates it reads and the weight of its probability in the score.
-VERIFY_DEPTHS = (3, 5, 10)
+VERIFY_DEPTHS = (3, 5)
 # Each candidate read costs a model call on the question's path: the fewest within this of the best.
 VERIFY_DEPTH_TOLERANCE = 0.003
 VERIFY_WEIGHTS = (0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0)
 # In-corpus questions of each kind the verifier's abstention answers on the development half.
 VERIFIED_ANSWERED = 0.985
 # Questions per set the verifier is calibrated on (development half) and judged on (held-out half),
-# spread evenly over each set's questions: scoring pairs is the cost (about 35 pairs/s on 2 cores).
-VERIFY_SAMPLE = 800
+# spread evenly over each set's questions: scoring pairs is the cost (about 30 pairs/s on 2 cores).
+VERIFY_SAMPLE = 400
 
 
 def spread(qs: Sequence[Question], n: int) -> list[Question]:
@@ -710,7 +710,7 @@ def main() -> None:
     parser.add_argument(
         "--verify-sample",
         type=int,
-        default=1000,
+        default=400,
         help="held-out questions per set the verifier is judged on, evenly spread (0: all)",
     )
     parser.add_argument(

@@ -104,7 +104,10 @@ def reindex(
     from embeddings.calibration import for_encoder
     from embeddings.reindex import reindex as run
 
-    record = for_encoder(encoder.model_id, encoder.family, settings.calibration)
+    # Without an override the run picks the record of the encoder it builds with (auto: known only then).
+    record = (
+        for_encoder(encoder.model_id, encoder.family, settings.calibration) if settings.calibration else None
+    )
     pages = corpus_pages(corpus_dir, settings.max_page_bytes)
     return run(index_store(settings), encoder, pages, full=full, progress=progress, record=record)
 

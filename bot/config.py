@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -9,12 +10,14 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
-# The fastest encoder whose answers stay within 0.3 point of torch's (issue 8's rule): OpenVINO static
-# int8. On the whole ../shared/eval, full Searcher with its own thresholds, ans@1 / ans@3 0.871 / 0.952
-# against torch's 0.872 / 0.953 (bench/quality.py). Its vectors do not join a float index: --full.
-DEFAULT_ENCODER = "openvino-int8"
+# The encoder a new index is built with is chosen by the CPU (embeddings.encoder_choice: the fastest
+# variant measured within 0.3 point of torch for its instruction sets); questions follow each index's.
+DEFAULT_ENCODER = "auto"
 TEST_ENCODER = "hashing"  # embeddings.hashing: deterministic, no model (tests that do not judge answers)
 TELEGRAM_API_URL = "https://api.telegram.org"
+DEFAULT_OPS_LISTEN = "127.0.0.1:8089"
+EVERY_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+EVERY = re.compile(r"(?:(\d+(?:\.\d+)?)([smhd]))+")
 
 
 class ConfigError(Exception):
@@ -31,9 +34,10 @@ class Settings(BaseSettings):
     model: str = Field(DEFAULT_MODEL, description="Embedding model: hub id or local directory.")
     encoder: str = Field(
         DEFAULT_ENCODER,
-        description="Encoder backend: `openvino-int8` (static int8, converted once), `openvino` (bf16 where "
-        "the CPU has it, else fp32), `openvino-fp32`, `torch`, or `hashing` (the test encoder); a change to "
-        "or from `openvino-int8` needs `quotebot index --full`.",
+        description="Encoder backend: `auto` (a new index gets the fastest variant measured for this CPU, "
+        "questions follow each index's own; see docs/encoders.md), `onnx-int8`, `onnx`, `openvino-int8`, "
+        "`openvino` (bf16 where the CPU has it, else fp32), `openvino-fp32`, `torch`, or `hashing` (the test "
+        "encoder); a change to or from an int8 one needs `quotebot index --full`.",
     )
     encoder_cache: Path | None = Field(
         None, description="Where converted encoder models are kept (default ~/.cache/quotebot/encoders)."
@@ -143,10 +147,10 @@ class Settings(BaseSettings):
     @field_validator("encoder")
     @classmethod
     def _encoder(cls, value: str) -> str:
-        from embeddings.encoder import parse_encoder
+        from embeddings.encoder import check_setting
 
         if value.strip().lower() != TEST_ENCODER:
-            parse_encoder(value)  # ValueError names the choices
+            check_setting(value)  # ValueError names the choices
         return value.strip().lower()
 
     @field_validator("calibration")
@@ -175,6 +179,39 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown log level {value!r}; use DEBUG, INFO, WARNING or ERROR")
         return level
 
+    # Operations (docs/operations.md): health and metrics endpoint, watched folder, scheduled reindex.
+    ops_listen: str = Field(
+        DEFAULT_OPS_LISTEN,
+        description="host:port of the health and metrics server of `quotebot serve` (/livez, /readyz, "
+        "/metrics); empty or `off` turns it off.",
+    )
+    watch: bool = Field(
+        False, description="Reindex incrementally when pages in QUOTEBOT_CORPUS_DIR appear, change or go."
+    )
+    watch_interval: float = Field(
+        5.0, gt=0, le=3600, description="Seconds between two looks at the watched corpus directory."
+    )
+    watch_quiet: float = Field(
+        5.0, ge=0, le=3600, description="Seconds the watched directory must stay unchanged before a reindex."
+    )
+    reindex_every: float | None = Field(
+        None,
+        gt=0,
+        description="Run an incremental reindex this often, e.g. `6h`, `30m`, `90s` or `1d`; unset, "
+        "empty or `off`: never.",
+    )
+
+    @field_validator("ops_listen")
+    @classmethod
+    def _ops_listen(cls, value: str) -> str:
+        parse_listen(value)  # ValueError names the expected form
+        return value.strip()
+
+    @field_validator("reindex_every", mode="before")
+    @classmethod
+    def _every(cls, value: Any) -> Any:
+        return parse_every(value) if isinstance(value, str) else value
+
 
 def load_settings(**overrides: Any) -> Settings:
     """Read settings from the environment and .env, applying CLI overrides; fail with one clear message."""
@@ -187,3 +224,28 @@ def load_settings(**overrides: Any) -> Settings:
             name = str(err["loc"][0]) if err["loc"] else "?"
             lines.append(f"QUOTEBOT_{name.upper()}: {err['msg']}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def parse_listen(value: str) -> tuple[str, int] | None:
+    """Return (host, port) of a `host:port` (IPv6 as `[::1]:8089`), or None for empty or `off`."""
+    text = value.strip()
+    if text.lower() in {"", "off"}:
+        return None
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected host:port such as 127.0.0.1:8089, or off; got {value!r}")
+    return host, int(port)
+
+
+def parse_every(value: str) -> float | None:
+    """Return the seconds of an interval such as `6h`, `30m`, `90s` or `1h30m`; None for empty or `off`."""
+    text = value.strip().lower().replace(" ", "")
+    if text in {"", "off", "0"}:
+        return None
+    if not EVERY.fullmatch(text):
+        raise ValueError(f"expected a number with a unit s, m, h or d, such as 90s, 30m or 6h; got {value!r}")
+    seconds = sum(float(n) * EVERY_UNITS[unit] for n, unit in re.findall(r"(\d+(?:\.\d+)?)([smhd])", text))
+    if seconds < 1:
+        raise ValueError(f"an interval of at least 1s is needed; got {value!r}")
+    return seconds

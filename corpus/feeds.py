@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import re
 import time
 import zlib
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/rdf+xml"})
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # sitemaps.org: at most 50 MB uncompressed
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_FEED_ROOT = re.compile(rb"<(?:rss|feed|rdf:RDF)[\s>]")
 
 
 @dataclass(frozen=True)
@@ -46,17 +48,28 @@ class Feed:
 
 def parse_feed(content: bytes, url: str) -> Feed:
     """Parse an RSS/Atom feed or a sitemap (index); raise CorpusError naming url when it is neither."""
-    content = _gunzipped(content, url)
+    # PHP sites often print a newline before the XML declaration, which XML forbids.
+    content = _gunzipped(content, url).lstrip(b" \t\r\n")
     try:
         root = etree.fromstring(content, _safe_parser())
     except etree.XMLSyntaxError as exc:
-        raise CorpusError(f"{url}: malformed XML, not a readable feed or sitemap ({exc})") from exc
+        return _recovered_feed(content, url, exc)
     name = etree.QName(root).localname.lower()
     if name in ("urlset", "sitemapindex"):
         return _sitemap(root, name, url)
     if name in ("rss", "feed", "rdf", "channel"):
         return _feed(content, url)
     raise CorpusError(f"{url}: a <{name}> document is not an RSS or Atom feed or a sitemap")
+
+
+def _recovered_feed(content: bytes, url: str, error: etree.XMLSyntaxError) -> Feed:
+    """Return what feedparser's lenient parser reads of a malformed feed, if it finds items at all."""
+    # A bare "&" in a link is the commonest flaw of real feeds; a broken document yields no items.
+    feed = _feed(content, url) if _FEED_ROOT.search(content[:2048]) else None
+    if feed is None or not feed.items:
+        raise CorpusError(f"{url}: malformed XML, not a readable feed or sitemap ({error})") from error
+    log.warning("%s: malformed XML (%s); read %d items leniently", url, error, len(feed.items))
+    return feed
 
 
 def _safe_parser() -> etree.XMLParser:
@@ -198,16 +211,19 @@ def canonical_url(html: str | None, url: str) -> str:
 
 
 def normalise_url(url: str) -> str:
-    """Return url with scheme and host lowercased, no fragment, default port or utm_* params, query sorted."""
-    parts = urlsplit(url.strip())
+    """Return url with scheme and host lowercased, no fragment, default port or utm_* params, query sorted.
+
+    A string that is no parseable URL (a broken IPv6 literal, a bad port) comes back stripped, unchanged.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return url.strip()
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".")
     if ":" in host:
         host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
     netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
     if parts.username:
         userinfo = parts.username + (f":{parts.password}" if parts.password else "")

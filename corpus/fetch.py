@@ -6,6 +6,8 @@ import contextlib
 import ipaddress
 import logging
 import socket
+import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -43,6 +45,7 @@ USER_AGENT = f"quotebot/{_version()} (news quoting bot; reads robots.txt)"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Statuses that say the host (not the page) is in trouble: they put it in backoff.
 HOST_ERRORS = frozenset({"http-5xx", "http-429", "timeout", "connect", "dns"})
+UNREACHABLE = frozenset({"refused-address", "scheme", "url", "dns", "connect", "tls", "backoff"})
 Resolver = Callable[[str, int], list[str]]
 
 
@@ -107,7 +110,8 @@ class _GuardedBackend(httpcore.SyncBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
         """Resolve host, refuse it if any address is refused, and connect to a checked address."""
-        addresses = [_address(a, host) for a in self.resolver(host, port)]
+        found = _within(timeout, self.resolver, host, port)
+        addresses = [_address(a, host) for a in found]
         if not addresses:
             raise FetchError("dns", f"{host} resolves to no address; check the URL's host name")
         for ip in addresses:
@@ -123,6 +127,27 @@ class _GuardedBackend(httpcore.SyncBackend):
                 failure = exc
         assert failure is not None
         raise failure
+
+
+def _within(timeout: float | None, resolver: Resolver, host: str, port: int) -> list[str]:
+    """Return the resolver's answer, or raise FetchError when it takes longer than timeout."""
+    # getaddrinfo has no timeout of its own, so the lookup runs in a thread the fetch stops waiting for.
+    answer: list[list[str] | BaseException] = []
+
+    def lookup() -> None:
+        try:
+            answer.append(resolver(host, port))
+        except BaseException as exc:
+            answer.append(exc)
+
+    worker = threading.Thread(target=lookup, name=f"resolve {host}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not answer:
+        raise FetchError("dns", f"{host} did not resolve in {timeout:g} s; try again later")
+    if isinstance(answer[0], BaseException):
+        raise answer[0]
+    return answer[0]
 
 
 def _address(text: str, host: str) -> Address:
@@ -142,12 +167,15 @@ def _refusal(host: str, ip: Address, reason: str) -> str:
 class _GuardedTransport(httpx.HTTPTransport):
     """httpx's transport over the guarded backend, never through an environment proxy."""
 
-    def __init__(self, backend: _GuardedBackend) -> None:
+    def __init__(self, backend: _GuardedBackend, ca_file: str | None = None) -> None:
         super().__init__(trust_env=False)
-        # httpx offers no hook for httpcore's network backend, so its pool is rebuilt around ours.
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=backend
+        context = (
+            ssl.create_default_context(cafile=ca_file)
+            if ca_file
+            else httpx.create_ssl_context(trust_env=False)
         )
+        # httpx offers no hook for httpcore's network backend, so its pool is rebuilt around ours.
+        self._pool = httpcore.ConnectionPool(ssl_context=context, network_backend=backend)
 
 
 class Fetcher:
@@ -162,6 +190,7 @@ class Fetcher:
         resolver: Resolver | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        ca_file: str | None = None,
     ) -> None:
         self.policy = policy
         self.on_fetch = on_fetch
@@ -169,7 +198,7 @@ class Fetcher:
         self.sleep = sleep
         backend = _GuardedBackend(AllowList.parse(policy.allow), resolver or system_resolver)
         self.client = httpx.Client(
-            transport=transport or _GuardedTransport(backend),
+            transport=transport or _GuardedTransport(backend, ca_file),
             trust_env=False,
             follow_redirects=False,
             headers={"User-Agent": policy.user_agent, "Accept-Encoding": "gzip"},
@@ -237,10 +266,9 @@ class Fetcher:
             self._check_robots(url, host)
 
     def _wait_turn(self, host: str) -> None:
-        wait = self.hosts.wait_before(host, self.clock())
+        wait = self.hosts.reserve(host, self.clock())
         if wait > 0:
             self.sleep(wait)
-        self.hosts.record_request(host, self.clock())
 
     def _ask(
         self, url: str, current: str, host: str, kind: str, headers: dict[str, str], deadline: float
@@ -308,7 +336,7 @@ class Fetcher:
 
     def _check_robots(self, url: str, host: str) -> None:
         parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
+        origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"  # never a user:password
         rules = self.robots.get(origin)
         now = self.clock()
         if rules is None or now - rules.fetched_at > self._robots_ttl(rules):
@@ -330,7 +358,8 @@ class Fetcher:
         try:
             fetched = self.get(f"{origin}/robots.txt", kind="robots")
         except FetchError as exc:
-            if exc.kind in ("refused-address", "scheme"):
+            # A site that cannot be reached at all gets that reason, not a robots.txt one.
+            if exc.kind in UNREACHABLE:
                 raise
             now = self.clock()
             # RFC 9309 2.3.1: a 4xx robots.txt means no rules; a 5xx or no answer means disallow all.
@@ -353,6 +382,8 @@ def _mapped_errors(url: str) -> Iterator[None]:
 def _translate(url: str, exc: httpx.HTTPError) -> FetchError:
     if isinstance(exc, httpx.TimeoutException):
         return FetchError("timeout", f"{url} did not answer in time; try again later")
+    if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return FetchError("tls", f"{url}: the site's certificate is not valid for it ({exc})")
     if isinstance(exc, httpx.ConnectError):
         return FetchError("connect", f"{url}: the host refuses the connection ({exc}); try again later")
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -79,35 +80,38 @@ class Politeness:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.hosts: dict[str, HostState] = {}
+        # Threads polling different sources share one fetcher; each booking is one atomic step.
+        self.lock = threading.Lock()
 
     def state(self, host: str) -> HostState:
         """Return the (mutable) state of a host, created on first use."""
-        return self.hosts.setdefault(host, HostState())
+        return self.hosts.setdefault(host, HostState())  # atomic under the GIL
 
     def backoff_left(self, host: str, now: float) -> float:
         """Return the seconds a host stays in backoff (0 when it may be asked)."""
         return max(0.0, self.state(host).backoff_until - now)
 
-    def wait_before(self, host: str, now: float) -> float:
-        """Return the seconds to wait before the next request to a host keeps the minimum gap."""
-        state = self.state(host)
-        return max(0.0, state.last_request + max(self.interval, state.min_interval) - now)
-
-    def record_request(self, host: str, now: float) -> None:
-        """Note that a request to a host starts now."""
-        self.state(host).last_request = now
+    def reserve(self, host: str, now: float) -> float:
+        """Book the host's next request slot; return the seconds to wait for it (0 when it is free)."""
+        with self.lock:
+            state = self.state(host)
+            start = max(now, state.last_request + max(self.interval, state.min_interval))
+            state.last_request = start
+            return start - now
 
     def record_success(self, host: str) -> None:
         """Clear a host's failures after an answer that was not an error of the host."""
-        state = self.state(host)
-        state.failures = 0
-        state.backoff_until = -math.inf
+        with self.lock:
+            state = self.state(host)
+            state.failures = 0
+            state.backoff_until = -math.inf
 
     def record_failure(self, host: str, now: float, retry_after: float | None) -> float:
         """Put a host in backoff (doubling per failure in a row, at least Retry-After); return its length."""
-        state = self.state(host)
-        state.failures += 1
-        delay = min(self.backoff_max, self.backoff_base * 2 ** (state.failures - 1))
-        delay = max(delay, retry_after or 0.0)
-        state.backoff_until = now + delay
-        return float(delay)
+        with self.lock:
+            state = self.state(host)
+            state.failures += 1
+            delay = min(self.backoff_max, self.backoff_base * 2 ** (state.failures - 1))
+            delay = max(delay, retry_after or 0.0)
+            state.backoff_until = now + delay
+            return float(delay)

@@ -286,6 +286,8 @@ def open_searcher(
     """Open a generation (the live one by default) for searching, checked against the encoder first."""
     name = store.live() if generation is None else generation
     manifest = store.manifest(name)
+    # Questions are encoded as the index's passages were, whatever this CPU would build a new one with.
+    encoder = encoder.for_index(encoder_setting(manifest.encoder, manifest.precision))
     reason = encoder_mismatch(manifest, encoder)
     if reason:
         raise IndexMismatch(

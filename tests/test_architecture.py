@@ -24,12 +24,28 @@ ALLOWED_PACKAGES = {
 # Each outside thing has one home; the set lists the modules allowed to import it.
 HOMES = {
     "faiss": {"embeddings/local/dense.py"},
-    "sentence_transformers": {"embeddings/encoder.py", "embeddings/openvino_encoder.py"},
+    "sentence_transformers": {
+        "embeddings/encoder.py",
+        "embeddings/openvino_encoder.py",
+        "embeddings/onnx_encoder.py",
+    },
     # The answer verifier is the other model: it runs on the same runtimes, in its own home.
-    "torch": {"embeddings/encoder.py", "embeddings/openvino_encoder.py", "embeddings/reranker.py"},
-    "transformers": {"embeddings/encoder.py", "embeddings/openvino_encoder.py", "embeddings/reranker.py"},
+    "torch": {
+        "embeddings/encoder.py",
+        "embeddings/openvino_encoder.py",
+        "embeddings/onnx_encoder.py",
+        "embeddings/reranker.py",
+    },
+    "transformers": {
+        "embeddings/encoder.py",
+        "embeddings/openvino_encoder.py",
+        "embeddings/onnx_encoder.py",
+        "embeddings/reranker.py",
+    },
     "openvino": {"embeddings/openvino_encoder.py", "embeddings/reranker.py"},
     "nncf": {"embeddings/openvino_encoder.py"},
+    "onnxruntime": {"embeddings/onnx_encoder.py"},
+    "onnx": {"embeddings/onnx_encoder.py"},
     "bm25s": {"embeddings/local/lexical.py"},
     "qdrant_client": {f"embeddings/qdrant/{p.name}" for p in (REPO / "embeddings" / "qdrant").glob("*.py")},
     "jieba": {"embeddings/tokens.py"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -149,11 +150,32 @@ def test_what_is_not_a_feed_gets_a_clear_reason_naming_the_url(body: bytes, word
     assert words in str(caught.value) and "http://news.test/feed" in str(caught.value)
 
 
-def test_entities_in_a_feed_are_not_expanded() -> None:
-    body = b"""<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]>
-<rss version="2.0"><channel><title>&x;</title><item><link>http://a.test/1</link></item></channel></rss>"""
+def test_a_feed_with_a_bare_ampersand_is_read_leniently(caplog: pytest.LogCaptureFixture) -> None:
+    body = b'<?xml version="1.0"?><rss version="2.0"><channel><title>A & B</title>'
+    body += b"<item><title>x</title><link>http://a.test/1?x=1&y=2</link></item></channel></rss>"
     feed = parse_feed(body, "http://a.test/rss")
-    assert "root:" not in feed.title and feed.items[0].url == "http://a.test/1"
+    assert (feed.title, [item.url for item in feed.items]) == ("A & B", ["http://a.test/1?x=1&y=2"])
+    assert "malformed XML" in caplog.text
+
+
+def test_a_newline_before_the_xml_declaration_is_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    sitemap = parse_feed(b"\n\n" + SITEMAP, "http://news.test/sitemap.xml")
+    assert len(sitemap.items) == 2 and "malformed" not in caplog.text
+
+
+def test_entities_in_a_feed_or_sitemap_are_not_expanded(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("http://secret.test/", encoding="utf-8")
+    dtd = f'<!DOCTYPE x [<!ENTITY x SYSTEM "{secret.as_uri()}"><!ENTITY y "http://inner.test/">]>'
+    rss = f"""<?xml version="1.0"?>{dtd}
+<rss version="2.0"><channel><title>&x;</title><item><link>http://a.test/1</link></item></channel></rss>"""
+    feed = parse_feed(rss.encode(), "http://a.test/rss")
+    assert "secret" not in feed.title and feed.items[0].url == "http://a.test/1"
+    sitemap = f"""<?xml version="1.0"?>{dtd}<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+<url><loc>&x;</loc></url><url><loc>&y;a</loc></url><url><loc>http://a.test/2</loc></url></urlset>"""
+    assert [item.url for item in parse_feed(sitemap.encode(), "http://a.test/s.xml").items] == [
+        "http://a.test/2"
+    ]
 
 
 PAGE = """<!DOCTYPE html><html><head><title>要闻</title>
@@ -176,7 +198,10 @@ def test_feeds_are_discovered_from_a_fetched_html_page(web: WebServer) -> None:
 
 
 def test_feed_discovery_honours_base_and_finds_nothing_in_plain_pages() -> None:
-    page = '<html><head><base href="https://cdn.test/x/"><link rel="alternate" type="application/rss+xml" href="f.xml"></head></html>'
+    page = (
+        '<html><head><base href="https://cdn.test/x/">'
+        '<link rel="alternate" type="application/rss+xml" href="f.xml"></head></html>'
+    )
     assert discover_feeds(page, "https://news.test/") == ["https://cdn.test/x/f.xml"]
     assert discover_feeds("<p>no head</p>", "https://news.test/") == []
     assert discover_feeds("", "https://news.test/") == []
@@ -206,3 +231,8 @@ def test_the_canonical_url_comes_from_the_page_normalised() -> None:
 def test_normalise_url(url: str, expected: str) -> None:
     assert normalise_url(url) == expected
     assert normalise_url(expected) == expected
+
+
+@pytest.mark.parametrize("url", ["http://[::1/a", "http://news.test:99999/a", "http://news.test:port/"])
+def test_normalise_url_returns_what_it_cannot_parse_unchanged(url: str) -> None:
+    assert normalise_url(f" {url} ") == url

@@ -10,11 +10,13 @@ with WebServer() as web:
 from __future__ import annotations
 
 import contextlib
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 Headers = dict[str, str]
 
@@ -34,9 +36,10 @@ class Reply:
 class WebServer:
     """A threaded HTTP/1.1 server on 127.0.0.1 with a free port."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         self.routes: dict[str, Reply] = {}
         self.requests: list[tuple[str, Headers]] = []
+        self.times: list[float] = []  # time.monotonic() of each request, in order
         self.lock = threading.Lock()
         server = self
 
@@ -47,6 +50,7 @@ class WebServer:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with server.lock:
                     server.requests.append((self.path, headers))
+                    server.times.append(time.monotonic())
                 reply = server.routes.get(self.path.split("?")[0], Reply(404, b"not found"))
                 if reply.when is not None:
                     reply = reply.when(headers) or reply
@@ -61,6 +65,12 @@ class WebServer:
         # A client that hangs up mid-answer (a size cap, a deadline) is part of the tests, not an error.
         self.httpd.handle_error = lambda request, address: None  # type: ignore[method-assign]
         self.port = self.httpd.server_address[1]
+        self.server_names: list[str | None] = []  # the TLS SNI of each handshake
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+            context.sni_callback = lambda sock, name, ctx: self.server_names.append(name)  # type: ignore[assignment]
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self) -> WebServer:
@@ -71,9 +81,9 @@ class WebServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
+    def url(self, path: str, host: str = "127.0.0.1", scheme: str = "http") -> str:
         """Return the URL of a path on this server."""
-        return f"http://{host}:{self.port}{path}"
+        return f"{scheme}://{host}:{self.port}{path}"
 
     def route(self, path: str, reply: Reply) -> None:
         """Serve reply at path (the query string is ignored)."""

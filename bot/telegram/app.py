@@ -26,8 +26,9 @@ from telegram.ext import (
 
 from bot.backends import open_state, state_file
 from bot.config import ConfigError, Settings
+from bot.metrics import Metrics
 from bot.sources.wiring import open_live_corpus
-from bot.telegram import admin, handlers, sources
+from bot.telegram import admin, autoreindex, handlers, sources
 from bot.telegram.delivery import MAX_SENDS, DeliveryLimiter
 from bot.telegram.limiter import QuestionLimiter
 from bot.telegram.redaction import redact_token
@@ -74,7 +75,9 @@ def state_path(settings: Settings) -> Path:
     return state_file(settings)
 
 
-def build_application(settings: Settings, live: LiveSearcher, encoder: TextEncoder) -> BotApplication:
+def build_application(
+    settings: Settings, live: LiveSearcher, encoder: TextEncoder, *, metrics: Metrics | None = None
+) -> BotApplication:
     """Build the bot: the Bot API server from settings, throttling, retries and every handler."""
     token = token_of(settings)
     redact_token(token)
@@ -83,7 +86,7 @@ def build_application(settings: Settings, live: LiveSearcher, encoder: TextEncod
         Application.builder()
         .token(token)
         .context_types(CONTEXT_TYPES)
-        .job_queue(None)  # nothing is scheduled; the reindex runs as an application task
+        .job_queue(None)  # the reindex, watcher and schedule are asyncio tasks (bot.telegram.autoreindex)
         .base_url(f"{url}/bot")
         .base_file_url(f"{url}/file/bot")
         .rate_limiter(DeliveryLimiter(max_retries=MAX_SENDS - 1))  # max_retries: getUpdates only
@@ -107,6 +110,7 @@ def build_application(settings: Settings, live: LiveSearcher, encoder: TextEncod
         limiter=QuestionLimiter(settings.questions_per_minute),
         queue=SearchQueue(live),
         sources=open_live_corpus(settings, state),
+        metrics=metrics or Metrics(),
     )
     add_handlers(application)
     return application
@@ -154,10 +158,11 @@ async def post_init(application: BotApplication) -> None:
     log.info("bot @%s ready (%d stale button keys pruned)", bot.username, pruned)
     # Not application.create_task: the application awaits those when it stops, and this one never ends.
     rt.poller = asyncio.create_task(sources.run_poller(application))
+    autoreindex.start(application)
 
 
 async def post_stop(application: BotApplication) -> None:
-    """Stop polling the sources (a poll in its thread stops after the page it is fetching)."""
+    """Stop polling the sources and the watched folder and schedule (their reindex has finished)."""
     rt = application.bot_data.runtime
     if rt.sources is not None:
         rt.sources.stopped.set()
@@ -166,6 +171,7 @@ async def post_stop(application: BotApplication) -> None:
         poller.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await poller
+    await autoreindex.stop(application)
 
 
 async def post_shutdown(application: BotApplication) -> None:
