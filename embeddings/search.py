@@ -208,8 +208,13 @@ class Searcher:
         if record.abstain_on == "combined":
             threshold += record.min_score[kind]
         elif self.min_score != -math.inf:  # -inf: answer everything (benchmarks)
-            best = max((c.verified for c in final if c.verified is not None), default=0.0)
-            threshold = -math.inf if best >= record.min_score[kind] else math.inf
+            if record.abstain_on == "relevance":  # the thresholds of retrieval alone, as without it
+                best = max((c.relevance for c in candidates), default=-math.inf)
+                cut = threshold
+            else:
+                best = max((c.verified for c in final if c.verified is not None), default=0.0)
+                cut = record.min_score[kind]
+            threshold = -math.inf if best >= cut else math.inf
         return final, threshold, record.quote_margin
 
     def _answer(
