@@ -1,6 +1,6 @@
 """What the abstention costs and buys: answered, ans@1/ans@3 and refusals for several answered levels.
 
-usage: bench/abstention_tradeoff.py [--cache DIR] [--sample N] [--encoder NAME]
+usage: bench/abstention_tradeoff.py [--cache DIR] [--sample N] [--encoder NAME] [--reranker NAME]
 
 Uses bench/quality.py's corpora, indexes and vector cache. The Searcher refuses a question exactly
 when its best relevance is below its kind's threshold; otherwise it quotes what it would quote with
@@ -10,6 +10,11 @@ of its pages, and on the other set's index). For each answered level, per-kind t
 as --calibrate derives them (that share of the development half's in-corpus questions answered), and
 the table shows per subset the share answered and ans@1/ans@3 with the abstention, beside BM25, dense
 and RRF (which answer everything), and the share refused on every out-of-corpus set.
+With a verifier (--reranker, the shipped one by default; none to skip), the same curve follows with
+it, on the held-out half only (it was trained on the other): its thresholds are derived on the
+development questions --calibrate-verifier scores, the curve shows held-out questions answered with
+ans@1/ans@3 per subset, and refused when their page is not indexed (each set's first half) and on
+another set's index.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -100,6 +106,75 @@ def main() -> None:
         refusals = " ".join(
             f"{k} {refused(o_qs, o_scores, cut):.3f}" for k, (o_qs, o_scores) in outside.items()
         )
+        print(f"answer {level:.3f} of dev: " + " | ".join(cells) + f" || refused: {refusals}", flush=True)
+    reranker = quality.verifier(args)
+    if reranker is not None:
+        verified_curve(encoder, args, sets, full, reranker)
+
+
+def verified_curve(
+    encoder: quality.CachedEncoder,
+    args: Any,
+    sets: dict[str, list[quality.Question]],
+    full: dict[str, Searcher],
+    reranker: quality.CachedReranker,
+) -> None:
+    """Print the curve with the verifier: held-out answered, ans@1/ans@3 and refusals per level."""
+    from embeddings import calibration
+
+    record = calibration.for_encoder(encoder.model_id, encoder.family)
+    verification = record.verification
+    if verification is None or verification.sha256 != reranker.digest:
+        print("no verification constants for this reranker: run bench/quality.py --calibrate-verifier")
+        return
+    depth, weight, column = verification.depth, verification.weight, verification.abstain_on == "verifier"
+
+    def signals(searcher: Searcher, qs: list[quality.Question]) -> tuple[np.ndarray, np.ndarray]:
+        """Return each question's abstention signal and the rank of its first answering quote (99: none)."""
+        pools = quality.verified_pools(searcher, qs, reranker, depth)
+        quotes, chance, combined = quality.verified_signals(pools, depth, weight, record)
+        first = [
+            99 if (f := quality.answered([t for t, _ in qq], q)) is None else f
+            for qq, q in zip(quotes, qs, strict=True)
+        ]
+        return (chance if column else combined), np.array(first)
+
+    dev: list[quality.Question] = []
+    held: list[quality.Question] = []
+    dev_scores, scores, firsts_ = [], [], []
+    outside: dict[str, tuple[list[quality.Question], np.ndarray]] = {}
+    for name, qs in sets.items():
+        verified = [q for q in qs if q.kind != "cross-lingual"]
+        sample = quality.spread(
+            [q for q in verified if q.dev], quality.VERIFY_SAMPLE
+        )  # as --calibrate-verifier
+        dev += sample
+        dev_scores.append(signals(full[name], sample)[0])
+        hq = quality.spread([q for q in verified if not q.dev], 400)
+        held += hq
+        s, f = signals(full[name], hq)
+        scores.append(s)
+        firsts_.append(f)
+        outside[f"{name} halves"] = (hq, signals(quality.index(encoder, name, args, "first"), hq)[0])
+    for a, b in (("eval", "news"), ("news", "eval")):
+        hq = quality.spread([q for q in sets[a] if not q.dev and q.kind != "cross-lingual"], 200)
+        outside[f"{a} on {b}"] = (hq, signals(full[b], hq)[0])
+    inside, first, dev_signal = np.concatenate(scores), np.concatenate(firsts_), np.concatenate(dev_scores)
+    subset = np.array([q.subset for q in held])
+    subsets = [s for name in quality.SETS for s in quality.SETS[name][1]]
+    print(
+        f"\nwith the verifier ({verification.reranker}, abstaining on {verification.abstain_on}), held-out:"
+    )
+    for level in (*LEVELS, 1.0):
+        best: dict[str, list[float]] = {}
+        for q, v in zip(dev, dev_signal.tolist(), strict=True):
+            best.setdefault(q.kind, []).append(v)
+        cut = quality.kind_thresholds(best, level) if level < 1 else {}
+        took = np.array([v >= cut.get(q.kind, -np.inf) for q, v in zip(held, inside, strict=True)])
+        cells = [
+            f"{s} {took[m].mean():.3f} {cell(took[m], first[m])}" for s in subsets if (m := subset == s).any()
+        ]
+        refusals = " ".join(f"{k} {refused(o_qs, o_s, cut):.3f}" for k, (o_qs, o_s) in outside.items())
         print(f"answer {level:.3f} of dev: " + " | ".join(cells) + f" || refused: {refusals}", flush=True)
 
 

@@ -3,6 +3,7 @@
 usage: python bench/index_speed.py [--pages N] [--corpus DIR] [--model DIR] [--workdir DIR] [--batch-size N]
        python bench/index_speed.py --encoders torch,openvino,openvino-int8 [--pages N] [--rounds R]
        python bench/index_speed.py --cli openvino-int8,torch [--pages N]
+       python bench/index_speed.py --add-page 10000,50000,199000 [--adds K] [--open]
        python bench/index_speed.py --profile [--encoder auto] [--pages N]
 
 Takes a deterministic subset of N pages spread over the corpus's subsets (the whole eval corpus takes
@@ -16,6 +17,12 @@ tokenising, the model and everything else (parsing, BM25, FAISS, writing: a buil
 out), and prints the padding a batch of 32 passages in page order needs against token-budget batches
 sorted by length. --cli runs `quotebot index --full` (the real CLI, a fresh
 process each) over the pages with each QUOTEBOT_ENCODER, alternating, and prints the wall times.
+--add-page builds indexes of about the given numbers of synthetic passages (pages of 20 Chinese
+passages, random unit vectors: the model is not the cost) once, cached in --workdir, then times K
+incremental reindexes that each add one new page, through the same reindex and store as
+`quotebot index`, and prints the median and slowest per size and their ratio to the smallest size.
+(Keep the largest below 200,000 passages: the commit that crosses it turns the flat FAISS index into
+an HNSW graph, once, which is no page's cost.)
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +47,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from bench.cpu import print_cpu  # noqa: E402
 from bot.config import DEFAULT_ENCODER  # noqa: E402
 from bot.indexing import build_index  # noqa: E402
-from corpus.load import list_pages, scan_corpus  # noqa: E402
+from corpus.load import FileResult, list_pages, scan_corpus  # noqa: E402
+from corpus.models import Article, Paragraph  # noqa: E402
 from embeddings.encoder import Encoder  # noqa: E402
+from embeddings.hashing import HashingEncoder  # noqa: E402
 from embeddings.ids import passages_of  # noqa: E402
-from embeddings.local.generations import current_generation, load_passages  # noqa: E402
+from embeddings.local.generations import current_generation  # noqa: E402
+from embeddings.local.segments import load_passages  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 EDIT = "本段为基准测试补充的一句话。"
@@ -199,6 +210,136 @@ def compare_cli(args: argparse.Namespace, corpus: Path) -> None:
     print(json.dumps({"cli_seconds": seconds}))
 
 
+PAGE_PASSAGES = 20
+
+
+class RandomVectors(HashingEncoder):
+    """The test encoder's identity with random unit vectors: embedding costs nothing at any scale."""
+
+    def __init__(self) -> None:
+        super().__init__(384)
+        self.rng = np.random.default_rng(0)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self.rng.standard_normal((len(texts), self.dimension)).astype(np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+class SyntheticPages:
+    """An in-memory PageSource of synthetic pages: words drawn Zipf-like from 3,000 Han characters."""
+
+    def __init__(self, pages: int, seed: int = 0) -> None:
+        self.pages = [f"synthetic/{n:06d}.html" for n in range(pages)]
+        self.rng = np.random.default_rng(seed)
+        weights = 1 / np.arange(1, 3001)
+        self.chars = np.array([chr(0x4E00 + i * 7) for i in range(3000)])
+        self.weights = weights / weights.sum()
+
+    @property
+    def location(self) -> str:
+        return "synthetic"
+
+    def count(self) -> int:
+        return len(self.pages)
+
+    def article(self, path: str) -> Article:
+        """Return one synthetic page of PAGE_PASSAGES paragraphs."""
+        lengths = self.rng.integers(30, 150, PAGE_PASSAGES)
+        texts = ["".join(self.rng.choice(self.chars, int(n), p=self.weights)) + "。" for n in lengths]
+        paragraphs = tuple(Paragraph(i, t) for i, t in enumerate(texts))
+        return Article(path, path, texts[0][:12], "新华社", None, "2026-01-01", (), paragraphs, f"h-{path}")
+
+    def scan(self, known: Mapping[str, str]) -> Iterator[FileResult]:
+        for path in self.pages:
+            if path in known:
+                yield FileResult(path, "unchanged", content_hash=known[path])
+            else:
+                article = self.article(path)
+                yield FileResult(path, "ok", article=article, content_hash=article.content_hash)
+
+
+def add_one_page(
+    sizes: list[int], adds: int, workdir: Path, *, open_too: bool
+) -> dict[int, dict[str, float]]:
+    """Time adding one page, adds times, to an index of each size (in passages); return the figures.
+
+    The sizes take turns (round after round), so a busy machine slows them alike; the CPU seconds
+    of the process are printed beside the wall seconds (the CPU is shared: wall time includes waiting
+    for it, CPU time does not; fsync waits count in neither).
+    """
+    from bot.indexing import index_store
+    from embeddings.local.writer import LocalWriter
+    from embeddings.reindex import reindex
+
+    commit_cpu: list[float] = []
+    commit = LocalWriter.commit
+
+    def timed_commit(self: LocalWriter, *args: Any, **kwargs: Any) -> Any:
+        start = time.process_time()
+        try:
+            return commit(self, *args, **kwargs)
+        finally:
+            commit_cpu.append(time.process_time() - start)
+
+    LocalWriter.commit = timed_commit  # type: ignore[method-assign]
+    encoder: Any = RandomVectors()
+    sources = {}
+    for size in sizes:
+        index_dir = workdir / f"add-page-{size}"
+        sources[size] = SyntheticPages(size // PAGE_PASSAGES)
+        if not (index_dir / "current").exists():
+            _, build_s = timed(reindex, index_store(index_dir), encoder, sources[size], full=True)
+            print(f"{size} passages: built in {build_s:.1f} s (once; cached in {index_dir})", flush=True)
+        sources[size].rng = np.random.default_rng(time.time_ns())  # new pages, not the built ones again
+        reindex(index_store(index_dir), encoder, sources[size])  # pages added by an earlier run leave
+    wall: dict[int, list[float]] = {size: [] for size in sizes}
+    cpu: dict[int, list[float]] = {size: [] for size in sizes}
+    store_cpu: dict[int, list[float]] = {size: [] for size in sizes}
+    passages = {}
+    for n in range(adds):
+        for size in sizes:
+            sources[size].pages.append(f"synthetic/added-{time.time_ns()}-{n}.html")
+            cpu_start = time.process_time()
+            report, s = timed(reindex, index_store(workdir / f"add-page-{size}"), encoder, sources[size])
+            cpu[size].append(time.process_time() - cpu_start)
+            store_cpu[size].append(commit_cpu[-1])
+            wall[size].append(s)
+            passages[size] = report.passages
+            assert report.added == 1, report
+    figures: dict[int, dict[str, float]] = {}
+    for size in sizes:
+        index_dir = workdir / f"add-page-{size}"
+        open_s = timed(index_store(index_dir).open)[1] if open_too else float("nan")
+        files = sorted(p.name for p in (index_dir / "current").iterdir())
+        figures[size] = {
+            "passages": passages[size],
+            "median_s": round(float(np.median(wall[size])), 3),
+            "max_s": round(max(wall[size]), 3),
+            "median_cpu_s": round(float(np.median(cpu[size])), 3),
+            "max_cpu_s": round(max(cpu[size]), 3),
+            "median_commit_cpu_s": round(float(np.median(store_cpu[size])), 3),
+            "open_s": round(open_s, 2),
+            "segments": sum(name.endswith(".ids.npy") for name in files),
+        }
+        print(json.dumps({size: figures[size]}), flush=True)
+    base, base_cpu = figures[sizes[0]]["median_s"], figures[sizes[0]]["median_cpu_s"]
+    base_commit = figures[sizes[0]]["median_commit_cpu_s"]
+    print(
+        f"one page added ({PAGE_PASSAGES} passages), {adds} times per size, sizes in turn, model taken out:"
+    )
+    for row in figures.values():
+        print(
+            f"  {row['passages']:>8} passages: wall median {row['median_s']:.3f} s"
+            f" (slowest {row['max_s']:.3f},"
+            f" {row['median_s'] / base:.2f}x the smallest), CPU median {row['median_cpu_s']:.3f} s"
+            f" (slowest {row['max_cpu_s']:.3f}, {row['median_cpu_s'] / base_cpu:.2f}x), of which the"
+            f" store's commit {row['median_commit_cpu_s']:.3f} s"
+            f" ({row['median_commit_cpu_s'] / base_commit:.2f}x);"
+            f" {row['segments']} segments; opening the index {row['open_s']:.2f} s"
+        )
+    return figures
+
+
 def profile(args: argparse.Namespace, corpus: Path, texts: list[str]) -> None:
     """Print where one encoder's index time goes: tokenising, the model, the rest; and the padding."""
     from embeddings.encoder import token_batches
@@ -253,8 +394,16 @@ def main() -> None:
     parser.add_argument(
         "--cache-dir", type=Path, default=None, help="converted models (QUOTEBOT_ENCODER_CACHE)"
     )
+    parser.add_argument("--add-page", help="comma-separated index sizes (passages) to time adding a page to")
+    parser.add_argument("--adds", type=int, default=7, help="one-page reindexes per size (default 7)")
+    parser.add_argument("--open", action="store_true", help="--add-page: also time loading each index")
     args = parser.parse_args()
     print_cpu()
+    if args.add_page:
+        sizes = [int(n) for n in args.add_page.split(",")]
+        figures = add_one_page(sizes, args.adds, args.workdir, open_too=args.open)
+        print(json.dumps({"add_one_page": figures}))
+        return
     if not args.skip_scale and not (args.encoders or args.cli or args.profile):
         scale = overhead_at_scale(args.corpus, args.workdir)
         print(

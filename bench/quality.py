@@ -32,6 +32,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
 import shutil
 import sys
@@ -97,7 +98,9 @@ def verifier(args: argparse.Namespace) -> CachedReranker | None:
     model = resolve(args.reranker)
     if model is None:
         return None
-    return CachedReranker(CrossEncoderReranker(model, runtime=args.reranker_runtime), args.cache)
+    # A benchmark has the machine to itself: batches on every core.
+    inner = CrossEncoderReranker(model, runtime=args.reranker_runtime, batch_threads=os.cpu_count())
+    return CachedReranker(inner, args.cache)
 
 
 def with_verifier(searcher: Searcher, reranker: CachedReranker | None) -> Searcher:
@@ -303,6 +306,7 @@ def quality(args: argparse.Namespace) -> None:
         methods["Searcher"] = hits
         methods["no abstention"] = shipped(searchers[name], qs, abstain=False)[0]
         held = [i for i, q in enumerate(qs) if not q.dev]
+        held = held[:: max(1, math.ceil(len(held) / args.verify_sample))] if args.verify_sample else held
         if reranker is not None:  # judged on the held-out half only: it was trained on the other
             verified = with_verifier(searchers[name], reranker)
             hits_v, took_v = shipped(verified, [qs[i] for i in held])
@@ -314,10 +318,12 @@ def quality(args: argparse.Namespace) -> None:
         ):
             keep = [i for i, q in enumerate(qs) if pick(q)]
             rows = {m: table([qs[i] for i in keep], [h[i] for i in keep]) for m, h in methods.items()}
-            if half == "held-out" and reranker is not None:
-                rows["+ verifier"] = table([qs[i] for i in held], hits_v)
-                rows["verifier, all"] = table([qs[i] for i in held], answers_all)
             report(f"{name}, {half} questions ({len(keep)})", rows, subsets)
+        if reranker is not None:
+            rows = {m: table([qs[i] for i in held], [h[i] for i in held]) for m, h in methods.items()}
+            rows["+ verifier"] = table([qs[i] for i in held], hits_v)
+            rows["verifier, all"] = table([qs[i] for i in held], answers_all)
+            report(f"{name}, held-out questions judged with the verifier ({len(held)})", rows, subsets)
         print("answered in-corpus: " + answered_rates(qs, took))
         print("  held-out, as shipped: " + answered_rates([qs[i] for i in held], [took[i] for i in held]))
         if reranker is not None:
@@ -384,7 +390,7 @@ def verified_abstention(
     """Print, on held-out questions only, in-corpus answered and out-of-corpus refused, without/with."""
     print("\nabstention on held-out questions (without the verifier / with it)")
     for name, qs in sets.items():
-        held = [q for q in qs if not q.dev]
+        held = spread([q for q in qs if not q.dev], args.verify_sample)
         lacking = index(encoder, name, args, "first")  # the development pages: held-out pages missing
         holding = index(encoder, name, args, "second")
         print(
@@ -395,7 +401,7 @@ def verified_abstention(
             flush=True,
         )
     for a, b in (("eval", "news"), ("news", "eval"), ("web", "eval"), ("eval", "web")):
-        held = [q for q in sets[a] if not q.dev]
+        held = spread([q for q in sets[a] if not q.dev], args.verify_sample // 2)
         print(
             f"  held-out {a} questions on the {b} index: refuses {refusals(searchers[b], held):.3f} / "
             f"{refusals(with_verifier(searchers[b], reranker), held):.3f} of {len(held)}",
@@ -510,6 +516,7 @@ def calibrate(args: argparse.Namespace) -> None:
         quote_margin=margin,
         min_relevance=thresholds,
         model_sha256=calibration.weights_digest(encoder.model_id) or "",
+        verification=old.verification,  # --calibrate-verifier's, measured on its own
         measured=(
             f"bench/quality.py --calibrate --sample {args.sample}"
             f"{'' if args.encoder == 'torch' else ' --encoder ' + args.encoder}, "
@@ -526,12 +533,20 @@ def calibrate(args: argparse.Namespace) -> None:
 
 
 # The verifier's grid (dev half): candidates it reads and the weight of its probability in the score.
-VERIFY_DEPTHS = (5, 10)
+VERIFY_DEPTHS = (3, 5)
+# Each candidate read costs a model call on the question's path: the fewest within this of the best.
+VERIFY_DEPTH_TOLERANCE = 0.003
 VERIFY_WEIGHTS = (0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0)
 # In-corpus questions of each kind the verifier's abstention answers on the development half.
 VERIFIED_ANSWERED = 0.985
-# Development questions per set the verifier is calibrated on (scoring pairs is the cost).
-VERIFY_SAMPLE = 1500
+# Questions per set the verifier is calibrated on (development half) and judged on (held-out half),
+# spread evenly over each set's questions: scoring pairs is the cost (about 30 pairs/s on 2 cores).
+VERIFY_SAMPLE = 400
+
+
+def spread(qs: Sequence[Question], n: int) -> list[Question]:
+    """Return about n of the questions, evenly spread (every k-th), all when n is 0."""
+    return list(qs) if n <= 0 else list(qs[:: max(1, math.ceil(len(qs) / n))])
 
 
 def verified_pools(
@@ -589,7 +604,7 @@ def calibrate_verifier(args: argparse.Namespace) -> None:
     inside, outside = [], []
     for name in SETS:
         dev = [q for q in questions(encoder, name, args.sample) if q.dev and q.kind != "cross-lingual"]
-        dev = dev[:: max(1, math.ceil(len(dev) / VERIFY_SAMPLE))]
+        dev = spread(dev, VERIFY_SAMPLE)
         inside += verified_pools(index(encoder, name, args), dev, reranker, depth)
         # The index of the other half lacks these questions' pages: out of corpus.
         outside += verified_pools(index(encoder, name, args, "second"), dev, reranker, depth)
@@ -603,7 +618,9 @@ def calibrate_verifier(args: argparse.Namespace) -> None:
             cells = table(qs, [[t for t, _ in qq] for qq in quotes])
             scores[d, w] = float(np.mean([(a1 + a3) / 2 for s, (a1, a3, _) in cells.items() if s != "ALL"]))
             print(f"  depth {d} weight {w}: mean (ans@1+ans@3)/2 over subsets {scores[d, w]:.4f}", flush=True)
-    best_depth, weight = max(scores, key=lambda k: (round(scores[k], 4), -k[0], -k[1]))
+    top = max(scores.values())
+    best_depth = min(d for (d, _), v in scores.items() if v >= top - VERIFY_DEPTH_TOLERANCE)
+    weight = max((w for d, w in scores if d == best_depth), key=lambda w: (scores[best_depth, w], -w))
     quotes, chance, combined = verified_signals(inside, best_depth, weight, cal)
     _, chance_out, combined_out = verified_signals(outside, best_depth, weight, cal)
     margin = verified_margin(qs, quotes)
@@ -665,6 +682,8 @@ def side_bench(doc: str | None) -> tuple[argparse.Namespace, CachedEncoder]:
     )
     parser.add_argument("--sample", type=int, default=256, help="as bench/quality.py --sample")
     parser.add_argument("--encoder", default="torch", help="encoder backend (default torch)")
+    parser.add_argument("--reranker", default="shipped", help="the verifier (QUOTEBOT_RERANKER values)")
+    parser.add_argument("--reranker-runtime", default="openvino", help="openvino (default) or torch")
     args = parser.parse_args()
     return args, CachedEncoder(MODEL, args.cache, args.encoder)
 
@@ -688,6 +707,12 @@ def main() -> None:
         "--reranker", default="shipped", help="QUOTEBOT_RERANKER value: shipped (default), none, a directory"
     )
     parser.add_argument("--reranker-runtime", default="openvino", help="openvino (default) or torch")
+    parser.add_argument(
+        "--verify-sample",
+        type=int,
+        default=400,
+        help="held-out questions per set the verifier is judged on, evenly spread (0: all)",
+    )
     parser.add_argument(
         "--calibrate-verifier",
         action="store_true",

@@ -35,6 +35,7 @@ from bot.config import DEFAULT_ENCODER
 from embeddings import rank
 from embeddings.encoder import Encoder, serving_passage_threads
 from embeddings.local.dense import FLAT_MAX, HNSW_EF_SEARCH, DenseIndex
+from embeddings.search import Searcher
 
 
 def percentiles(samples: list[float]) -> str:
@@ -83,6 +84,37 @@ def eval_latency(cache: Path, n: int, sample: int) -> None:
     searcher.search_many(questions[:500])
     per = (time.perf_counter() - started) / 500 * 1000
     print(f"  search_many, 500 questions: {per:.1f} ms per question")
+    verified_latency(searcher, encoder, sample, questions[:500])
+
+
+def verified_latency(searcher: Searcher, encoder: Encoder, sample: list[str], batch: list[str]) -> None:
+    """Time one question end to end without and with the shipped verifier, alternating, in one run."""
+    import copy
+
+    from embeddings import calibration
+    from embeddings.reranker import CrossEncoderReranker, resolve
+
+    model = resolve("shipped")
+    assert model is not None
+    verified = copy.copy(searcher)
+    verified.reranker = CrossEncoderReranker(model)
+    # The cached index may store an older record: rank with the one a build stores now (its verifier's).
+    verified.calibration = calibration.for_encoder(encoder.model_id, encoder.family)
+    verified.search(sample[0])  # convert (once per machine) and warm up
+    plain_times, verified_times = [], []
+    for question in sample:
+        for s, times in ((searcher, plain_times), (verified, verified_times)):
+            t0 = time.perf_counter()
+            s.search(question)
+            times.append(time.perf_counter() - t0)
+    ratio = np.median(verified_times) / np.median(plain_times)
+    print(f"  search() without the verifier  {percentiles(plain_times)}")
+    print(f"  search() with the verifier     {percentiles(verified_times)}  (p50 {ratio:.2f}x, alternating)")
+    for s, name in ((searcher, "without"), (verified, "with")):
+        started = time.perf_counter()
+        s.search_many(batch)
+        per = (time.perf_counter() - started) / len(batch) * 1000
+        print(f"  search_many, {len(batch)} questions, {name} the verifier: {per:.1f} ms per question")
 
 
 def reindex_latency(cache: Path, n: int, encoder_name: str, pages: int, sample: int) -> None:

@@ -234,7 +234,17 @@ def train(model: object, tokenizer: object, pairs: list[Pair], args: argparse.Na
     order = by_length(order, groups)
     steps = math.ceil(len(order) / args.groups_per_step) * args.epochs
     net: torch.nn.Module = model  # type: ignore[assignment]
-    optimiser = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
+    if args.freeze_embeddings:  # most of the weights; a small data set may only blur them
+        net.bert.embeddings.word_embeddings.weight.requires_grad_(False)  # type: ignore[attr-defined, union-attr, operator]
+    head = [p for n, p in net.named_parameters() if n.startswith(("classifier.", "bert.pooler."))]
+    body = [
+        p
+        for n, p in net.named_parameters()
+        if p.requires_grad and not n.startswith(("classifier.", "bert.pooler."))
+    ]
+    optimiser = torch.optim.AdamW(
+        [{"params": body, "lr": args.lr}, {"params": head, "lr": args.lr * args.head_lr}], weight_decay=0.01
+    )
     warmup = max(1, steps // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
@@ -298,13 +308,48 @@ def save(
         "layers": args.layers,
         "trained": (
             f"bench/train_reranker.py --layers {args.layers} --max-length {args.max_length} "
-            f"--seed {args.seed} --lr {args.lr} --epochs {args.epochs}, {time.strftime('%Y-%m-%d')}: "
-            f"{pairs} pairs from the "
-            f"development halves of ../shared/eval, eval-news and eval-web, {took / 60:.0f} min on "
+            f"--seed {args.seed} --lr {args.lr} --head-lr {args.head_lr} --epochs {args.epochs}, "
+            f"{time.strftime('%Y-%m-%d')}: {pairs} pairs from the development halves of "
+            f"../shared/eval, eval-news and eval-web, {took / 60:.0f} min on "
             "2 CPU cores"
         ),
     }
     (out / "quotebot-reranker.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    (out / "README.md").write_text(model_card(meta), encoding="utf-8")
+
+
+def model_card(meta: dict[str, object]) -> str:
+    """Return the shipped model's README: what it is, how it was trained and on what, how to replace it."""
+    return f"""# quotebot-verifier-zh: the answer verifier shipped with quotebot
+
+A cross-encoder that reads a question and a passage together and scores whether the passage answers
+it. quotebot reads the first candidates of each Chinese question with it (simplified or traditional;
+questions without Han characters are not verified): its score orders the quotes and decides "not in
+the corpus" (`embeddings/reranker.py`, `embeddings/search.py`; constants in the calibration records,
+`embeddings/calibration/*.json`, written by `python bench/quality.py --calibrate-verifier`).
+
+- Architecture: BertForSequenceClassification, one logit; the first {meta["layers"]} layers and the word
+  embeddings of multilingual-e5-small (MIT), vocabulary pruned to the pieces of Chinese and English
+  text (every piece of CJK ideographs and CJK/full-width punctuation, every single character, the
+  10,000 most probable ASCII pieces); fp16 weights, its own tokenizer: it works beside any
+  embedding model. Pairs are read up to {meta["max_length"]} tokens (question first).
+- Trained: {meta["trained"]}.
+- Data: only the development halves that `bench/quality.py` splits (pages by a hash of their name) of
+  `../shared/eval` (Wikipedia, CMRC 2018 / DRCD / XQuAD questions), `../shared/eval-news` (agency news
+  reports, real questions) and `../shared/eval-web` (web-search passages, real search queries); none
+  of their text is in this directory. Per question: the best-ranked passage holding an answer (1), the
+  best-ranked ones that do not (0), and, with the question's own page left out of the pool, the best
+  remaining candidates (0: a question about a page the index lacks).
+- Loss: binary cross-entropy on each pair plus a softmax over each question's group.
+- Reproduce: `python bench/quality.py` (builds the vector cache), then `python bench/train_reranker.py`
+  and `python bench/quality.py --calibrate-verifier`; figures on the held-out halves in
+  `docs/retrieval.md`.
+
+Use another: `QUOTEBOT_RERANKER=/path/to/a/CrossEncoder/directory` (or a hub id already in the local
+cache); it re-orders the first candidates, and decides abstention only once `bench/quality.py
+--calibrate-verifier --reranker DIR` has measured its constants. `QUOTEBOT_RERANKER=none` turns the
+verifier off.
+"""
 
 
 def main() -> None:
@@ -321,6 +366,10 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=160, help="tokens of question + passage")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--lr", type=float, default=6e-5)
+    parser.add_argument("--head-lr", type=float, default=1.0, help="the head's learning rate, times --lr")
+    parser.add_argument(
+        "--freeze-embeddings", action="store_true", help="keep the word embeddings as they are"
+    )
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--groups-per-step", type=int, default=4, help="questions per optimiser step")
     parser.add_argument("--threads", type=int, default=2)

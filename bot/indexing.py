@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from embeddings.manifest import Manifest
     from embeddings.models import ReindexReport
     from embeddings.progress import Progress
+    from embeddings.reranker import Reranker
     from embeddings.search import Searcher
 
 
@@ -66,10 +67,16 @@ def open_searcher(
     top_k: int = 3,
     max_per_article: int = 2,
     min_score: float | None = None,
+    reranker: Reranker | None = None,
 ) -> Searcher:
     """Open the live index in index_dir for searching, checked against the encoder."""
     from embeddings.search import open_searcher as open_store
 
     return open_store(
-        index_store(index_dir), encoder, top_k=top_k, max_per_article=max_per_article, min_score=min_score
+        index_store(index_dir),
+        encoder,
+        top_k=top_k,
+        max_per_article=max_per_article,
+        min_score=min_score,
+        reranker=reranker,
     )

@@ -15,6 +15,10 @@ class ModelUnavailable(EmbeddingsError):
         self.model = model  # the model that failed to load
 
 
+class RerankerUnavailable(ModelUnavailable):
+    """The answer verifier cannot be loaded (not cached, no network, not a CrossEncoder directory)."""
+
+
 class IndexMissing(EmbeddingsError):
     """No index exists at the configured directory."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
@@ -144,20 +144,25 @@ def new_manifest(
 
 
 def manifest_to_json(manifest: Manifest) -> str:
-    """Serialise a manifest (pages sorted, ids as JSON integers)."""
-    data = asdict(manifest)
-    data["pages"] = {
+    """Serialise a manifest (pages sorted, one per line, ids as JSON integers)."""
+    head = {f.name: getattr(manifest, f.name) for f in fields(manifest) if f.name != "pages"}
+    head["prompts"] = dict(manifest.prompts)
+    # The pages are most of a large manifest: json's C encoder writes them on one line (indent would
+    # use the pure-Python encoder, a second at 200k passages), and only what precedes them is indented.
+    pages = {
         path: {"content_hash": rec.content_hash, "passage_ids": list(rec.passage_ids)}
         for path, rec in sorted(manifest.pages.items())
     }
-    return json.dumps(data, ensure_ascii=False, indent=1)
+    text = json.dumps(head, ensure_ascii=False, indent=1)
+    listed = json.dumps(pages, ensure_ascii=False)
+    return text[: text.rindex("}")].rstrip() + ',\n "pages": ' + listed + "\n}\n"
 
 
 def manifest_from_json(text: str) -> Manifest:
     """Parse a manifest; raises ValueError, KeyError or TypeError when it is malformed."""
     data: dict[str, Any] = json.loads(text)
     pages = {
-        str(path): PageRecord(str(rec["content_hash"]), tuple(int(i) for i in rec["passage_ids"]))
+        str(path): PageRecord(str(rec["content_hash"]), tuple(map(int, rec["passage_ids"])))
         for path, rec in data["pages"].items()
     }
     return Manifest(

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from embeddings.errors import ModelUnavailable
+from embeddings.errors import RerankerUnavailable
 from embeddings.tokens import fold
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,14 @@ def resolve(setting: str) -> str | None:
 class CrossEncoderReranker:
     """A sentence-transformers CrossEncoder directory (or hub id), run with OpenVINO or torch."""
 
-    def __init__(self, model: str, *, runtime: str = "openvino", cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        runtime: str = "openvino",
+        cache_dir: Path | None = None,
+        batch_threads: int | None = None,
+    ) -> None:
         if runtime not in RUNTIMES:
             raise ValueError(f"unknown reranker runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
         self.model = model
@@ -117,6 +124,7 @@ class CrossEncoderReranker:
         self.model_id = str(path.resolve()) if path.is_dir() else model
         self.runtime = runtime
         self.cache_dir = cache_dir
+        self.threads = THREADS | ({"batch": batch_threads} if batch_threads else {})
         self._digest: str | None = None
         self._loaded: Any = None
         self._lock = threading.Lock()
@@ -126,6 +134,11 @@ class CrossEncoderReranker:
             if meta.is_file()
             else DEFAULT_MAX_LENGTH
         )
+
+    @property
+    def orders_alone(self) -> bool:
+        """Return whether it re-orders candidates without measured constants (not the shipped one)."""
+        return Path(self.model_id) != SHIPPED.resolve()
 
     @property
     def digest(self) -> str:
@@ -146,7 +159,7 @@ class CrossEncoderReranker:
                             else _TorchScorer(self.model, self.max_length)
                         )
                     except Exception as error:
-                        raise ModelUnavailable(
+                        raise RerankerUnavailable(
                             f"cannot load the reranker {self.model!r} ({type(error).__name__}: {error})",
                             model=self.model,
                         ) from error
@@ -157,15 +170,31 @@ class CrossEncoderReranker:
         """Return one logit per pair, longest pairs batched together."""
         if not pairs:
             return np.zeros(0, dtype=np.float64)
-        threads = THREADS["single"] if len(pairs) <= SINGLE_MAX else THREADS["batch"]
+        threads = self.threads["single"] if len(pairs) <= SINGLE_MAX else self.threads["batch"]
         return np.asarray(self._load().score(list(pairs), threads), dtype=np.float64)
 
 
 def _batches(tokenizer: Any, pairs: list[tuple[str, str]], max_length: int, size: int = 32) -> Any:
-    """Yield (rows, encoding) for pairs sorted by length, each batch padded to a multiple of SHAPE_STEP."""
-    order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))
-    for start in range(0, len(order), size):
-        rows = order[start : start + size]
+    """Yield (rows, encoding): pairs by length, a batch closed when padding would waste a fifth of it.
+
+    The model's cost is the tokens it reads, padding included: a question's few candidates are of
+    very different lengths, so one batch padded to the longest would read far more than they hold.
+    """
+    lengths = [
+        len(ids)
+        for ids in tokenizer(
+            [q for q, _ in pairs], [p for _, p in pairs], truncation="only_second", max_length=max_length
+        )["input_ids"]
+    ]
+    order = sorted(range(len(pairs)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        last = batches[-1] if batches else None
+        if last is None or len(last) >= size or lengths[i] * 5 < lengths[last[0]] * 4:
+            batches.append([i])
+        else:
+            last.append(i)
+    for rows in batches:
         enc = tokenizer(
             [pairs[i][0] for i in rows],
             [pairs[i][1] for i in rows],

@@ -117,7 +117,8 @@ class Searcher:
         """Return how many candidates the verifier reads for a checked question, and its constants.
 
         (0, None): no verifier, or a question without Han characters (it was trained on Chinese
-        questions); (n, None): a verifier whose constants were not measured re-orders the first n.
+        questions), or the shipped verifier without its constants; (n, None): another verifier whose
+        constants were not measured re-orders the first n.
         """
         kind = rank.question_kind(question)
         if self.reranker is None or kind == "cross-lingual":
@@ -125,7 +126,9 @@ class Searcher:
         record = self.calibration.verification
         if record is not None and record.sha256 == self.reranker.digest and kind in record.min_score:
             return record.depth, record
-        return VERIFY_DEPTH, None
+        # Without constants measured for it (another embedding model, an index built before it), a
+        # reranker the admin chose re-orders; the shipped verifier is too weak to be trusted alone.
+        return (VERIFY_DEPTH, None) if getattr(self.reranker, "orders_alone", True) else (0, None)
 
     def _verify_many(
         self, questions: Sequence[str], candidates: Sequence[list[rank.Candidate]], pools: Sequence[Pool]

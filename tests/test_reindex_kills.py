@@ -3,7 +3,6 @@ normal run afterwards leaves exactly what a fresh full build has (same pages, pa
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import random
@@ -11,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ import numpy as np
 from bot.indexing import open_searcher
 from embeddings.hashing import HashingEncoder
 from embeddings.local.generations import CURRENT, read_manifest
+from embeddings.local.segments import load_passages, load_vectors
 from tests.test_store import write_corpus, write_page
 
 SEED = 20261201
@@ -122,9 +123,8 @@ def contents(index_dir: Path) -> tuple[dict[str, object], list[dict[str, object]
     """Return a live generation's pages, passages and vectors by passage id."""
     manifest = read_manifest(index_dir)
     pages = {path: (rec.content_hash, rec.passage_ids) for path, rec in manifest.pages.items()}
-    with (index_dir / CURRENT / "passages.jsonl").open(encoding="utf-8") as rows:
-        passages = [json.loads(line) for line in rows]
-    vectors = np.load(index_dir / CURRENT / "vectors.npy")
+    passages = [asdict(p) for p in load_passages(index_dir / CURRENT)]
+    vectors = load_vectors(index_dir / CURRENT, manifest)
     return pages, passages, {int(p["id"]): vectors[row] for row, p in enumerate(passages)}
 
 

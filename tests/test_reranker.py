@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
@@ -14,12 +15,14 @@ from bot.cli.index import make_reranker
 from bot.config import Settings
 from embeddings import calibration, rank
 from embeddings.calibration import Calibration, Verification
+from embeddings.errors import RerankerUnavailable
 from embeddings.hashing import HashingEncoder
 from embeddings.local.dense import DenseIndex
 from embeddings.local.lexical import LexicalIndex
 from embeddings.local.reader import LocalReader
 from embeddings.models import Answer, Passage
 from embeddings.reranker import SHIPPED, CrossEncoderReranker, HashingReranker, resolve
+from embeddings.reranker import weights_digest as reranker_digest
 from embeddings.search import IndexStats, Searcher
 
 PASSAGES = [
@@ -151,6 +154,14 @@ def test_an_unmeasured_verifier_reorders_but_does_not_decide() -> None:
     assert searcher(Fixed({}), verification("other-digest")).search(QUESTION).answered  # no refusal
 
 
+def test_the_shipped_verifier_without_its_constants_stays_out(tmp_path: Path) -> None:
+    shipped = CrossEncoderReranker(str(SHIPPED), cache_dir=tmp_path)
+    assert not shipped.orders_alone and CrossEncoderReranker(str(tmp_path), runtime="torch").orders_alone
+    s = searcher(shipped, verification("other-digest"))
+    assert s.verification(QUESTION) == (0, None)  # nothing loads, nothing is scored
+    assert s.search(QUESTION).hits[0].text == ANSWERS
+
+
 def test_english_questions_are_not_verified() -> None:
     double = Counting()
     s = searcher(double, verification(double.digest))
@@ -198,3 +209,59 @@ def test_the_setting_names_the_verifier(tmp_path: object) -> None:
     assert isinstance(shipped, CrossEncoderReranker) and shipped.model_id == str(SHIPPED.resolve())
     assert resolve("cross-encoder/some-hub-id") == "cross-encoder/some-hub-id"
     assert resolve("off") is None
+
+
+# The shipped verifier itself: the model file trained by bench/train_reranker.py.
+LANDFALL = [
+    ("颱風海葵在哪裡登陸？", "颱風海葵於週日下午在台東縣東河鄉登陸，中心氣壓955百帕。"),
+    ("颱風海葵在哪裡登陸？", "颱風海葵週日帶來強風豪雨，氣象署發布陸上颱風警報，各地嚴陣以待。"),
+    ("颱風海葵在哪裡登陸？", "台積電週四公布第三季財報，營收達新台幣7596億元，年增39%。"),
+    ("一年期贷款市场报价利率是多少？", "一年期贷款市场报价利率为3.1%，较上月下降25个基点。"),
+]
+
+
+@pytest.fixture(scope="module")
+def shipped_scores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
+    cache = tmp_path_factory.mktemp("rerankers")
+    ov = CrossEncoderReranker(str(SHIPPED), runtime="openvino", cache_dir=cache)
+    first = ov.score(LANDFALL)
+    converted = sorted(p.name for p in cache.iterdir() if p.is_dir())
+    again = CrossEncoderReranker(str(SHIPPED), runtime="openvino", cache_dir=cache).score(LANDFALL)
+    assert sorted(p.name for p in cache.iterdir() if p.is_dir()) == converted  # converted once
+    assert again.tolist() == first.tolist()
+    return {"openvino": first, "torch": CrossEncoderReranker(str(SHIPPED), runtime="torch").score(LANDFALL)}
+
+
+def test_the_shipped_verifier_scores_alike_on_openvino_and_torch(
+    shipped_scores: dict[str, np.ndarray],
+) -> None:
+    assert np.allclose(shipped_scores["openvino"], shipped_scores["torch"], atol=1e-3)
+
+
+def test_the_shipped_verifier_prefers_the_answer_to_the_same_topic(
+    shipped_scores: dict[str, np.ndarray],
+) -> None:
+    answer, topic, unrelated, rate = shipped_scores["openvino"].tolist()
+    assert answer > topic and answer > unrelated and rate > topic
+
+
+def test_the_shipped_records_carry_the_shipped_verifiers_constants(model_path: str) -> None:
+    digest = reranker_digest(str(SHIPPED))
+    for family in ("float", "openvino-int8"):
+        record = calibration.for_encoder(model_path, family)
+        assert record.verification is not None and record.verification.sha256 == digest
+
+
+def test_the_shipped_verifier_stays_within_its_size_budget() -> None:
+    files = [p for p in SHIPPED.iterdir() if p.is_file()]
+    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md"} <= {p.name for p in files}
+    assert sum(p.stat().st_size for p in files) <= 40 * 1024 * 1024
+
+
+def test_a_missing_verifier_names_the_setting_that_fixes_it(tmp_path: Path) -> None:
+    from bot.cli.wording import explain
+
+    broken = CrossEncoderReranker(str(tmp_path / "no-such-model"), runtime="torch")
+    with pytest.raises(RerankerUnavailable) as caught:
+        broken.score([("问", "答")])
+    assert "no-such-model" in str(caught.value) and "QUOTEBOT_RERANKER" in explain(caught.value)

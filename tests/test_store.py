@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from embeddings.errors import IndexBusy, IndexCorrupt, IndexMismatch, IndexMissi
 from embeddings.hashing import HashingEncoder
 from embeddings.ids import passage_id, passages_of
 from embeddings.local.generations import CURRENT, PREVIOUS, index_lock, read_manifest, rollback
+from embeddings.local.segments import load_passages, load_vectors
 from embeddings.manifest import (
     SCHEMA_VERSION,
     Manifest,
@@ -367,7 +369,7 @@ def test_the_built_index_answers_with_verbatim_quotes(built: tuple[Path, Path]) 
 
 def test_captions_are_indexed_with_their_kind(built: tuple[Path, Path]) -> None:
     _, index_dir = built
-    rows = [json.loads(line) for line in (index_dir / CURRENT / "passages.jsonl").open(encoding="utf-8")]
+    rows = [asdict(p) for p in load_passages(index_dir / CURRENT)]
     captions = {r["text"] for r in rows if r["kind"] == "caption"}
     assert "台风过境后福州街头大量树木倒伏。（图／新华社）" in captions
     assert any(r["doc"] == "seed.html" and r["kind"] == "body" for r in rows)
@@ -414,8 +416,8 @@ def test_incremental_reindex_embeds_only_what_changed(
     build_index(corpus, full_dir, hashing, full=True)
 
     def vectors(d: Path) -> dict[int, np.ndarray]:
-        rows = [json.loads(line)["id"] for line in (d / CURRENT / "passages.jsonl").open(encoding="utf-8")]
-        return dict(zip(rows, np.load(d / CURRENT / "vectors.npy"), strict=True))
+        rows = [p.id for p in load_passages(d / CURRENT)]
+        return dict(zip(rows, load_vectors(d / CURRENT, read_manifest(d)), strict=True))
 
     incremental, rebuilt = vectors(index_dir), vectors(full_dir)
     assert incremental.keys() == rebuilt.keys()
@@ -548,14 +550,16 @@ def test_unreadable_files_raise_index_corrupt(built: tuple[Path, Path], tmp_path
     if damage == "manifest":
         (generation / "manifest.json").write_text("{", encoding="utf-8")
     elif damage == "passages":
-        (generation / "passages.jsonl").write_text('{"id": 1}\n', encoding="utf-8")
+        for f in generation.glob("*.passages.jsonl"):
+            f.write_text('{"id": 1}\n', encoding="utf-8")
     elif damage == "dense":
         (generation / "dense.faiss").write_bytes(b"garbage")
     elif damage == "lexical":
         for f in (generation / "lexical").iterdir():
             f.write_bytes(b"garbage")
     else:
-        np.save(generation / "vectors.npy", np.zeros((1, 3), dtype=np.float32))
+        for f in generation.glob("*.vectors.npy"):
+            np.save(f, np.zeros((1, 3), dtype=np.float32))
     if damage != "vectors-shape":
         with pytest.raises(IndexCorrupt, match="quotebot index --full"):
             open_searcher(index_dir, HashingEncoder())

@@ -5,34 +5,33 @@ Layout of an index directory::
     .lock                  flock held by the one running reindex (dies with the process)
     current -> gen-<ts>    the generation readers open (replaced atomically)
     previous -> gen-<ts>   the generation a rollback returns to
-    gen-<ts>/              manifest.json, passages.jsonl, vectors.npy, dense.faiss, lexical/
+    gen-<ts>/              manifest.json, segments.json, fingerprints.json, dense.faiss, dense.ids.npy
+      seg-<ts>.passages.jsonl, seg-<ts>.vectors.npy, seg-<ts>.ids.npy, seg-<ts>.pages.json
+      seg-<ts>.deleted-<ts>.npy   rows of a segment deleted since it was written
+      lexical/seg-<ts>.npz        the segment's term frequencies (embeddings.local.lexical)
     .partial/              vectors of an unfinished reindex (embeddings.cache)
 
 A generation is written into a hidden temporary directory, fsynced, renamed, and only then is
 `current` replaced, so a reader never sees a half-built index and a killed reindex leaves the
-previous generation serving.
+previous generation serving. Segment files are written once and never changed: a later generation
+holds hard links to the ones it keeps (embeddings.local.segments), so pruning a generation deletes
+only what no kept generation links.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
 from corpus.durable import fsync_path
-from embeddings.backend import Matrix
 from embeddings.errors import FULL_FIX, IndexCorrupt, IndexMissing
 from embeddings.lock import file_lock
 from embeddings.manifest import Manifest, manifest_from_json, manifest_to_json
-from embeddings.models import Passage
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +46,42 @@ LEXICAL = "lexical"
 PARTIAL = ".partial"
 GENERATION_PREFIX = "gen-"
 TEMP_PREFIX = ".tmp-"
+SEGMENTS = "segments.json"
+FINGERPRINTS = "fingerprints.json"
+DENSE_IDS = "dense.ids.npy"
+DENSE_REMOVED = DENSE + ".removed.npy"  # the tombstones embeddings.local.dense writes beside it
+SEGMENT_PREFIX = "seg-"
+SEGMENT_IDS = "ids.npy"
+SEGMENT_PAGES = "pages.json"
+
+
+def segment_name(generation: str, n: int = 0) -> str:
+    """Return the name of the n-th segment a generation writes (unique across generations)."""
+    return f"{SEGMENT_PREFIX}{generation.removeprefix(GENERATION_PREFIX)}" + (f"-{n}" if n else "")
+
+
+def segment_files(segment: str) -> dict[str, str]:
+    """Return a segment's files by part, relative to the generation directory."""
+    return {
+        "passages": f"{segment}.{PASSAGES}",
+        "vectors": f"{segment}.{VECTORS}",
+        "ids": f"{segment}.{SEGMENT_IDS}",
+        "pages": f"{segment}.{SEGMENT_PAGES}",
+        "lexical": f"{LEXICAL}/{segment}.npz",
+    }
+
+
+def deleted_file(segment: str, generation: str) -> str:
+    """Return the file of a segment's deleted rows as a generation records them."""
+    return f"{segment}.deleted-{generation.removeprefix(GENERATION_PREFIX)}.npy"
 
 
 def _fsync_tree(root: Path) -> None:
-    """Flush every file and directory under root, then root itself."""
+    """Flush every file written (not linked) and every directory under root, then root itself."""
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
-            fsync_path(Path(dirpath) / name)
+            if os.stat(Path(dirpath) / name).st_nlink == 1:  # a linked file was flushed when written
+                fsync_path(Path(dirpath) / name)
         fsync_path(Path(dirpath))
 
 
@@ -93,29 +121,6 @@ def load_manifest(generation: Path) -> Manifest:
 def read_manifest(index_dir: Path) -> Manifest:
     """Return the live generation's manifest."""
     return load_manifest(current_generation(index_dir))
-
-
-def load_passages(generation: Path) -> list[Passage]:
-    """Read a generation's passages in index order; raises IndexCorrupt."""
-    try:
-        with (generation / PASSAGES).open(encoding="utf-8") as lines:
-            return [Passage(**json.loads(line)) for line in lines if line.strip()]
-    except (OSError, ValueError, TypeError) as exc:
-        raise IndexCorrupt(f"cannot read {generation / PASSAGES} ({exc}); {FULL_FIX}") from exc
-
-
-def load_vectors(generation: Path, manifest: Manifest) -> Matrix:
-    """Map a generation's vectors (rows in passage order); raises IndexCorrupt."""
-    try:
-        vectors: Matrix = np.load(generation / VECTORS, mmap_mode="r")
-    except (OSError, ValueError) as exc:
-        raise IndexCorrupt(f"cannot read {generation / VECTORS} ({exc}); {FULL_FIX}") from exc
-    if vectors.shape != (manifest.passages, manifest.dimension) or vectors.dtype != np.float32:
-        raise IndexCorrupt(
-            f"{generation / VECTORS} holds {vectors.shape} {vectors.dtype}, the manifest says "
-            f"({manifest.passages}, {manifest.dimension}) float32; {FULL_FIX}"
-        )
-    return vectors
 
 
 @contextmanager
@@ -169,27 +174,16 @@ def new_generation_name(index_dir: Path) -> str:
     return name
 
 
-def write_generation(
-    index_dir: Path,
-    manifest: Manifest,
-    passages: Sequence[Passage],
-    vectors: Matrix,
-    write_indexes: Callable[[Path, Path], None],
-) -> str:
+def write_generation(index_dir: Path, manifest: Manifest, write_files: Callable[[Path], None]) -> str:
     """Write a complete generation beside the live one, flush it, rename it in place; return its name.
 
-    write_indexes(dense_file, lexical_dir) writes the search indexes into the new generation.
+    write_files(directory) writes (or links) every file of the generation but its manifest.
     """
     temp = index_dir / f"{TEMP_PREFIX}{manifest.generation}-{os.getpid()}"
     temp.mkdir()
     try:
-        with (temp / PASSAGES).open("w", encoding="utf-8") as out:
-            for p in passages:
-                out.write(json.dumps(asdict(p), ensure_ascii=False) + "\n")
-        with (temp / VECTORS).open("wb") as out:
-            np.save(out, np.ascontiguousarray(vectors, dtype=np.float32))
         (temp / LEXICAL).mkdir()
-        write_indexes(temp / DENSE, temp / LEXICAL)
+        write_files(temp)
         (temp / MANIFEST).write_text(manifest_to_json(manifest), encoding="utf-8")
         _fsync_tree(temp)
         os.rename(temp, index_dir / manifest.generation)

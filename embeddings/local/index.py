@@ -1,4 +1,4 @@
-"""The local backend: generations as directories under one index directory, FAISS and bm25s inside."""
+"""The local backend: generations as directories under one index directory, FAISS and BM25 segments inside."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""One local generation opened for queries: FAISS for dense candidates, bm25s for lexical ones."""
+"""One local generation opened for queries: FAISS for dense candidates, BM25 for lexical ones."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,9 +13,14 @@ from embeddings import rank
 from embeddings.backend import Fusion, Matrix, Pool, Scored, Vector
 from embeddings.errors import FULL_FIX, IndexCorrupt
 from embeddings.local import generations as gen
+from embeddings.local import segments as seg
 from embeddings.local.dense import DenseIndex
-from embeddings.local.lexical import LexicalIndex
+from embeddings.local.lexical import LexicalIndex, LexicalSegment
+from embeddings.local.writer import catch_up
+from embeddings.manifest import Manifest
 from embeddings.models import Headline, Passage
+
+log = logging.getLogger(__name__)
 
 
 class LocalReader:
@@ -40,10 +46,23 @@ class LocalReader:
     def load(cls, generation: Path) -> LocalReader:
         """Load one generation directory; raises IndexCorrupt when a file is unreadable or out of step."""
         manifest = gen.load_manifest(generation)
-        passages = gen.load_passages(generation)
+        if seg.is_legacy(generation):
+            return cls._load_legacy(generation, manifest)
+        table = seg.read_table(generation)
+        segments = table.segments
+        passages = seg.load_passages(generation)
+        ids = np.fromiter((p.id for p in passages), dtype=np.int64, count=len(passages))
         try:
             dense = DenseIndex.load(generation / gen.DENSE)
-            lexical = LexicalIndex.load(generation / gen.LEXICAL)
+            catch_up(dense, ids, lambda wanted: seg.live_vectors(generation, table, dense.dim, wanted))
+            lexical = LexicalIndex.from_segments(
+                [
+                    LexicalSegment.load(generation / gen.segment_files(s.name)["lexical"])
+                    for s in table.segments
+                ],
+                [seg.keep_mask(generation, s) for s in segments],
+                order=ids,
+            )
         except IndexCorrupt as exc:
             raise IndexCorrupt(str(exc) if "--full" in str(exc) else f"{exc}; {FULL_FIX}") from exc
         except Exception as exc:
@@ -54,6 +73,19 @@ class LocalReader:
                 f"{manifest.passages}; {FULL_FIX}"
             )
         return cls(passages, dense, lexical)
+
+    @classmethod
+    def _load_legacy(cls, generation: Path, manifest: Manifest) -> LocalReader:
+        """Load a generation written before segments (its BM25 index is rebuilt from the passages)."""
+        log.warning("%s predates segments: run `quotebot index` once to convert it", generation)
+        passages, _ = seg.legacy_contents(generation, manifest)
+        try:
+            dense = DenseIndex.load(generation / gen.DENSE)
+        except IndexCorrupt as exc:
+            raise IndexCorrupt(f"{exc}; {FULL_FIX}") from exc
+        if not len(passages) == len(dense) == manifest.passages:
+            raise IndexCorrupt(f"{generation} is out of step with its manifest; {FULL_FIX}")
+        return cls(passages, dense, LexicalIndex.build([p.id for p in passages], [p.text for p in passages]))
 
     @property
     def passages(self) -> Sequence[Passage]:

@@ -1,9 +1,9 @@
-"""A new local generation: the base one's passages and vectors, changed, then written and swapped in."""
+"""A new local generation: the base one's segments shared, the changed passages written as a new one."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,30 +11,58 @@ import numpy as np
 
 from embeddings.backend import Ids, Matrix
 from embeddings.cache import EmbeddingCache
-from embeddings.errors import FULL_FIX, IndexCorrupt
+from embeddings.errors import IndexCorrupt
 from embeddings.local import generations as gen
-from embeddings.local.dense import DenseIndex
-from embeddings.local.lexical import LexicalIndex
+from embeddings.local import segments as seg
+from embeddings.local.dense import COMPACT_FRACTION, FLAT_MAX, DenseIndex
+from embeddings.local.lexical import LexicalSegment
 from embeddings.manifest import Encoding, Manifest, PageRecord, new_manifest
 from embeddings.models import Passage
 from embeddings.page_diff import page_fingerprints
 
 log = logging.getLogger(__name__)
 
+# The dense index of a generation may lag behind its segments by this many rows (added or deleted),
+# which a reader applies when it loads it; past that a commit writes it anew. Adding a few thousand
+# vectors costs a flat index nothing and an HNSW graph a second or two on load.
+DENSE_LAG_FRACTION = 0.05
+DENSE_LAG_MAX = 5000
+
+
+def catch_up(dense: DenseIndex, ids: Ids, vectors_of: Callable[[Ids], Matrix]) -> None:
+    """Make dense hold exactly ids: remove the others, add the missing ones with vectors_of(them)."""
+    stored = dense.ids()
+    gone = stored[~np.isin(stored, ids)]
+    if gone.size:
+        dense.remove(gone)
+    missing = ids[~np.isin(ids, stored)]
+    if missing.size:
+        dense.add(missing, vectors_of(missing))
+
 
 class LocalWriter:
-    """Builds one generation in memory on top of the base generation directory (or on nothing)."""
+    """Builds one generation on top of the base generation directory (or on nothing)."""
 
     def __init__(self, index_dir: Path, base_dir: Path | None, base: Manifest | None) -> None:
         self.index_dir = index_dir
         self._base_dir = base_dir
         self._base = base
-        self._base_passages: list[Passage] | None = None
-        self._base_rows: dict[int, int] = {}
+        self._table = seg.SegmentTable()
+        self._pages: dict[str, list[Passage]] = {}  # base pages read so far
         self._deleted: set[int] = set()
         self._upserted: dict[int, int] = {}  # passage id -> row in self._new_vectors
         self._new: list[Passage] = []
         self._new_vectors: Matrix = np.zeros((0, 0), dtype=np.float32)
+        self._legacy: list[Passage] | None = None
+        self._prints: dict[str, str] | None = None  # the base fingerprints, once read
+        if base_dir is not None and base is not None and seg.is_legacy(base_dir):
+            # A generation from before segments: its passages become the new one's first segment
+            # (vectors and dense graph reused, nothing embedded again).
+            log.info("converting %s to segments", base_dir)
+            self._legacy, vectors = seg.legacy_contents(base_dir, base)
+            self.upsert(self._legacy, np.asarray(vectors, dtype=np.float32))
+        elif base_dir is not None:
+            self._table = seg.read_table(base_dir)
 
     @property
     def base(self) -> Manifest | None:
@@ -43,30 +71,39 @@ class LocalWriter:
 
     def base_passages(self, docs: Collection[str] | None = None) -> Sequence[Passage]:
         """Return the base generation's passages of the pages docs (all for None), in page order."""
-        if self._base_passages is None:
-            self._base_passages = [] if self._base_dir is None else gen.load_passages(self._base_dir)
-            self._base_rows = {p.id: row for row, p in enumerate(self._base_passages)}
+        if self._base_dir is None:
+            return []
         if docs is None:
-            return self._base_passages
-        wanted = set(docs)
-        return [p for p in self._base_passages if p.doc in wanted]
+            return self._legacy if self._legacy is not None else seg.load_passages(self._base_dir)
+        unread = {d for d in docs if d not in self._pages}
+        for d in unread:
+            self._pages[d] = []
+        if self._legacy is not None:
+            found = [p for p in self._legacy if p.doc in unread]
+        else:
+            found = [p for p, _ in seg.page_passages(self._base_dir, self._table, unread)]
+        for p in found:
+            self._pages[p.doc].append(p)
+        return sorted((p for d in set(docs) for p in self._pages[d]), key=lambda p: (p.doc, p.ordinal))
 
     def base_fingerprints(self) -> dict[str, str]:
-        """Return each base page's text fingerprint, from its passages."""
-        return page_fingerprints(self.base_passages())
+        """Return each base page's text fingerprint."""
+        if self._prints is None:
+            if self._legacy is not None:
+                self._prints = page_fingerprints(self._legacy)
+            else:
+                self._prints = seg.read_fingerprints(self._base_dir) if self._base_dir is not None else {}
+        return dict(self._prints)
 
     def base_vectors(self, ids: Sequence[int]) -> Matrix:
         """Return the base generation's vectors of the given passage ids, in the order given."""
         if self._base_dir is None or self._base is None:
             raise KeyError("a fresh generation has no base vectors")
-        passages = self.base_passages()
-        if len(passages) != self._base.passages:
-            raise IndexCorrupt(
-                f"{self._base_dir / gen.PASSAGES} has {len(passages)} passages, the manifest says "
-                f"{self._base.passages}; {FULL_FIX}"
-            )
-        vectors = gen.load_vectors(self._base_dir, self._base)
-        return np.asarray(vectors[[self._base_rows[i] for i in ids]], dtype=np.float32)
+        if self._legacy is not None:
+            return self._new_vectors[[self._upserted[i] for i in ids]]
+        unique, where = np.unique(np.asarray(ids, dtype=np.int64), return_inverse=True)
+        vectors = seg.live_vectors(self._base_dir, self._table, self._base.dimension, unique)
+        return vectors[where.reshape(-1)]
 
     def scratch(self, encoding: Encoding) -> EmbeddingCache:
         """Return the interrupted-run vectors of this encoding (another encoding's are discarded)."""
@@ -92,23 +129,12 @@ class LocalWriter:
         self._upserted.update((p.id, start + row) for row, p in enumerate(passages))
         self._deleted.difference_update(self._upserted)
 
-    def _contents(self) -> tuple[list[Passage], Matrix, Ids]:
-        """Return the new generation's passages in page order, their vectors, and the ids new to it."""
-        kept = [p for p in self.base_passages() if p.id not in self._deleted and p.id not in self._upserted]
-        fresh = [self._new[row] for row in sorted(set(self._upserted.values()))]
-        passages = sorted([*kept, *fresh], key=lambda p: (p.doc, p.ordinal))
-        added = np.fromiter((p.id for p in fresh if p.id not in self._base_rows), dtype=np.int64)
-        if not kept and [p.id for p in passages] == [p.id for p in self._new]:
-            return passages, self._new_vectors, added  # a fresh build: no copy of the vectors
-        vectors = np.empty((len(passages), self._dimension()), dtype=np.float32)
-        old = [(i, self._base_rows[p.id]) for i, p in enumerate(passages) if p.id not in self._upserted]
-        if old and self._base_dir is not None and self._base is not None:
-            base = gen.load_vectors(self._base_dir, self._base)
-            vectors[[i for i, _ in old]] = base[[row for _, row in old]]
-        new = [(i, self._upserted[p.id]) for i, p in enumerate(passages) if p.id in self._upserted]
-        if new:
-            vectors[[i for i, _ in new]] = self._new_vectors[[row for _, row in new]]
-        return passages, vectors, added
+    def _fresh(self) -> tuple[list[Passage], Matrix]:
+        """Return the upserted passages in page order and their vectors."""
+        live = {row for pid, row in self._upserted.items() if pid not in self._deleted}
+        rows = sorted(live, key=lambda r: (self._new[r].doc, self._new[r].ordinal))
+        vectors = self._new_vectors[rows] if rows else np.zeros((0, self._dimension()), np.float32)
+        return [self._new[r] for r in rows], np.asarray(vectors, dtype=np.float32)
 
     def _dimension(self) -> int:
         """Return the vector dimension of the new generation."""
@@ -116,38 +142,63 @@ class LocalWriter:
             return int(self._new_vectors.shape[1])
         return self._base.dimension if self._base is not None else 0
 
-    def _dense(self, passages: Sequence[Passage], vectors: Matrix, added: Ids) -> DenseIndex:
-        """Return the dense index: the base one with ids removed and added, else built from the vectors."""
-        ids = np.fromiter((p.id for p in passages), dtype=np.int64, count=len(passages))
-        updated = self._updated_dense(ids, vectors, added) if self._base_dir is not None else None
-        if updated is not None:
-            return updated
-        dense = DenseIndex.create(int(vectors.shape[1]), expected_size=len(passages))
-        dense.add(ids, vectors)
-        return dense
+    def _deletions(self) -> tuple[list[Ids], Ids]:
+        """Return per base segment the live rows this generation deletes (replaced passages too), and
+        the base ids that stay live."""
+        doomed = np.fromiter(self._deleted | self._upserted.keys(), dtype=np.int64)
+        rows, kept = [], []
+        for segment in self._table.segments:
+            assert self._base_dir is not None
+            stored = seg.segment_ids(self._base_dir, segment)
+            live = seg.keep_mask(self._base_dir, segment)
+            hit = np.isin(stored, doomed) if doomed.size else np.zeros(segment.rows, dtype=bool)
+            rows.append(np.flatnonzero(hit & live))
+            kept.append(stored[live & ~hit])
+        return rows, np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
 
-    def _updated_dense(self, ids: Ids, vectors: Matrix, added: Ids) -> DenseIndex | None:
-        """Return the base dense index with ids removed and added, or None when it must be rebuilt.
+    def _vectors_of(self, fresh: Sequence[Passage], vectors: Matrix) -> Callable[[Ids], Matrix]:
+        """Return a function giving the new generation's vectors of some of its ids."""
+        row = {p.id: i for i, p in enumerate(fresh)}
 
-        Reusing it skips rebuilding an HNSW graph (minutes on large corpora). Only an unreadable or
-        out-of-step file is expected; anything else is a bug and fails the run, the live generation
-        serving on, instead of hiding behind a rebuild.
-        """
-        assert self._base_dir is not None
-        try:
-            dense = DenseIndex.load(self._base_dir / gen.DENSE)
-        except IndexCorrupt as exc:
-            log.warning("cannot read the previous dense index (%s); rebuilding it", exc)
-            return None
-        if dense.dim == vectors.shape[1]:
-            old = dense.ids()
-            dense.remove(old[~np.isin(old, ids)])
-            rows = np.flatnonzero(np.isin(ids, added))
-            dense.add(ids[rows], vectors[rows])
+        def vectors_of(ids: Ids) -> Matrix:
+            out = np.empty((ids.shape[0], self._dimension()), dtype=np.float32)
+            new = np.fromiter((int(i) in row for i in ids.tolist()), dtype=bool, count=ids.shape[0])
+            out[new] = vectors[[row[int(i)] for i in ids[new].tolist()]]
+            if not new.all():
+                out[~new] = self.base_vectors(ids[~new].tolist())
+            return out
+
+        return vectors_of
+
+    def _fingerprints(self, fresh: Sequence[Passage], pages: Mapping[str, PageRecord]) -> dict[str, str]:
+        """Return every page's text fingerprint: the base's, recomputed for the pages this one changes."""
+        touched = {p.doc for p in fresh} | {d for d, ps in self._pages.items() if ps}
+        doomed = self._deleted | self._upserted.keys()
+        base = self.base_passages(touched)
+        known = {p.id for ps in self._pages.values() for p in ps}
+        if not self._deleted <= known | self._upserted.keys():  # deletions of pages never read
+            base, prints = self.base_passages(), {}
+        else:
+            prints = self.base_fingerprints()
+        prints |= page_fingerprints([p for p in base if p.id not in doomed] + list(fresh))
+        return {doc: prints[doc] for doc in pages if doc in prints}
+
+    def _dense(self, table: seg.SegmentTable, ids: Ids, vectors_of: Callable[[Ids], Matrix]) -> DenseIndex:
+        """Return the dense index of ids: the base one caught up, else built from every vector."""
+        dense = None
+        if self._base_dir is not None and not seg.damaged(self._base_dir, table.dense_sizes):
+            try:
+                dense = DenseIndex.load(self._base_dir / gen.DENSE)
+            except IndexCorrupt as exc:
+                log.warning("cannot read the previous dense index (%s); rebuilding it", exc)
+        if dense is not None and dense.dim == self._dimension():
+            catch_up(dense, ids, vectors_of)  # a bug here fails the run: the live generation serves on
             if len(dense) == len(ids):
                 return dense
-        log.warning("previous dense index out of step with the passages; rebuilding it")
-        return None
+            log.warning("previous dense index out of step with the passages; rebuilding it")
+        dense = DenseIndex.create(self._dimension(), expected_size=len(ids))
+        dense.add(ids, vectors_of(ids))
+        return dense
 
     def commit(
         self,
@@ -157,16 +208,73 @@ class LocalWriter:
         calibration: Mapping[str, Any] | None = None,
     ) -> Manifest:
         """Write the new generation, make it current (the old one becomes previous); return its manifest."""
-        passages, vectors, added = self._contents()
-        dense = self._dense(passages, vectors, added)
-        lexical = LexicalIndex.build([p.id for p in passages], [p.text for p in passages])
         name = gen.new_generation_name(self.index_dir)
-        manifest = new_manifest(pages, len(passages), encoding, source, dense.kind, name, calibration)
+        fresh, vectors = self._fresh()
+        deletions, kept = self._deletions()
+        live = kept.shape[0] + len(fresh)
+        lag = self._table.dense_lag + sum(d.size for d in deletions) + len(fresh)
+        kind = self._base.dense_kind if self._base is not None else "flat"
+        base_dir = self._base_dir
+        dense: DenseIndex | None = None
+        if (
+            base_dir is None
+            or seg.damaged(base_dir, self._table.dense_sizes)
+            or lag > min(DENSE_LAG_FRACTION * live, DENSE_LAG_MAX)
+            or (kind == "flat" and live > FLAT_MAX)
+            # HNSW removals are tombstones compacted past a fifth of the graph: never on a reader's load.
+            or (kind == "hnsw" and _tombstones(self._table) + lag > COMPACT_FRACTION / 2 * live)
+        ):
+            ids = np.concatenate([kept, np.fromiter((p.id for p in fresh), dtype=np.int64)])
+            dense = self._dense(self._table, ids, self._vectors_of(fresh, vectors))
+            kind, lag = dense.kind, 0
 
-        def write_indexes(dense_file: Path, lexical_dir: Path) -> None:
-            dense.save(dense_file)
-            lexical.save(lexical_dir)
+        def write_files(temp: Path) -> None:
+            table = self._write_segments(temp, name, fresh, vectors, deletions)
+            if dense is not None:
+                dense.save(temp / gen.DENSE)
+                with (temp / gen.DENSE_IDS).open("wb") as out:
+                    np.save(out, dense.ids())
+                sizes = _sizes(temp, [gen.DENSE, gen.DENSE_REMOVED, gen.DENSE_IDS])
+            else:
+                assert base_dir is not None
+                for file in self._table.dense_sizes:
+                    seg.link(base_dir / file, temp / file)
+                sizes = dict(self._table.dense_sizes)
+            seg.write_fingerprints(temp, self._fingerprints(fresh, pages))
+            seg.write_table(temp, seg.SegmentTable(table.segments, lag, sizes))
 
-        gen.write_generation(self.index_dir, manifest, passages, vectors, write_indexes)
+        manifest = new_manifest(pages, live, encoding, source, kind, name, calibration)
+        gen.write_generation(self.index_dir, manifest, write_files)
         gen.swap(self.index_dir, manifest.generation)
         return manifest
+
+    def _write_segments(
+        self, temp: Path, name: str, fresh: Sequence[Passage], vectors: Matrix, deletions: Sequence[Ids]
+    ) -> seg.SegmentTable:
+        """Share the base segments into temp, add the fresh passages as a segment, merge when due."""
+        parts: list[tuple[Path, seg.Segment]] = []
+        for segment, doomed in zip(self._table.segments, deletions, strict=True):
+            assert self._base_dir is not None
+            if segment.live - doomed.size > 0:
+                parts.append((temp, seg.share_segment(self._base_dir, temp, segment, doomed, name)))
+        if fresh:
+            lexical = LexicalSegment.of([p.id for p in fresh], [p.text for p in fresh])
+            parts.append((temp, seg.write_segment(temp, gen.segment_name(name), fresh, vectors, lexical)))
+        start = seg.merge_from([s for _, s in parts])
+        if start is not None:
+            merged, _ = seg.merge(parts[start:], temp, gen.segment_name(name, 1), self._dimension())
+            for directory, segment in parts[start:]:
+                for file in [*segment.sizes, *([segment.deleted] if segment.deleted else [])]:
+                    (directory / file).unlink()
+            parts = [*parts[:start], (temp, merged)]
+        return seg.SegmentTable(tuple(s for _, s in parts))
+
+
+def _tombstones(table: seg.SegmentTable) -> int:
+    """Return about how many HNSW tombstones the base dense index holds (from its file's size)."""
+    return max(0, (table.dense_sizes.get(gen.DENSE_REMOVED, 0) - 128) // 8)  # int64 rows after the header
+
+
+def _sizes(directory: Path, files: Sequence[str]) -> dict[str, int]:
+    """Return the sizes of the files of directory that exist."""
+    return {f: (directory / f).stat().st_size for f in files if (directory / f).exists()}
