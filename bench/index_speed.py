@@ -102,6 +102,12 @@ class ZeroCostEncoder:
         self.batch_size = batch_size
         self.rng = np.random.default_rng(0)
 
+    def for_index(self, setting: str) -> ZeroCostEncoder:
+        return self
+
+    def for_new_index(self) -> ZeroCostEncoder:
+        return self
+
     def encode_passages(self, texts: list[str]) -> np.ndarray:
         vectors = self.rng.standard_normal((len(texts), self.dimension)).astype(np.float32)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
