@@ -97,6 +97,7 @@ class ZeroCostEncoder:
 
     def __init__(self, dimension: int = 384, batch_size: int = 32) -> None:
         self.model_id = "zero-cost"
+        self.backend, self.precision, self.family = "zero-cost", "fp32", "float"
         self.dimension = dimension
         self.prompts = {"query": "", "passage": ""}
         self.batch_size = batch_size
