@@ -97,10 +97,17 @@ class ZeroCostEncoder:
 
     def __init__(self, dimension: int = 384, batch_size: int = 32) -> None:
         self.model_id = "zero-cost"
+        self.backend, self.precision, self.family = "zero-cost", "fp32", "float"
         self.dimension = dimension
         self.prompts = {"query": "", "passage": ""}
         self.batch_size = batch_size
         self.rng = np.random.default_rng(0)
+
+    def for_index(self, setting: str) -> ZeroCostEncoder:
+        return self
+
+    def for_new_index(self) -> ZeroCostEncoder:
+        return self
 
     def encode_passages(self, texts: list[str]) -> np.ndarray:
         vectors = self.rng.standard_normal((len(texts), self.dimension)).astype(np.float32)

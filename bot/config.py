@@ -35,9 +35,9 @@ class Settings(BaseSettings):
     encoder: str = Field(
         DEFAULT_ENCODER,
         description="Encoder backend: `auto` (a new index gets the fastest variant measured for this CPU, "
-        "questions follow each index's own; see docs/encoders.md), `onnx-int8`, `onnx`, `openvino-int8`, "
-        "`openvino` (bf16 where the CPU has it, else fp32), `openvino-fp32`, `torch`, or `hashing` (the test "
-        "encoder); a change to or from an int8 one needs `quotebot index --full`.",
+        "questions follow each index's vector family; see docs/encoders.md), `onnx-int8`, `onnx`, "
+        "`openvino-int8`, `openvino` (bf16 where the CPU has it, else fp32), `openvino-fp32`, `torch`, "
+        "or `hashing` (the test encoder); a change to or from an int8 one needs `quotebot index --full`.",
     )
     encoder_cache: Path | None = Field(
         None, description="Where converted encoder models are kept (default ~/.cache/quotebot/encoders)."

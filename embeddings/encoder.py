@@ -15,7 +15,7 @@ import numpy as np
 from embeddings.cpu import this_cpu
 from embeddings.encoder_choice import AUTO, Choice, choose, shipped_table
 from embeddings.errors import ModelUnavailable
-from embeddings.manifest import encoder_setting, vector_family
+from embeddings.manifest import vector_family
 
 log = logging.getLogger(__name__)
 
@@ -215,8 +215,8 @@ class Encoder:
         self.setting = check_setting(encoder)
         # auto: questions follow each index's own encoder; a new index gets this CPU's choice.
         self.auto = self.setting == AUTO
-        concrete = cpu_choice().setting if self.auto else self.setting
-        self.backend, self.requested_precision = parse_encoder(concrete)
+        self._concrete = cpu_choice().setting if self.auto else self.setting
+        self.backend, self.requested_precision = parse_encoder(self._concrete)
         self.batch_size = batch_size
         self.token_budget = token_budget
         self.cache_dir = cache_dir
@@ -244,11 +244,14 @@ class Encoder:
     @property
     def concrete(self) -> str:
         """Return the encoder setting this encoder computes with (auto resolved for this CPU)."""
-        return encoder_setting(self.backend, self.requested_precision)
+        return self._concrete
 
     def for_index(self, setting: str) -> Encoder:
-        """Return the encoder for an index built with setting: auto follows it, others stay themselves."""
-        if not self.auto or setting not in ENCODERS or setting == self.concrete:
+        """Return the encoder for an index built with setting: auto follows its family, others stay.
+
+        Any float encoder queries a float index, so auto keeps this CPU's choice when it is one.
+        """
+        if not self.auto or setting not in ENCODERS or vector_family(*ENCODERS[setting]) == self.family:
             return self
         return self._variant(setting)
 

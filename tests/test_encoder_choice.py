@@ -100,6 +100,15 @@ def test_auto_serves_an_index_with_the_index_own_encoder(monkeypatch: pytest.Mon
     assert auto.for_index("an-encoder-of-a-later-release") is auto  # the mismatch check then explains
 
 
+def test_auto_queries_a_float_index_with_its_own_float_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    choosing(monkeypatch, "openvino-fp32")
+    auto = Encoder("m", encoder="auto")
+    assert auto.concrete == "openvino-fp32" and auto.family == "float"
+    # torch, OpenVINO and ONNX float vectors share an index: no second model is loaded for it.
+    assert auto.for_index("torch") is auto and auto.for_index("openvino") is auto
+    assert auto.for_new_index() is auto
+
+
 def test_a_configured_encoder_overrides_the_cpu_and_the_index(monkeypatch: pytest.MonkeyPatch) -> None:
     choosing(monkeypatch, "onnx-int8")
     fixed = Encoder("m", encoder="torch")
