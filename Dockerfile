@@ -78,10 +78,11 @@ SentenceTransformer(sys.argv[1], device='cpu').save('/opt/quotebot/model')" "$MO
 ENV QUOTEBOT_MODEL=${MODEL:+/opt/quotebot/model}
 ENV QUOTEBOT_MODEL=${QUOTEBOT_MODEL:-$DEFAULT_MODEL}
 
-# The default encoder (QUOTEBOT_ENCODER=openvino-int8) quantises the model once into this cache; for a
-# baked model that happens here, at build time, so a container starts indexing at once. The shipped
-# answer verifier (in the package) is converted for OpenVINO here too. A mounted model
-# is converted on first start (mount a volume on /opt/quotebot/encoders to keep it across containers).
+# The default encoder (QUOTEBOT_ENCODER=auto: the variant measured fastest for the CPU, docs/encoders.md)
+# converts the model once into this cache; for a baked model that happens here, at build time, for the
+# build machine's CPU, so a container on a like CPU starts indexing at once. A mounted model, or another
+# CPU's choice, is converted on first start (mount a volume on /opt/quotebot/encoders to keep it). The
+# shipped answer verifier (in the package) is converted for OpenVINO here too.
 ENV QUOTEBOT_ENCODER_CACHE=/opt/quotebot/encoders
 RUN mkdir -p /opt/quotebot/encoders; \
     if [ -d /opt/quotebot/model ]; then python -c "from bot.config import load_settings; \
@@ -100,12 +101,15 @@ ENV QUOTEBOT_CORPUS_DIR=/data/corpus \
     HF_HOME=/home/quotebot/.cache/huggingface
 VOLUME ["/data/corpus", "/data/index"]
 WORKDIR /home/quotebot
-# Webhook mode listens here (QUOTEBOT_WEBHOOK_URL); long polling needs no port.
+# Webhook mode listens here (QUOTEBOT_WEBHOOK_URL); long polling needs no port. The health and metrics
+# server (QUOTEBOT_OPS_LISTEN) stays on the container's loopback unless set to 0.0.0.0:8089.
 EXPOSE 8443
 
-# Healthy once an index is live and readable (the first index of a large corpus takes a while).
+# Healthy once `quotebot serve` answers /readyz on QUOTEBOT_OPS_LISTEN: an index is served and Telegram
+# polling or the webhook runs (the first index of a large corpus takes a while). Python's urllib, no
+# curl in the image; no proxy from the environment for a loopback probe. See docs/operations.md.
 HEALTHCHECK --interval=60s --timeout=20s --start-period=10m --retries=3 \
-    CMD ["python", "-c", "import os, pathlib; from bot.indexing import index_store; index_store(pathlib.Path(os.environ['QUOTEBOT_INDEX_DIR'])).manifest()"]
+    CMD ["python", "-c", "import os, urllib.request as u; a = os.environ.get('QUOTEBOT_OPS_LISTEN') or '127.0.0.1:8089'; a = a.replace('0.0.0.0:', '127.0.0.1:', 1); u.build_opener(u.ProxyHandler({})).open('http://' + a + '/readyz', timeout=15)"]
 
 # Bring the index up to date (incremental: unchanged pages are not re-embedded), then serve.
 CMD ["/bin/sh", "-c", "quotebot index && exec quotebot serve"]

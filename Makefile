@@ -53,7 +53,10 @@ bench: setup-dev  ## speed and quality figures (not pass/fail)
 	$(PY) bench/quality.py
 	$(PY) bench/query_speed.py
 	$(PY) bench/index_speed.py
-	$(PY) bench/index_speed.py --encoders torch,openvino,openvino-int8 --pages 60
+	$(PY) bench/index_speed.py --encoders torch,openvino-fp32,openvino-int8,onnx,onnx-int8 --pages 60
+	$(PY) bench/index_speed.py --cli auto,torch --pages 60
+	$(PY) bench/query_speed.py --encode torch,onnx,onnx-int8,openvino-int8
+	$(PY) bench/long_page.py
 	$(PY) bench/encoder_quality.py
 	$(PY) bench/bot_speed.py
 

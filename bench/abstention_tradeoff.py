@@ -127,17 +127,17 @@ def verified_curve(
     if verification is None or verification.sha256 != reranker.digest:
         print("no verification constants for this reranker: run bench/quality.py --calibrate-verifier")
         return
-    depth, weight, column = verification.depth, verification.weight, verification.abstain_on == "verifier"
+    depth, weight = verification.depth, verification.weight
 
     def signals(searcher: Searcher, qs: list[quality.Question]) -> tuple[np.ndarray, np.ndarray]:
         """Return each question's abstention signal and the rank of its first answering quote (99: none)."""
         pools = quality.verified_pools(searcher, qs, reranker, depth)
-        quotes, chance, combined = quality.verified_signals(pools, depth, weight, record)
+        quotes, signal = quality.verified_signals(pools, depth, weight, record)
         first = [
             99 if (f := quality.answered([t for t, _ in qq], q)) is None else f
             for qq, q in zip(quotes, qs, strict=True)
         ]
-        return (chance if column else combined), np.array(first)
+        return signal[verification.abstain_on], np.array(first)
 
     dev: list[quality.Question] = []
     held: list[quality.Question] = []
@@ -150,14 +150,14 @@ def verified_curve(
         )  # as --calibrate-verifier
         dev += sample
         dev_scores.append(signals(full[name], sample)[0])
-        hq = quality.spread([q for q in verified if not q.dev], 1000)
+        hq = quality.spread([q for q in verified if not q.dev], 400)
         held += hq
         s, f = signals(full[name], hq)
         scores.append(s)
         firsts_.append(f)
         outside[f"{name} halves"] = (hq, signals(quality.index(encoder, name, args, "first"), hq)[0])
     for a, b in (("eval", "news"), ("news", "eval")):
-        hq = quality.spread([q for q in sets[a] if not q.dev and q.kind != "cross-lingual"], 500)
+        hq = quality.spread([q for q in sets[a] if not q.dev and q.kind != "cross-lingual"], 200)
         outside[f"{a} on {b}"] = (hq, signals(full[b], hq)[0])
     inside, first, dev_signal = np.concatenate(scores), np.concatenate(firsts_), np.concatenate(dev_scores)
     subset = np.array([q.subset for q in held])

@@ -27,6 +27,7 @@ os.environ.setdefault(
     "QUOTEBOT_MODEL", str(REPO.parent / "shared" / "models" / "multilingual-e5-small-zh-en")
 )
 
+from bench.cpu import print_cpu  # noqa: E402
 from bot.config import DEFAULT_ENCODER  # noqa: E402
 from tests.bot_support import TOKEN, BuiltIndex, bot_settings, running_bot  # noqa: E402
 from tests.telegram_server import BotApiServer  # noqa: E402
@@ -136,6 +137,7 @@ def main() -> int:
     parser.add_argument("--questions", type=int, default=60)
     parser.add_argument("--users", type=int, nargs="+", default=[1, 20])
     args = parser.parse_args()
+    print_cpu()
     WORK.mkdir(parents=True, exist_ok=True)
     built = bench_index()
     asked = questions(args.questions)

@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from embeddings.store import build_index, open_searcher, passages_of
-
+from bench.cpu import print_cpu
 from bench.index_speed import copy_subset, pick_pages
 from bench.quality import EVAL, MODEL, CachedEncoder
+from bot.indexing import build_index, open_searcher
 from corpus.load import scan_corpus
-from embeddings import rank
+from embeddings.ids import passages_of
 
 
 def covered_pages(names: list[str], cache: Path) -> list[str]:
@@ -68,8 +68,9 @@ def measure(name: str, corpus: Path, questions: list[dict], work: Path) -> dict:
         check=True,
     ).stdout
     cells = next(line.split() for line in printed.splitlines() if line.startswith("ALL"))
-    searcher.min_score = rank.DEFAULT_MIN_RELEVANCE
-    shipped = searcher.search_many([q["question"] for q in questions], top_k=3)
+    shipped = open_searcher(work / f"index-{name}", encoder, top_k=3).search_many(
+        [q["question"] for q in questions], top_k=3
+    )
     answered = sum(1 for a in shipped if not isinstance(a, Exception) and a.answered) / len(questions)
     return {
         "precision": encoder.precision,
@@ -89,6 +90,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/b1/quality"))
     parser.add_argument("--covered", action="store_true", help="only pages every encoder has vectors for")
     args = parser.parse_args()
+    print_cpu()
     pages = pick_pages(EVAL / "articles", args.pages or 10**9)
     if args.covered:
         covered = covered_pages(args.encoders.split(","), args.cache)

@@ -4,6 +4,7 @@ usage: python bench/index_speed.py [--pages N] [--corpus DIR] [--model DIR] [--w
        python bench/index_speed.py --encoders torch,openvino,openvino-int8 [--pages N] [--rounds R]
        python bench/index_speed.py --cli openvino-int8,torch [--pages N]
        python bench/index_speed.py --add-page 10000,50000,199000 [--adds K] [--open]
+       python bench/index_speed.py --profile [--encoder auto] [--pages N]
 
 Takes a deterministic subset of N pages spread over the corpus's subsets (the whole eval corpus takes
 many minutes to embed on a shared 2-core machine), then in one run measures side by side:
@@ -11,7 +12,10 @@ the encoder's raw `encode_passages` on exactly the passages the index holds, a f
 no-op reindex, and a reindex after editing one paragraph of one page, with its parts timed.
 --encoders embeds the same passages with each encoder, interleaved over R rounds (each encoder's
 converted model cached beforehand, untimed), and prints passages/s, the ratio to the first encoder and
-the cosine of its vectors to the first's. --cli runs `quotebot index --full` (the real CLI, a fresh
+the cosine of its vectors to the first's. --profile splits one encoder's `quotebot index` time into
+tokenising, the model and everything else (parsing, BM25, FAISS, writing: a build with the model taken
+out), and prints the padding a batch of 32 passages in page order needs against token-budget batches
+sorted by length. --cli runs `quotebot index --full` (the real CLI, a fresh
 process each) over the pages with each QUOTEBOT_ENCODER, alternating, and prints the wall times.
 --add-page builds indexes of about the given numbers of synthetic passages (pages of 20 Chinese
 passages, random unit vectors: the model is not the cost) once, cached in --workdir, then times K
@@ -40,6 +44,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from bench.cpu import print_cpu  # noqa: E402
 from bot.config import DEFAULT_ENCODER  # noqa: E402
 from bot.indexing import build_index  # noqa: E402
 from corpus.load import FileResult, list_pages, scan_corpus  # noqa: E402
@@ -92,10 +97,17 @@ class ZeroCostEncoder:
 
     def __init__(self, dimension: int = 384, batch_size: int = 32) -> None:
         self.model_id = "zero-cost"
+        self.backend, self.precision, self.family = "zero-cost", "fp32", "float"
         self.dimension = dimension
         self.prompts = {"query": "", "passage": ""}
         self.batch_size = batch_size
         self.rng = np.random.default_rng(0)
+
+    def for_index(self, setting: str) -> ZeroCostEncoder:
+        return self
+
+    def for_new_index(self) -> ZeroCostEncoder:
+        return self
 
     def encode_passages(self, texts: list[str]) -> np.ndarray:
         vectors = self.rng.standard_normal((len(texts), self.dimension)).astype(np.float32)
@@ -335,6 +347,34 @@ def add_one_page(
     return figures
 
 
+def profile(args: argparse.Namespace, corpus: Path, texts: list[str]) -> None:
+    """Print where one encoder's index time goes: tokenising, the model, the rest; and the padding."""
+    from embeddings.encoder import token_batches
+
+    encoder = Encoder(args.model, encoder=args.encoder, batch_size=args.batch_size).for_new_index()
+    encoder.encode_passages(["预热"] * 8)  # loads (and converts once) the model; not timed
+    loaded: Any = encoder._load()
+    prefixed = [encoder.prompts["passage"] + t for t in texts]
+    lengths, tokenise_s = timed(loaded.token_counts, prefixed)
+    _, encode_s = timed(encoder.encode_passages, texts)
+    _, rest_s = timed(build_index, corpus, args.workdir / "profile-index", ZeroCostEncoder(), full=True)
+    real = sum(lengths)
+    in_order = sum(len(b) * max(b) for b in (lengths[i : i + 32] for i in range(0, len(lengths), 32)))
+    budgeted = sum(len(b) * lengths[b[0]] for b in token_batches(lengths, encoder.token_budget, 32))
+    # encode_passages tokenises twice: to count tokens for the budget, then each batch for the model.
+    model_s = encode_s - 2 * tokenise_s
+    total = encode_s + rest_s
+    print(f"profile of `quotebot index`, encoder {encoder.concrete}: {len(texts)} passages, {real} tokens")
+    print(f"  tokenising x2 {2 * tokenise_s:7.2f} s  {2 * tokenise_s / total:6.1%} (count, then batch)")
+    print(f"  model         {model_s:7.2f} s  {model_s / total:6.1%}")
+    print(f"  the rest      {rest_s:7.2f} s  {rest_s / total:6.1%} (parse, BM25, FAISS, write)")
+    print(
+        f"  padding: batches of 32 in page order {in_order / real - 1:.1%} extra tokens, sorted token-budget"
+        f" batches ({encoder.token_budget}) {budgeted / real - 1:.1%}"
+    )
+    print(json.dumps({"profile": {"tokenise_s": tokenise_s, "encode_s": encode_s, "rest_s": rest_s}}))
+
+
 def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     """Return (result, seconds)."""
     start = time.perf_counter()
@@ -356,6 +396,7 @@ def main() -> None:
     parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="QUOTEBOT_ENCODER of the main run")
     parser.add_argument("--encoders", help="comma-separated encoders to compare on the same passages")
     parser.add_argument("--cli", help="comma-separated encoders to run `quotebot index --full` with")
+    parser.add_argument("--profile", action="store_true", help="where the index time goes (--encoder)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of --encoders / --cli (default 2)")
     parser.add_argument(
         "--cache-dir", type=Path, default=None, help="converted models (QUOTEBOT_ENCODER_CACHE)"
@@ -364,12 +405,13 @@ def main() -> None:
     parser.add_argument("--adds", type=int, default=7, help="one-page reindexes per size (default 7)")
     parser.add_argument("--open", action="store_true", help="--add-page: also time loading each index")
     args = parser.parse_args()
+    print_cpu()
     if args.add_page:
         sizes = [int(n) for n in args.add_page.split(",")]
         figures = add_one_page(sizes, args.adds, args.workdir, open_too=args.open)
         print(json.dumps({"add_one_page": figures}))
         return
-    if not args.skip_scale and not (args.encoders or args.cli):
+    if not args.skip_scale and not (args.encoders or args.cli or args.profile):
         scale = overhead_at_scale(args.corpus, args.workdir)
         print(
             f"whole corpus, model taken out: {scale['pages']} pages, {scale['passages']} passages: full build"
@@ -389,6 +431,9 @@ def main() -> None:
         return
     if args.cli:
         compare_cli(args, corpus)
+        return
+    if args.profile:
+        profile(args, corpus, texts)
         return
     encoder = Encoder(args.model, encoder=args.encoder, batch_size=args.batch_size)
     encoder.encode_passages(["预热"] * 8)  # loads (and converts once) the model; not timed

@@ -44,6 +44,7 @@ MODEL = os.environ.setdefault(
 import psutil  # noqa: E402
 
 from bench.bot_speed import CORPUS, QUESTIONS, WORK, bench_index  # noqa: E402
+from bench.cpu import print_cpu  # noqa: E402
 from bot import i18n  # noqa: E402
 from bot.config import DEFAULT_ENCODER  # noqa: E402
 from tests.bot_support import TOKEN  # noqa: E402
@@ -325,6 +326,7 @@ def main() -> int:
     parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="the bot's QUOTEBOT_ENCODER")
     parser.add_argument("--per-minute", type=int, default=1_000, help="QUOTEBOT_QUESTIONS_PER_MINUTE")
     args = parser.parse_args()
+    print_cpu()
     WORK.mkdir(parents=True, exist_ok=True)
     built = bench_index(args.encoder)
     with tempfile.TemporaryDirectory(prefix="quotebot-load-") as tmp:

@@ -15,6 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.cpu import print_cpu  # noqa: E402
 from corpus.decode import decode_page  # noqa: E402
 from corpus.load import list_pages, scan_corpus  # noqa: E402
 from corpus.page_tree import build_tree  # noqa: E402
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    print_cpu()
     paths = list_pages(args.corpus)
     blobs = [(args.corpus / path).read_bytes() for path in paths]
     total_mb = sum(map(len, blobs)) / 1e6

@@ -299,6 +299,8 @@ def quality(args: argparse.Namespace) -> None:
     reranker = verifier(args)
     searchers = {name: index(encoder, name, args) for name in SETS}
     sets = {name: questions(encoder, name, args.sample) for name in SETS}
+    if args.verifier_only:  # the held-out questions the verifier is judged on, nothing else
+        sets = {name: spread([q for q in qs if not q.dev], args.verify_sample) for name, qs in sets.items()}
     for name, qs in sets.items():
         subsets = (*SETS[name][1], "ALL")
         methods = anchors(searchers[name], qs)
@@ -315,7 +317,7 @@ def quality(args: argparse.Namespace) -> None:
             ("all", lambda q: True),
             ("dev", lambda q: q.dev),
             ("held-out", lambda q: not q.dev),
-        ):
+        )[2 if args.verifier_only else 0 :]:
             keep = [i for i, q in enumerate(qs) if pick(q)]
             rows = {m: table([qs[i] for i in keep], [h[i] for i in keep]) for m, h in methods.items()}
             report(f"{name}, {half} questions ({len(keep)})", rows, subsets)
@@ -328,7 +330,8 @@ def quality(args: argparse.Namespace) -> None:
         print("  held-out, as shipped: " + answered_rates([qs[i] for i in held], [took[i] for i in held]))
         if reranker is not None:
             print("  held-out, with the verifier: " + answered_rates([qs[i] for i in held], took_v))
-    abstention(encoder, searchers, sets, args)
+    if not args.verifier_only:
+        abstention(encoder, searchers, sets, args)
     if reranker is not None:
         verified_abstention(encoder, searchers, sets, args, reranker)
 
@@ -533,15 +536,15 @@ def calibrate(args: argparse.Namespace) -> None:
 
 
 # The verifier's grid (dev half): candidates it reads and the weight of its probability in the score.
-VERIFY_DEPTHS = (3, 5, 10)
+VERIFY_DEPTHS = (3, 5)
 # Each candidate read costs a model call on the question's path: the fewest within this of the best.
 VERIFY_DEPTH_TOLERANCE = 0.003
 VERIFY_WEIGHTS = (0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0)
 # In-corpus questions of each kind the verifier's abstention answers on the development half.
 VERIFIED_ANSWERED = 0.985
 # Questions per set the verifier is calibrated on (development half) and judged on (held-out half),
-# spread evenly over each set's questions: scoring pairs is the cost (about 35 pairs/s on 2 cores).
-VERIFY_SAMPLE = 800
+# spread evenly over each set's questions: scoring pairs is the cost (about 30 pairs/s on 2 cores).
+VERIFY_SAMPLE = 400
 
 
 def spread(qs: Sequence[Question], n: int) -> list[Question]:
@@ -577,16 +580,25 @@ def verified_signals(
     depth: int,
     weight: float,
     cal: Any,
-) -> tuple[list[list[tuple[str, float]]], np.ndarray, np.ndarray]:
-    """Return the first 3 quotes (text, score) per question and both abstention signals."""
-    quotes, chance, combined = [], [], []
+) -> tuple[list[list[tuple[str, float]]], dict[str, np.ndarray]]:
+    """Return the first 3 quotes (text, score) per question and each abstention signal.
+
+    "relevance" is the best relevance before the verifier, less its kind's threshold: below 0, the
+    Searcher without a verifier refuses.
+    """
+    quotes, chance, combined, plain = [], [], [], []
     for q, cands, passages, logits in pools:
         final = rank.verify(cands, logits[:depth], weight)
         hits = rank.select_hits(final, passages, top_k=3, max_per_article=SHIPPED_CAP)
         quotes.append([(h.text, h.score) for h in hits])
         chance.append(max((c.verified for c in final if c.verified is not None), default=0.0))
         combined.append(max((c.relevance for c in final), default=0.0) - cal.threshold(q.kind))
-    return quotes, np.array(chance), np.array(combined)
+        plain.append(max((c.relevance for c in cands), default=0.0) - cal.threshold(q.kind))
+    return quotes, {
+        "verifier": np.array(chance),
+        "combined": np.array(combined),
+        "relevance": np.array(plain),
+    }
 
 
 def calibrate_verifier(args: argparse.Namespace) -> None:
@@ -621,20 +633,27 @@ def calibrate_verifier(args: argparse.Namespace) -> None:
     top = max(scores.values())
     best_depth = min(d for (d, _), v in scores.items() if v >= top - VERIFY_DEPTH_TOLERANCE)
     weight = max((w for d, w in scores if d == best_depth), key=lambda w: (scores[best_depth, w], -w))
-    quotes, chance, combined = verified_signals(inside, best_depth, weight, cal)
-    _, chance_out, combined_out = verified_signals(outside, best_depth, weight, cal)
+    quotes, inner_signals = verified_signals(inside, best_depth, weight, cal)
+    _, outer_signals = verified_signals(outside, best_depth, weight, cal)
     margin = verified_margin(qs, quotes)
     kinds = sorted({q.kind for q in qs})
     chosen: dict[str, Any] = {}
-    for signal, inner, outer in (("verifier", chance, chance_out), ("combined", combined, combined_out)):
+    for signal, inner in inner_signals.items():
+        outer = outer_signals[signal]
         cut = kind_thresholds({k: inner[[q.kind == k for q in qs]] for k in kinds}, VERIFIED_ANSWERED)
+        # "relevance" is compared at the same share answered; chosen, it keeps the record's thresholds.
+        answers = float(np.mean([inner[i] >= cut[q.kind] for i, q in enumerate(qs)]))
         refused = {
             name: float(
                 np.mean([outer[i] < cut[q.kind] for i, q in enumerate(qs) if q.id.startswith(prefix)])
             )
             for name, prefix in (("eval", ("cmrc", "drcd", "xquad")), ("news", "newsqa"), ("web", "web"))
         }
-        print(f"  abstain on {signal}: thresholds {cut}; refuses out of corpus (dev) {refused}", flush=True)
+        print(
+            f"  abstain on {signal}: thresholds {cut}; answers {answers:.3f} in corpus, refuses out of "
+            f"corpus (dev) {refused}",
+            flush=True,
+        )
         chosen[signal] = (float(np.mean(list(refused.values()))), cut)
     signal = max(chosen, key=lambda k: chosen[k][0])
     record = calibration.Verification(
@@ -644,7 +663,7 @@ def calibrate_verifier(args: argparse.Namespace) -> None:
         weight=weight,
         quote_margin=margin,
         abstain_on=signal,
-        min_score={k: round(v, 4) for k, v in chosen[signal][1].items()},
+        min_score={k: round(v, 4) if signal != "relevance" else 0.0 for k, v in chosen[signal][1].items()},
         measured=(
             f"bench/quality.py --calibrate-verifier, {time.strftime('%Y-%m-%d')}: {len(qs)} dev questions "
             f"({', '.join(f'{k} {sum(q.kind == k for q in qs)}' for k in kinds)}); thresholds answer "
@@ -710,8 +729,13 @@ def main() -> None:
     parser.add_argument(
         "--verify-sample",
         type=int,
-        default=1000,
+        default=400,
         help="held-out questions per set the verifier is judged on, evenly spread (0: all)",
+    )
+    parser.add_argument(
+        "--verifier-only",
+        action="store_true",
+        help="only the held-out questions the verifier is judged on (its tables and abstention)",
     )
     parser.add_argument(
         "--calibrate-verifier",

@@ -3,6 +3,7 @@
 usage: bench/query_speed.py [--cache DIR] [--sample N] [--questions N] [--million N]
                             [--skip-eval] [--skip-million]
        bench/query_speed.py --during-reindex [--encoder NAME] [--reindex-pages N] [--questions N] [--sample N]
+       bench/query_speed.py --encode torch,onnx-int8 [--questions N]
 
 1. p50/p95 of Searcher.search (encode + both searches + fusion + highlight) over N eval questions,
    with the time split into encode / dense / lexical / ranking, on the index bench/quality.py built.
@@ -11,6 +12,8 @@ usage: bench/query_speed.py [--cache DIR] [--sample N] [--questions N] [--millio
    build time, bytes per vector, one-query latency, and the exact flat scan for comparison.
 --during-reindex: p50/p95 of one question end to end (Searcher.search), idle and then while a full
    reindex of N eval pages runs in the same process with the same encoder (as the bot's /reindex does).
+--encode: p50/p95 of encoding one question (Encoder.encode_queries, the bot's single-question thread
+   budget) with each encoder, the encoders alternating question by question.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.cpu import print_cpu
 from bench.quality import EVAL, MODEL, SHIPPED_CAP, CachedEncoder, build, index_dir
 from bot.config import DEFAULT_ENCODER
 from embeddings import rank
@@ -249,6 +253,30 @@ def million(n: int) -> None:
     print(f"  exact flat for comparison {percentiles(times)}, {flat.memory_bytes() / n:,.0f} bytes/vector")
 
 
+def encode_latency(names: list[str], count: int) -> None:
+    """Print p50/p95 of one question's encoding per encoder, alternating encoders per question."""
+    lines = (EVAL / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+    questions = [json.loads(line)["question"] for line in lines[:: max(1, len(lines) // count)]][:count]
+    encoders = {n: Encoder(MODEL, encoder=n) for n in names}
+    for encoder in encoders.values():
+        encoder.encode_queries(["预热"])  # loads (converting once); not timed
+    seconds: dict[str, list[float]] = {n: [] for n in names}
+    for i, question in enumerate(questions):
+        for n in names[i % len(names) :] + names[: i % len(names)]:
+            start = time.perf_counter()
+            encoders[n].encode_queries([question])
+            seconds[n].append(time.perf_counter() - start)
+    print(f"one question's encoding, {len(questions)} eval questions, encoders alternating")
+    for n in names:
+        p50, p95 = np.percentile(seconds[n], [50, 95]) * 1000
+        print(f"{n:14} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms")
+    print(
+        json.dumps(
+            {"encode_ms": {n: np.percentile(s, [50, 95]).round(4).tolist() for n, s in seconds.items()}}
+        )
+    )
+
+
 def main() -> None:
     """Parse arguments and run the measurements."""
     parser = argparse.ArgumentParser(
@@ -263,7 +291,12 @@ def main() -> None:
     parser.add_argument("--during-reindex", action="store_true", help="question latency during a reindex")
     parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="QUOTEBOT_ENCODER for --during-reindex")
     parser.add_argument("--reindex-pages", type=int, default=60, help="pages the reindex embeds")
+    parser.add_argument("--encode", help="comma-separated encoders: one question's encoding time only")
     args = parser.parse_args()
+    print_cpu()
+    if args.encode:
+        encode_latency(args.encode.split(","), args.questions)
+        return
     if args.during_reindex:
         reindex_latency(args.cache, args.questions, args.encoder, args.reindex_pages, args.sample)
         return

@@ -76,6 +76,15 @@ def open_live(settings: Settings, encoder: Encoder, reranker: Reranker | None = 
     )
 
 
+STATE_FILE = "bot-state.sqlite3"
+
+
+def state_file(settings: Settings) -> Path:
+    """Return where the bot keeps its small state (button keys, counters, sources, last reindex)."""
+    # Inside the index directory (a volume in Docker); the store's prune leaves other files alone.
+    return settings.index_dir / STATE_FILE
+
+
 def open_state(settings: Settings, path: Path) -> Any:
     """Return the bot's state: button keys shared through Qdrant with that backend, else SQLite only."""
     if settings.backend == "qdrant":
@@ -95,7 +104,10 @@ def reindex(
     from embeddings.calibration import for_encoder
     from embeddings.reindex import reindex as run
 
-    record = for_encoder(encoder.model_id, encoder.family, settings.calibration)
+    # Without an override the run picks the record of the encoder it builds with (auto: known only then).
+    record = (
+        for_encoder(encoder.model_id, encoder.family, settings.calibration) if settings.calibration else None
+    )
     pages = corpus_pages(corpus_dir, settings.max_page_bytes)
     return run(index_store(settings), encoder, pages, full=full, progress=progress, record=record)
 

@@ -8,8 +8,11 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # Buttons older than this answer "expired"; Telegram keeps messages forever, we do not.
 BUTTON_TTL_SECONDS = 90 * 24 * 3600
@@ -56,6 +59,27 @@ class BotState:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+
+    def add_tables(self, schema: str) -> None:
+        """Create a feature's tables in the state database when missing (CREATE ... IF NOT EXISTS)."""
+        with self._lock:
+            self._db.executescript(schema)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
+        """Yield run(sql, params) for statements that commit together when the block ends, or not at all."""
+
+        def run(sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+            return self._db.execute(sql, params).fetchall()
+
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")  # another process (quotebot poll) may write the same file
+            try:
+                yield run
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         """Close the database."""

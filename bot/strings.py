@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bot.admin_strings import ADMIN_STRINGS
 from bot.languages import Lang
+from bot.source_strings import SOURCE_STRINGS
 
 STRINGS: dict[str, dict[Lang, str]] = {
     # /start and /help
@@ -76,17 +77,26 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "/reindex 增量重建索引（只处理新增或改动的网页）\n"
         "/reindex full 全量重建索引\n"
         "/status 索引规模、上次重建及结果、模型、运行时间、已回答问题数\n"
-        "发送 .html / .htm 文件或其 .zip 压缩包，即可加入语料库并建立索引。",
+        "发送 .html / .htm 文件或其 .zip 压缩包，即可加入语料库并建立索引。\n"
+        "/add 网址 抓取新闻网页加入语料库\n"
+        "/follow 网址 [分钟] 关注 RSS/Atom 源或 sitemap，定时抓取新文章\n"
+        "/sources 列出关注的来源及其状态，/unfollow 编号 取消关注",
         "zh-hant": "管理員指令：\n"
         "/reindex 增量重建索引（只處理新增或改動的網頁）\n"
         "/reindex full 完整重建索引\n"
         "/status 索引規模、上次重建及結果、模型、執行時間、已回答問題數\n"
-        "傳送 .html / .htm 檔案或其 .zip 壓縮檔，即可加入語料庫並建立索引。",
+        "傳送 .html / .htm 檔案或其 .zip 壓縮檔，即可加入語料庫並建立索引。\n"
+        "/add 網址 擷取新聞網頁加入語料庫\n"
+        "/follow 網址 [分鐘] 追蹤 RSS/Atom 來源或 sitemap，定時擷取新文章\n"
+        "/sources 列出追蹤的來源及其狀態，/unfollow 編號 取消追蹤",
         "en": "Admin commands:\n"
         "/reindex rebuilds the index incrementally (new and changed pages only)\n"
         "/reindex full rebuilds it from scratch\n"
         "/status shows index size, last reindex and its result, model, uptime, questions answered\n"
-        "Send .html / .htm files, or a .zip of them, to add them to the corpus and index them.",
+        "Send .html / .htm files, or a .zip of them, to add them to the corpus and index them.\n"
+        "/add URL fetches a news page into the corpus\n"
+        "/follow URL [MINUTES] follows an RSS/Atom feed or sitemap and fetches its new articles\n"
+        "/sources lists the followed sources and their status; /unfollow ID stops one",
     },
     # Answers
     "not_found": {
@@ -198,6 +208,7 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "en": "Usage: /context N, where N is the number of a quote in the last answer (1 to {n})",
     },
     **ADMIN_STRINGS,  # reindexing, uploads and /status: bot/admin_strings.py
+    **SOURCE_STRINGS,  # /add, /follow, /sources, /unfollow: bot/source_strings.py
     # The terminal chat
     "chat_help": {
         "zh-hans": "输入问题后按回车。命令：/more 更多结果，/context N 第 N 段引文的上下文，"

@@ -53,8 +53,8 @@ def _looks_binary(data: bytes) -> bool:
     return b"\x00" in sample or len(_CONTROL.findall(sample.decode("latin-1"))) > len(sample) // 20
 
 
-def decode_page(data: bytes) -> str:
-    """Return the text of page bytes, trying strict UTF-8, the declared charset, then detection."""
+def decode_page(data: bytes, charset: str | None = None) -> str:
+    """Return the text of page bytes: a server's charset, strict UTF-8, the declared one, then detection."""
     for bom, codec in (
         (codecs.BOM_UTF8, "utf-8"),
         (codecs.BOM_UTF16_LE, "utf-16"),
@@ -67,6 +67,8 @@ def decode_page(data: bytes) -> str:
                 raise CorpusError(f"bad {codec} after a byte-order mark: {exc.reason}") from exc
     if _looks_binary(data):
         raise CorpusError("binary file, not a text page")
+    if charset and (served := _decode_served(data, charset)) is not None:
+        return served
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -84,6 +86,24 @@ def decode_page(data: bytes) -> str:
         else:
             return _recheck_chinese(data, declared, text)
     return _detect(data)
+
+
+def _decode_served(data: bytes, charset: str) -> str | None:
+    """Return the page decoded with the charset its HTTP header names, or None to look further."""
+    name = _WIDER.get(charset.strip().lower(), charset.strip().lower())
+    try:
+        codec = codecs.lookup(name).name
+    except LookupError:
+        return None
+    # Servers label pages latin-1 by default whatever they hold, and cp1252 decodes any byte.
+    if codec == "cp1252":
+        return None
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError:
+        log.debug("server says %s but the page does not decode as it", codec)
+        return None
+    return _recheck_chinese(data, codec, text)
 
 
 def _damaged_utf8(data: bytes) -> str | None:

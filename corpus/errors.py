@@ -22,3 +22,20 @@ class PageError(CorpusError):
 
 def _page_error(path: str, reason: str, skip: bool) -> PageError:
     return PageError(path, reason, skip=skip)
+
+
+class FetchError(CorpusError):
+    """A URL could not be fetched; kind is a short machine word, reason one sentence with the fix."""
+
+    def __init__(self, kind: str, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_fetch_error, (self.kind, self.reason, self.retry_after))
+
+
+def _fetch_error(kind: str, reason: str, retry_after: float | None) -> FetchError:
+    return FetchError(kind, reason, retry_after=retry_after)

@@ -102,6 +102,14 @@ class TextEncoder(Protocol):
         """Return which vectors may share an index with this encoder's (manifest.vector_family)."""
         ...
 
+    def for_index(self, setting: str) -> TextEncoder:
+        """Return the encoder for an index built with this encoder setting (an automatic one follows it)."""
+        ...
+
+    def for_new_index(self) -> TextEncoder:
+        """Return the encoder a new index is built with (an automatic one chooses by the CPU)."""
+        ...
+
     def encode_queries(self, texts: Sequence[str]) -> Matrix:
         """Encode questions, one row each."""
         ...

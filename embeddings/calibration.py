@@ -27,7 +27,7 @@ KINDS = ("simplified", "traditional", "cross-lingual")
 # The file whose sha256 identifies a model directory's weights: the first of these it has.
 WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 DEFAULTS = "defaults: no calibration record for this model"
-ABSTAIN_ON = ("verifier", "combined")
+ABSTAIN_ON = ("verifier", "combined", "relevance")
 _NUMBERS = ("lexical_weight", "page_weight", "caption_penalty", "quote_margin")
 
 
@@ -42,7 +42,8 @@ class Verification:
     quote_margin: float = 0.08  # later quotes within this of the best (combined) score are shown
     # What refuses a question, per kind it verifies: with abstain_on "verifier", the best probability
     # the verifier gives any candidate below min_score; with "combined", the best combined score below
-    # the vector family's relevance threshold plus min_score (so one record serves every family).
+    # the vector family's relevance threshold plus min_score (so one record serves every family); with
+    # "relevance", the best relevance below its threshold, as without a verifier (min_score unused).
     abstain_on: str = "verifier"
     min_score: Any = field(default_factory=lambda: MappingProxyType({}))
     measured: str = ""

@@ -1,4 +1,4 @@
-"""The embedding model behind one seam: a backend (torch or OpenVINO) loaded lazily, with its prompts."""
+"""The embedding model behind one seam: a backend (torch, OpenVINO, ONNX Runtime) loaded lazily."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from embeddings.cpu import this_cpu
+from embeddings.encoder_choice import AUTO, Choice, choose, shipped_table
 from embeddings.errors import ModelUnavailable
 from embeddings.manifest import vector_family
 
@@ -43,13 +45,18 @@ def serving_passage_threads() -> int:
 
 
 # Encoder setting values: backend and precision ("openvino" runs at the CPU's best float precision:
-# bf16 where it has avx512_bf16/AMX, else fp32).
+# bf16 where it has avx512_bf16/AMX, else fp32). "auto" (AUTO) is none of them: it picks one per index.
 ENCODERS = {
     "torch": ("torch", "fp32"),
     "openvino": ("openvino", "auto"),
     "openvino-fp32": ("openvino", "fp32"),
     "openvino-int8": ("openvino", "int8"),
+    "onnx": ("onnx", "fp32"),
+    "onnx-int8": ("onnx", "int8"),
 }
+# Passage batches hold at most this many tokens (padding included), whatever their passage count: a
+# batch of long passages made the runtimes keep GBs of per-shape buffers (3.58 GB for one long page).
+TOKEN_BUDGET = 4096
 
 
 def model_identity(model: str) -> str:
@@ -84,11 +91,41 @@ def unavailable_message(model: str, error: BaseException) -> str:
 
 
 def parse_encoder(value: str) -> tuple[str, str]:
-    """Return (backend, precision) of an encoder setting value; ValueError names the choices."""
+    """Return (backend, precision) of a concrete encoder setting value; ValueError names the choices."""
     try:
         return ENCODERS[value.strip().lower()]
     except KeyError:
-        raise ValueError(f"unknown encoder {value!r}; use one of {', '.join(ENCODERS)}") from None
+        raise ValueError(f"unknown encoder {value!r}; use one of {AUTO}, {', '.join(ENCODERS)}") from None
+
+
+def check_setting(value: str) -> str:
+    """Return an encoder setting value (auto or a concrete one), normalised; ValueError names the choices."""
+    value = value.strip().lower()
+    if value != AUTO:
+        parse_encoder(value)
+    return value
+
+
+def cpu_choice() -> Choice:
+    """Return the encoder a new index is built with on this machine's CPU (from the shipped table)."""
+    return choose(this_cpu().isa, shipped_table())
+
+
+def token_batches(lengths: Sequence[int], budget: int, most: int) -> list[list[int]]:
+    """Return positions grouped into batches, longest first, each padded size (count x longest) <= budget.
+
+    A text longer than the budget goes alone; no batch has more than most texts.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    for i in order:
+        batch = batches[-1] if batches else None
+        # Longest first: the batch's first text sets its padded length.
+        if batch is not None and len(batch) < most and (len(batch) + 1) * lengths[batch[0]] <= budget:
+            batch.append(i)
+        else:
+            batches.append([i])
+    return batches
 
 
 class Backend(Protocol):
@@ -100,6 +137,8 @@ class Backend(Protocol):
     prompts: dict[str, str]
 
     def embed(self, texts: Sequence[str], threads: int, batch_size: int, *, bulk: bool) -> np.ndarray: ...
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]: ...
 
 
 class TorchBackend:
@@ -149,6 +188,12 @@ class TorchBackend:
         )
         return np.asarray(self._worker(threads, bulk).submit(run).result())
 
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Return each text's token count as the model sees it (truncated to its longest input)."""
+        longest = int(self.st.max_seq_length or self.st.tokenizer.model_max_length)
+        ids = self.st.tokenizer(list(texts), truncation=True, max_length=longest)["input_ids"]
+        return [len(row) for row in ids]
+
 
 class Encoder:
     """Turns questions and passages into L2-normalised float32 vectors with the model's prompts."""
@@ -163,23 +208,67 @@ class Encoder:
         batch_size: int = 32,
         cache_dir: Path | None = None,
         passage_threads: int | None = None,
+        token_budget: int = TOKEN_BUDGET,
     ) -> None:
         self.model = model
         self.model_id = model_identity(model)
-        self.backend, self.requested_precision = parse_encoder(encoder)
+        self.setting = check_setting(encoder)
+        # auto: questions follow each index's own encoder; a new index gets this CPU's choice.
+        self.auto = self.setting == AUTO
+        self._concrete = cpu_choice().setting if self.auto else self.setting
+        self.backend, self.requested_precision = parse_encoder(self._concrete)
         self.batch_size = batch_size
+        self.token_budget = token_budget
         self.cache_dir = cache_dir
         self.threads = THREADS | ({"passage": passage_threads} if passage_threads else {})
+        self._options: dict[str, Any] = {
+            "query_prompt": query_prompt,
+            "passage_prompt": passage_prompt,
+            "batch_size": batch_size,
+            "cache_dir": cache_dir,
+            "passage_threads": passage_threads,
+            "token_budget": token_budget,
+        }
         self._query_prompt = query_prompt
         self._passage_prompt = passage_prompt
         self._loaded: Backend | None = None
         self._prompts: dict[str, str] | None = None
         self._load_lock = threading.Lock()
+        self._variants: dict[str, Encoder] = {}
 
     @property
     def family(self) -> str:
         """Return the vector family (see vector_family), known without loading the model."""
         return vector_family(self.backend, self.requested_precision)
+
+    @property
+    def concrete(self) -> str:
+        """Return the encoder setting this encoder computes with (auto resolved for this CPU)."""
+        return self._concrete
+
+    def for_index(self, setting: str) -> Encoder:
+        """Return the encoder for an index built with setting: auto follows its family, others stay.
+
+        Any float encoder queries a float index, so auto keeps this CPU's choice when it is one.
+        """
+        if not self.auto or setting not in ENCODERS or vector_family(*ENCODERS[setting]) == self.family:
+            return self
+        return self._variant(setting)
+
+    def for_new_index(self) -> Encoder:
+        """Return the encoder a new index is built with: auto takes this CPU's choice and logs why."""
+        if not self.auto:
+            return self
+        choice = cpu_choice()
+        log.info("encoder %s for the new index: %s", choice.setting, choice.reason)
+        return self if choice.setting == self.concrete else self._variant(choice.setting)
+
+    def _variant(self, setting: str) -> Encoder:
+        """Return (made once) an encoder of the same model and options with a concrete setting."""
+        with self._load_lock:
+            if setting not in self._variants:
+                self._variants[setting] = Encoder(self.model, encoder=setting, **self._options)
+            return self._variants[setting]
 
     def _load(self) -> Backend:
         """Load the model once, on first use, even when several threads ask at the same time."""
@@ -195,6 +284,11 @@ class Encoder:
         try:
             if self.backend == "torch":
                 loaded: Backend = TorchBackend(self.model)
+            elif self.backend == "onnx":
+                from embeddings.onnx_encoder import OnnxBackend, exported_model
+
+                exported = exported_model(self.model, self.model_id, self.requested_precision, self.cache_dir)
+                loaded = OnnxBackend(exported, self.requested_precision)
             else:
                 from embeddings.openvino_encoder import OpenVINOBackend, converted_model
 
@@ -241,10 +335,14 @@ class Encoder:
         if len(texts) == 0:
             return np.zeros((0, loaded.dimension), dtype=np.float32)
         prefix = self.prompts[prompt]
-        vectors = loaded.embed(
-            [prefix + t for t in texts], self.threads[use], self.batch_size, bulk=use in BULK_USES
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        prefixed = [prefix + t for t in texts]
+        threads, bulk = self.threads[use], use in BULK_USES
+        if len(prefixed) == 1:
+            return np.ascontiguousarray(loaded.embed(prefixed, threads, 1, bulk=bulk), dtype=np.float32)
+        out = np.empty((len(prefixed), loaded.dimension), dtype=np.float32)
+        for rows in token_batches(loaded.token_counts(prefixed), self.token_budget, self.batch_size):
+            out[rows] = loaded.embed([prefixed[i] for i in rows], threads, len(rows), bulk=bulk)
+        return out
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Encode questions with the query prompt (a few: the single-question budget; more: a batch)."""

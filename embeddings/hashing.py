@@ -45,6 +45,14 @@ class HashingEncoder:
         """Return the prompts (none: questions and passages are hashed alike)."""
         return {"query": "", "passage": ""}
 
+    def for_index(self, setting: str) -> HashingEncoder:
+        """Return itself: hashed vectors are the same on every machine."""
+        return self
+
+    def for_new_index(self) -> HashingEncoder:
+        """Return itself: hashed vectors are the same on every machine."""
+        return self
+
     def _vector(self, text: str) -> Matrix:
         """Return one text's normalised vector (zeros for a text with no characters)."""
         chars = "".join(fold(text).split())

@@ -292,6 +292,13 @@ class OpenVINOBackend:
             self._collect(request, batch, out)
         return out
 
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Return each text's token count as the model sees it (truncated to its longest input)."""
+        longest = int(self.meta["max_length"])
+        return [
+            len(row) for row in self.tokenizer(list(texts), truncation=True, max_length=longest)["input_ids"]
+        ]
+
     @staticmethod
     def _collect(request: Any, batch: tuple[list[int], np.ndarray] | None, out: np.ndarray) -> None:
         """Wait for a request's batch (if it has one) and write its pooled vectors into out."""

@@ -72,8 +72,9 @@ def reindex(
     run that changes no page but the record commits a generation all the same, reusing every vector.
     """
     started = time.monotonic()
-    stored = calibration.as_dict(record or calibration.for_encoder(encoder.model_id, encoder.family))
     with store.begin(fresh=full) as writer:
+        encoder = _encoder_for(writer.base, encoder)
+        stored = calibration.as_dict(record or calibration.for_encoder(encoder.model_id, encoder.family))
         base = _checked_base(writer, encoder, store.location, pages.location)
         reporter = Reporter(progress, pages.count())
         diff = _scan(writer, pages, reporter)
@@ -94,11 +95,20 @@ def reindex(
         return _report(diff, count, started, full, stored["model"] if changed else "")
 
 
+def _encoder_for(base: Manifest | None, encoder: TextEncoder) -> TextEncoder:
+    """Return the encoder of the run: the base's own when it builds on one, else a new index's."""
+    if base is None:
+        return encoder.for_new_index()
+    return encoder.for_index(encoder_setting(base.encoder, base.precision))
+
+
 def rollback(store: IndexStore, encoder: TextEncoder) -> Manifest:
     """Serve the previous generation again; raises IndexMismatch when this encoder cannot query it."""
 
     def servable(previous: Manifest) -> None:
-        reason = encoder_mismatch(previous, encoder)
+        reason = encoder_mismatch(
+            previous, encoder.for_index(encoder_setting(previous.encoder, previous.precision))
+        )
         if reason:
             raise IndexMismatch(
                 f"refusing to roll back {store.location}: the previous index ({previous.generation}, "

@@ -136,6 +136,11 @@ class CrossEncoderReranker:
         )
 
     @property
+    def orders_alone(self) -> bool:
+        """Return whether it re-orders candidates without measured constants (not the shipped one)."""
+        return Path(self.model_id) != SHIPPED.resolve()
+
+    @property
     def digest(self) -> str:
         """Return the sha256 of the weights, computed once."""
         if self._digest is None:

@@ -117,7 +117,8 @@ class Searcher:
         """Return how many candidates the verifier reads for a checked question, and its constants.
 
         (0, None): no verifier, or a question without Han characters (it was trained on Chinese
-        questions); (n, None): a verifier whose constants were not measured re-orders the first n.
+        questions), or the shipped verifier without its constants; (n, None): another verifier whose
+        constants were not measured re-orders the first n.
         """
         kind = rank.question_kind(question)
         if self.reranker is None or kind == "cross-lingual":
@@ -125,7 +126,9 @@ class Searcher:
         record = self.calibration.verification
         if record is not None and record.sha256 == self.reranker.digest and kind in record.min_score:
             return record.depth, record
-        return VERIFY_DEPTH, None
+        # Without constants measured for it (another embedding model, an index built before it), a
+        # reranker the admin chose re-orders; the shipped verifier is too weak to be trusted alone.
+        return (VERIFY_DEPTH, None) if getattr(self.reranker, "orders_alone", True) else (0, None)
 
     def _verify_many(
         self, questions: Sequence[str], candidates: Sequence[list[rank.Candidate]], pools: Sequence[Pool]
@@ -205,8 +208,13 @@ class Searcher:
         if record.abstain_on == "combined":
             threshold += record.min_score[kind]
         elif self.min_score != -math.inf:  # -inf: answer everything (benchmarks)
-            best = max((c.verified for c in final if c.verified is not None), default=0.0)
-            threshold = -math.inf if best >= record.min_score[kind] else math.inf
+            if record.abstain_on == "relevance":  # the thresholds of retrieval alone, as without it
+                best = max((c.relevance for c in candidates), default=-math.inf)
+                cut = threshold
+            else:
+                best = max((c.verified for c in final if c.verified is not None), default=0.0)
+                cut = record.min_score[kind]
+            threshold = -math.inf if best >= cut else math.inf
         return final, threshold, record.quote_margin
 
     def _answer(
@@ -286,6 +294,8 @@ def open_searcher(
     """Open a generation (the live one by default) for searching, checked against the encoder first."""
     name = store.live() if generation is None else generation
     manifest = store.manifest(name)
+    # Questions are encoded as the index's passages were, whatever this CPU would build a new one with.
+    encoder = encoder.for_index(encoder_setting(manifest.encoder, manifest.precision))
     reason = encoder_mismatch(manifest, encoder)
     if reason:
         raise IndexMismatch(

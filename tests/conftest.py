@@ -35,6 +35,8 @@ os.environ.setdefault("QUOTEBOT_MODEL", str(SHARED_MODEL))
 # The suite runs on the reference encoder (torch); tests/test_encoder.py converts and checks the
 # OpenVINO ones once per session in tmp (an int8 conversion on the shipped calibration takes minutes).
 os.environ.setdefault("QUOTEBOT_ENCODER", "torch")
+# `quotebot serve` in a test listens for health probes on a free port, never on the shared default 8089.
+os.environ.setdefault("QUOTEBOT_OPS_LISTEN", "127.0.0.1:0")
 
 
 @pytest.fixture(scope="session")

@@ -24,19 +24,44 @@ ALLOWED_PACKAGES = {
 # Each outside thing has one home; the set lists the modules allowed to import it.
 HOMES = {
     "faiss": {"embeddings/local/dense.py"},
-    "sentence_transformers": {"embeddings/encoder.py", "embeddings/openvino_encoder.py"},
+    "sentence_transformers": {
+        "embeddings/encoder.py",
+        "embeddings/openvino_encoder.py",
+        "embeddings/onnx_encoder.py",
+    },
     # The answer verifier is the other model: it runs on the same runtimes, in its own home.
-    "torch": {"embeddings/encoder.py", "embeddings/openvino_encoder.py", "embeddings/reranker.py"},
-    "transformers": {"embeddings/encoder.py", "embeddings/openvino_encoder.py", "embeddings/reranker.py"},
+    "torch": {
+        "embeddings/encoder.py",
+        "embeddings/openvino_encoder.py",
+        "embeddings/onnx_encoder.py",
+        "embeddings/reranker.py",
+    },
+    "transformers": {
+        "embeddings/encoder.py",
+        "embeddings/openvino_encoder.py",
+        "embeddings/onnx_encoder.py",
+        "embeddings/reranker.py",
+    },
     "openvino": {"embeddings/openvino_encoder.py", "embeddings/reranker.py"},
     "nncf": {"embeddings/openvino_encoder.py"},
+    "onnxruntime": {"embeddings/onnx_encoder.py"},
+    "onnx": {"embeddings/onnx_encoder.py"},
     "bm25s": {"embeddings/local/lexical.py"},
     "qdrant_client": {f"embeddings/qdrant/{p.name}" for p in (REPO / "embeddings" / "qdrant").glob("*.py")},
     "jieba": {"embeddings/tokens.py"},
     "opencc": {"embeddings/tokens.py"},
     "trafilatura": {"corpus/extract.py"},
     "telegram": {f"bot/telegram/{p.name}" for p in (REPO / "bot" / "telegram").glob("*.py")},
+    # The web is read by corpus/fetch.py alone; python-telegram-bot's own client is httpx too.
+    "httpx": {"corpus/fetch.py"}
+    | {f"bot/telegram/{p.name}" for p in (REPO / "bot" / "telegram").glob("*.py")},
+    "httpcore": {"corpus/fetch.py"},
+    "feedparser": {"corpus/feeds.py"},
+    "protego": {"corpus/politeness.py"},
 }
+# Modules that open network connections, by full name (urllib.parse is pure and free to use).
+NETWORK_MODULES = ("socket", "urllib.request", "http.client", "requests", "aiohttp", "urllib3", "httpcore")
+NETWORK_HOME = "corpus/fetch.py"
 
 
 # Handlers and renderers speak to services (search, the reindex, errors, records), never to the
@@ -112,6 +137,48 @@ def test_imports_follow_the_direction_and_homes(path: Path) -> None:
     for outside, homes in HOMES.items():
         if outside in imports:
             assert rel in homes, f"{rel} imports {outside}; only {sorted(homes)} may"
+
+
+def imported_dotted_modules(path: Path) -> set[str]:
+    """Return the full dotted names of every module a file imports, and of every name imported from one."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+LISTENER_HOME = "bot/ops_server.py"
+
+
+def network_imports(path: Path) -> set[str]:
+    """Return the network-opening modules a file imports."""
+    imported = imported_dotted_modules(path)
+    return {m for m in NETWORK_MODULES if any(n == m or n.startswith(m + ".") for n in imported)}
+
+
+@pytest.mark.parametrize("path", source_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_only_the_fetcher_opens_network_connections(path: Path) -> None:
+    rel = path.relative_to(REPO).as_posix()
+    if rel != NETWORK_HOME:
+        # The health and metrics server listens (its socket family for an IPv6 address); it reads nothing.
+        allowed = {"socket"} if rel == LISTENER_HOME else set()
+        assert not network_imports(path) - allowed, (
+            f"{rel} imports {sorted(network_imports(path))}; only {NETWORK_HOME} may"
+        )
+
+
+def test_the_network_checker_sees_a_violation(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "from urllib import request\nimport urllib.parse\nfrom socket import socket\n", encoding="utf-8"
+    )
+    assert network_imports(bad) == {"urllib.request", "socket"}
+    assert network_imports(REPO / NETWORK_HOME) >= {"socket", "httpcore"}
 
 
 def imported_project_modules(path: Path) -> set[str]:

@@ -259,8 +259,9 @@ async def test_broken_index_gets_an_apology_and_a_log_without_user_text(
     server: BotApiServer, built: BuiltIndex, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     broken = private_copy(built, tmp_path)
-    for passages in (broken.index_dir / "current").glob("*.passages.jsonl"):  # the segments' passages
-        passages.write_text("{not json\n", encoding="utf-8")
+    (segment,) = (broken.index_dir / "current").glob("seg-*.passages.jsonl")  # private_copy: not linked
+    segment.unlink()  # a new file, not a write through a hard link into another generation
+    segment.write_text("{not json\n", encoding="utf-8")
     with caplog.at_level(logging.INFO):
         async with running_bot(bot_settings(broken, server.url)):
             (reply,) = await ask(server, QUESTION, user_id=26)

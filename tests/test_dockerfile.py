@@ -8,13 +8,14 @@ import re
 import shlex
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from bot.cli import build_parser
-from bot.config import DEFAULT_MODEL, Settings
-from tests.conftest import REPO, SEED_PAGE
+from bot.config import DEFAULT_MODEL, DEFAULT_OPS_LISTEN, Settings
+from bot.metrics import Metrics
+from bot.ops_server import OpsServer
+from tests.conftest import REPO
 from tests.test_readme import subcommands
 
 COMPOSE = (REPO / "docker-compose.yml").read_text(encoding="utf-8")
@@ -114,29 +115,43 @@ def healthcheck_command() -> list[str]:
     return list(json.loads(line.split("CMD", 1)[1]))
 
 
-def run_healthcheck(index_dir: Path) -> subprocess.CompletedProcess[str]:
-    """Run the HEALTHCHECK's command with this venv's python against INDEX_DIR."""
+def run_healthcheck(listen: str) -> subprocess.CompletedProcess[str]:
+    """Run the HEALTHCHECK's command with this venv's python, QUOTEBOT_OPS_LISTEN set to listen."""
     command = healthcheck_command()
     assert command[0] == "python"
-    env = os.environ | {"QUOTEBOT_INDEX_DIR": str(index_dir)}
-    return subprocess.run([sys.executable, *command[1:]], capture_output=True, text=True, env=env, cwd=REPO)
+    env = os.environ | {"QUOTEBOT_OPS_LISTEN": listen, "http_proxy": "http://127.0.0.1:9", "no_proxy": ""}
+    return subprocess.run(
+        [sys.executable, *command[1:]], capture_output=True, text=True, env=env, cwd=REPO, timeout=60
+    )
 
 
-def test_the_healthcheck_fails_without_an_index(tmp_path: Path) -> None:
-    assert run_healthcheck(tmp_path / "index").returncode != 0
+def test_the_healthcheck_asks_readyz_of_the_default_address_with_python() -> None:
+    (line,) = instructions("HEALTHCHECK")
+    assert "/readyz" in line and DEFAULT_OPS_LISTEN in line
+    assert "curl" not in line and "apt-get" not in DOCKERFILE  # the image has python, not curl
 
 
-@pytest.mark.slow
-def test_the_healthcheck_passes_on_a_real_index(tmp_path: Path) -> None:
-    from bot.indexing import build_index
-    from embeddings.hashing import HashingEncoder  # the check reads the manifest, not the vectors
+def test_the_healthcheck_follows_readyz() -> None:
+    reason: list[str | None] = ["not ready: no index is served"]
+    server = OpsServer("127.0.0.1", 0, scrape=Metrics().exposition, ready=lambda: reason[0]).start()
+    try:
+        host, port = server.address
+        assert run_healthcheck(f"{host}:{port}").returncode != 0  # 503
+        reason[0] = None
+        done = run_healthcheck(f"{host}:{port}")
+        assert done.returncode == 0, done.stderr
+        assert run_healthcheck(f"0.0.0.0:{port}").returncode == 0  # listening on all: probed on loopback
+    finally:
+        server.stop()
+    assert run_healthcheck(f"{host}:{port}").returncode != 0  # nothing listens
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "seed.html").write_bytes(SEED_PAGE.read_bytes())
-    build_index(corpus, tmp_path / "index", HashingEncoder())
-    done = run_healthcheck(tmp_path / "index")
-    assert done.returncode == 0, done.stderr
+
+def test_the_compose_healthcheck_asks_readyz_where_the_bot_listens() -> None:
+    listen = re.search(r"QUOTEBOT_OPS_LISTEN: (\S+)", COMPOSE)
+    assert listen is not None
+    port = listen.group(1).rsplit(":", 1)[1]
+    check = COMPOSE.split("healthcheck:", 1)[1].split("\n      interval", 1)[0]
+    assert f"http://127.0.0.1:{port}/readyz" in check and "curl" not in check
 
 
 def test_every_build_argument_is_documented_in_the_header() -> None:

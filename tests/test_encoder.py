@@ -14,7 +14,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+import embeddings.encoder as encoder_module
 import embeddings.openvino_encoder as openvino_encoder_module
 from bot.cli.wording import explain
 from bot.indexing import build_index, index_store, open_searcher
@@ -26,9 +29,12 @@ from embeddings.encoder import (
     parse_encoder,
     resolve_prompts,
     serving_passage_threads,
+    token_batches,
 )
+from embeddings.encoder_choice import Choice
 from embeddings.errors import IndexMismatch, ModelUnavailable
 from embeddings.manifest import manifest_from_json, mismatch, vector_family
+from embeddings.onnx_encoder import exported_model
 from embeddings.openvino_encoder import converted_model, runs_at_name
 from tests.conftest import REPO
 
@@ -342,3 +348,98 @@ def test_an_old_manifest_without_encoder_fields_reads_as_torch_fp32() -> None:
     assert "openvino int8" in mismatch(
         replace(manifest, encoder="openvino", precision="int8"), "/m", None, None, "float"
     )
+
+
+# ---------------------------------------------------------------- token budget
+
+
+@given(st.lists(st.integers(1, 600), max_size=60), st.integers(16, 5000), st.integers(1, 40))
+def test_token_batches_stay_within_the_budget_and_hold_every_text_once(
+    lengths: list[int], budget: int, most: int
+) -> None:
+    batches = token_batches(lengths, budget, most)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    for batch in batches:
+        sizes = [lengths[i] for i in batch]
+        assert sizes == sorted(sizes, reverse=True)  # longest first: the first sets the padding
+        assert len(batch) <= most
+        assert len(batch) == 1 or len(batch) * sizes[0] <= budget  # only a text alone may exceed it
+
+
+def test_a_token_budget_batches_passages_yet_keeps_their_order_and_vectors(
+    encoder: Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = [f"{'央行宣布降低利率。' * (i % 7 + 1)}第{i}段。" for i in range(13)]
+    one_by_one = np.vstack([encoder.encode_passages([t]) for t in texts])
+    loaded = encoder._load()
+    padded: list[int] = []
+    embed = loaded.embed
+
+    def recording(batch: Any, threads: int, batch_size: int, *, bulk: bool) -> np.ndarray:
+        padded.append(len(batch) * max(loaded.token_counts(batch)))
+        return embed(batch, threads, batch_size, bulk=bulk)
+
+    monkeypatch.setattr(loaded, "embed", recording)
+    monkeypatch.setattr(encoder, "token_budget", 96)
+    vectors = encoder.encode_passages(texts)
+    assert len(padded) > 1 and max(padded) <= 96  # 13 texts of 12 to 66 tokens: several batches
+    assert (vectors * one_by_one).sum(axis=1).min() >= 0.9999  # each row is its own text's vector
+
+
+# ---------------------------------------------------------------- ONNX Runtime
+
+
+@pytest.fixture(scope="session")
+def onnx_int8_encoder(model_copy: Path, encoder_cache: Path) -> Encoder:
+    """Return the dynamic int8 ONNX Runtime encoder, exported once per session."""
+    encoder = Encoder(str(model_copy), encoder="onnx-int8", cache_dir=encoder_cache)
+    assert encoder.dimension == 384
+    return encoder
+
+
+def test_onnx_int8_vectors_match_torch(encoder: Encoder, onnx_int8_encoder: Encoder) -> None:
+    vectors = onnx_int8_encoder.encode_passages(PASSAGES)
+    assert onnx_int8_encoder.precision == "int8" and onnx_int8_encoder.family == "onnx-int8"
+    assert vectors.dtype == np.float32 and vectors.shape == (4, 384)
+    assert (vectors * encoder.encode_passages(PASSAGES)).sum(axis=1).min() > 0.99
+    question = onnx_int8_encoder.encode_queries(["央行把利率降了多少？"])
+    assert float(question[0] @ encoder.encode_queries(["央行把利率降了多少？"])[0]) > 0.99
+    assert int((vectors @ question[0]).argmax()) == 0
+    assert onnx_int8_encoder.prompts == encoder.prompts
+
+
+def test_the_onnx_export_is_cached_and_never_writes_into_the_model(
+    model_copy: Path, encoder_cache: Path, onnx_int8_encoder: Encoder
+) -> None:
+    before = sorted((p.relative_to(model_copy), p.stat().st_mtime_ns) for p in model_copy.rglob("*"))
+    directory = exported_model(str(model_copy), model_identity(str(model_copy)), "int8", encoder_cache)
+    stamp = (directory / "quotebot-encoder.json").stat().st_mtime_ns
+    again = Encoder(str(model_copy), encoder="onnx-int8", cache_dir=encoder_cache)
+    assert again.encode_queries(["x"]).shape == (1, 384)
+    assert (directory / "quotebot-encoder.json").stat().st_mtime_ns == stamp  # not exported again
+    assert directory.parent == encoder_cache and "-onnx-int8-" in directory.name
+    assert sorted(p.name for p in directory.iterdir()) == ["model.onnx", "quotebot-encoder.json", "tokenizer"]
+    assert sorted((p.relative_to(model_copy), p.stat().st_mtime_ns) for p in model_copy.rglob("*")) == before
+
+
+# ---------------------------------------------------------------- auto
+
+
+def test_auto_serves_and_updates_an_index_built_with_another_encoder(
+    model_path: str, encoder: Encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "corpus"
+    for rel in ("drcd/drcd-00145.html", "drcd/drcd-00114.html"):
+        (corpus / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / "sample_corpus" / rel, corpus / rel)
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, encoder)  # torch: what another CPU chose
+    # This CPU would build a new index with ONNX int8, whose vectors do not join torch's.
+    monkeypatch.setattr(encoder_module, "cpu_choice", lambda: Choice("onnx-int8", "test"))
+    auto = Encoder(model_path, encoder="auto", cache_dir=tmp_path / "never")
+    searcher = open_searcher(index_dir, auto, min_score=-1e9)
+    assert searcher.search("动土仪式由谁主持？").hits  # served without a rebuild
+    (corpus / "drcd" / "drcd-00114.html").unlink()
+    assert build_index(corpus, index_dir, auto).removed == 1  # updated in the index's own family
+    assert index_store(index_dir).manifest().encoder == "torch"
+    assert not (tmp_path / "never").exists()  # nothing exported: the CPU's choice was never needed

@@ -64,7 +64,7 @@ class Fixed:
         return np.array([self.logits.get(p, -6.0) for _, p in pairs])
 
 
-def searcher(reranker: object | None, verification: Verification | None) -> Searcher:
+def searcher(reranker: object | None, verification: Verification | None, threshold: float = 0.0) -> Searcher:
     encoder = HashingEncoder()
     ps = passages()
     ids = [p.id for p in ps]
@@ -74,7 +74,9 @@ def searcher(reranker: object | None, verification: Verification | None) -> Sear
     stats = IndexStats(4, 4, None, None, encoder.model_id, "now", "flat")
     record = Calibration(
         model="hashing",
-        min_relevance=MappingProxyType({"simplified": 0.0, "traditional": 0.0, "cross-lingual": 0.0}),
+        min_relevance=MappingProxyType(
+            {k: threshold for k in ("simplified", "traditional", "cross-lingual")}
+        ),
         verification=verification,
     )
     return Searcher(
@@ -147,11 +149,31 @@ def test_combined_abstention_adds_its_offset_to_the_relevance_threshold() -> Non
     )
 
 
+def test_relevance_abstention_keeps_the_thresholds_of_retrieval_alone() -> None:
+    doubting, trusting = Fixed({}), Fixed({PASSAGES[0][2]: 6.0})
+    answered = searcher(doubting, verification(doubting.digest, on="relevance")).search(QUESTION)
+    assert answered.answered  # the verifier doubts every passage; relevance clears its threshold
+    refused = searcher(trusting, verification(trusting.digest, on="relevance"), threshold=5.0).search(
+        QUESTION
+    )
+    assert not refused.answered  # it trusts a passage, but no relevance reaches 5
+    combined = searcher(trusting, verification(trusting.digest, on="combined", minimum=0.0), threshold=5.0)
+    assert combined.search(QUESTION).answered  # there its weighted trust (5 x 0.998) carries it past 5
+
+
 def test_an_unmeasured_verifier_reorders_but_does_not_decide() -> None:
     steer = Fixed({PASSAGES[0][2]: 4.0})  # its digest differs from the record's: constants not its own
     answer = searcher(steer, verification("other-digest")).search(QUESTION)
     assert answer.answered and answer.hits[0].text == PASSAGES[0][2]
     assert searcher(Fixed({}), verification("other-digest")).search(QUESTION).answered  # no refusal
+
+
+def test_the_shipped_verifier_without_its_constants_stays_out(tmp_path: Path) -> None:
+    shipped = CrossEncoderReranker(str(SHIPPED), cache_dir=tmp_path)
+    assert not shipped.orders_alone and CrossEncoderReranker(str(tmp_path), runtime="torch").orders_alone
+    s = searcher(shipped, verification("other-digest"))
+    assert s.verification(QUESTION) == (0, None)  # nothing loads, nothing is scored
+    assert s.search(QUESTION).hits[0].text == ANSWERS
 
 
 def test_english_questions_are_not_verified() -> None:

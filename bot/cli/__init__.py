@@ -15,7 +15,7 @@ from embeddings.errors import EmbeddingsError
 
 # Each module adds its subcommands with register(subparsers); a subcommand sets
 # func(args, settings) -> exit code.
-COMMAND_MODULES = ("bot.cli.corpus", "bot.cli.index", "bot.cli.serve")
+COMMAND_MODULES = ("bot.cli.corpus", "bot.cli.index", "bot.cli.serve", "bot.cli.sources")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -53,15 +53,22 @@ def run_chat_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_serve_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run the bot on Telegram until interrupted."""
+    from bot.metrics import Metrics
     from bot.telegram.app import build_application, serve, token_of
+    from bot.telegram.health import attach, ops_endpoint
     from embeddings.errors import EmbeddingsError
 
     token_of(settings)  # fail before loading the model when there is no token
-    live, encoder = live_searcher(settings)
-    try:
-        stats = live.current.stats
-        log.info("serving %d articles, %d passages", stats.articles, stats.passages)
-    except EmbeddingsError as exc:
-        log.warning("no usable index yet (%s); an admin can run /reindex", exc)
-    serve(build_application(settings, live, encoder), settings)
+    metrics = Metrics()
+    # Up before the model loads: /livez answers during a long warm-up, /readyz says what is missing.
+    with ops_endpoint(settings, metrics) as ops:
+        live, encoder = live_searcher(settings)
+        try:
+            stats = live.current.stats
+            log.info("serving %d articles, %d passages", stats.articles, stats.passages)
+        except EmbeddingsError as exc:
+            log.warning("no usable index yet (%s); an admin can run /reindex", exc)
+        application = build_application(settings, live, encoder, metrics=metrics)
+        attach(ops, application)
+        serve(application, settings)
     return 0

@@ -84,6 +84,7 @@ async def on_document(update: Update, context: BotContext) -> None:
     plan, outcome = await save_uploaded(rt, name, data)
     await message.reply_html(render_upload(plan, outcome, lang, limit))
     log.info("upload %s: %s, refused %d", name, [s for _, s in outcome], len(plan.refused))
+    rt.metrics.record_pages_added(sum(status == "saved" for _, status in outcome), "upload")
     if any(status in ("saved", "replaced") for _, status in outcome):
         await reindex_upload(update, context, update.effective_chat.id, lang)
 
@@ -118,10 +119,10 @@ async def download_upload(document: Document, lang: i18n.Lang, limit: int) -> tu
 
 async def reindex_upload(update: Update, context: BotContext, chat_id: int, lang: i18n.Lang) -> None:
     """Index what an upload saved, or queue one more run when a reindex is already going."""
-    if await start_reindex(context, chat_id, lang, full=False, update=update):
+    if await start_reindex(context, chat_id, lang, full=False, update=update, trigger="upload"):
         return
     job = context.runtime.reindex
     if job is not None:  # start_reindex refuses only while a job runs
-        job.again = True
+        job.run_again(chat_id, lang)
     if update.message is not None:
         await update.message.reply_html(i18n.text(lang, "reindex_queued"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
@@ -23,9 +24,11 @@ from telegram.ext import (
     filters,
 )
 
-from bot.backends import open_state
+from bot.backends import open_state, state_file
 from bot.config import ConfigError, Settings
-from bot.telegram import admin, handlers
+from bot.metrics import Metrics
+from bot.sources.wiring import open_live_corpus
+from bot.telegram import admin, autoreindex, handlers, sources
 from bot.telegram.delivery import MAX_SENDS, DeliveryLimiter
 from bot.telegram.limiter import QuestionLimiter
 from bot.telegram.redaction import redact_token
@@ -39,7 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONCURRENT_UPDATES = 64  # many users at once; CPU work goes to threads, so this is mostly waiting
-STATE_FILE = "bot-state.sqlite3"
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what setWebhook accepts
 
 USER_COMMANDS = (
@@ -50,6 +52,10 @@ USER_COMMANDS = (
 ADMIN_COMMANDS = (
     ("reindex", "重建索引（full 为全量）· Reindex (full: from scratch)"),
     ("status", "运行状态 · Status"),
+    ("add", "按网址加入网页 · Add a page by URL"),
+    ("follow", "关注订阅源 · Follow a feed"),
+    ("sources", "关注的来源 · Followed sources"),
+    ("unfollow", "取消关注 · Unfollow a source"),
 )
 
 
@@ -65,12 +71,13 @@ def token_of(settings: Settings) -> str:
 
 
 def state_path(settings: Settings) -> Path:
-    """Return where the bot keeps its small state (button keys, counters, last reindex)."""
-    # Inside the index directory (a volume in Docker); the store's prune leaves other files alone.
-    return settings.index_dir / STATE_FILE
+    """Return where the bot keeps its small state (button keys, counters, sources, last reindex)."""
+    return state_file(settings)
 
 
-def build_application(settings: Settings, live: LiveSearcher, encoder: TextEncoder) -> BotApplication:
+def build_application(
+    settings: Settings, live: LiveSearcher, encoder: TextEncoder, *, metrics: Metrics | None = None
+) -> BotApplication:
     """Build the bot: the Bot API server from settings, throttling, retries and every handler."""
     token = token_of(settings)
     redact_token(token)
@@ -79,7 +86,7 @@ def build_application(settings: Settings, live: LiveSearcher, encoder: TextEncod
         Application.builder()
         .token(token)
         .context_types(CONTEXT_TYPES)
-        .job_queue(None)  # nothing is scheduled; the reindex runs as an application task
+        .job_queue(None)  # the reindex, watcher and schedule are asyncio tasks (bot.telegram.autoreindex)
         .base_url(f"{url}/bot")
         .base_file_url(f"{url}/file/bot")
         .rate_limiter(DeliveryLimiter(max_retries=MAX_SENDS - 1))  # max_retries: getUpdates only
@@ -90,16 +97,20 @@ def build_application(settings: Settings, live: LiveSearcher, encoder: TextEncod
         .connection_pool_size(CONCURRENT_UPDATES)
         .pool_timeout(30.0)
         .post_init(post_init)
+        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
         .build()
     )
+    state = open_state(settings, state_path(settings))
     application.bot_data.runtime = Runtime(
         settings=settings,
         live=live,
         encoder=encoder,
-        state=open_state(settings, state_path(settings)),
+        state=state,
         limiter=QuestionLimiter(settings.questions_per_minute),
         queue=SearchQueue(live),
+        sources=open_live_corpus(settings, state),
+        metrics=metrics or Metrics(),
     )
     add_handlers(application)
     return application
@@ -116,6 +127,10 @@ def add_handlers(application: BotApplication) -> None:
             CommandHandler("ask", handlers.on_ask),
             CommandHandler("reindex", admin.on_reindex),
             CommandHandler("status", admin.on_status),
+            CommandHandler("add", sources.on_add),
+            CommandHandler("follow", sources.on_follow),
+            CommandHandler("sources", sources.on_sources),
+            CommandHandler("unfollow", sources.on_unfollow),
             MessageHandler(filters.Document.ALL & private, admin.on_document),
             MessageHandler(filters.TEXT & ~filters.COMMAND & private, handlers.on_private_text),
             MessageHandler(filters.TEXT & ~filters.COMMAND & groups, handlers.on_group_text),
@@ -141,11 +156,30 @@ async def post_init(application: BotApplication) -> None:
             log.warning("could not set the admin menu for %s: %s", admin_id, exc)
     pruned = await asyncio.to_thread(rt.state.prune)
     log.info("bot @%s ready (%d stale button keys pruned)", bot.username, pruned)
+    # Not application.create_task: the application awaits those when it stops, and this one never ends.
+    rt.poller = asyncio.create_task(sources.run_poller(application))
+    autoreindex.start(application)
+
+
+async def post_stop(application: BotApplication) -> None:
+    """Stop polling the sources and the watched folder and schedule (their reindex has finished)."""
+    rt = application.bot_data.runtime
+    if rt.sources is not None:
+        rt.sources.stopped.set()
+    poller, rt.poller = rt.poller, None
+    if poller is not None:
+        poller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poller
+    await autoreindex.stop(application)
 
 
 async def post_shutdown(application: BotApplication) -> None:
-    """Close the state database."""
+    """Close the fetcher and the state database."""
     rt = application.bot_data.runtime
+    if rt.sources is not None:
+        with rt.sources_lock:  # wait for a poll's thread to leave the fetcher and the database
+            rt.sources.fetcher.close()
     rt.state.close()
 
 

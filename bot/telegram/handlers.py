@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from telegram import InlineQuery, Message, Update
 from telegram.error import BadRequest, NetworkError, TelegramError
@@ -165,6 +166,7 @@ async def on_inline(update: Update, context: BotContext) -> None:
             return  # Telegram drops answers to queries the user typed past
         if rt.limiter.wait_seconds(user_id):
             await query.answer([], cache_time=0, is_personal=True)  # never cached for others
+            rt.metrics.record_question(None, "rate_limited")
             return
         await answer_inline(rt, query, question, language_of(update))
     finally:
@@ -173,12 +175,16 @@ async def on_inline(update: Update, context: BotContext) -> None:
 
 async def answer_inline(rt: Runtime, query: InlineQuery, question: str, lang: i18n.Lang) -> None:
     """Answer an inline query with up to 50 quotes, each with its source."""
+    started = time.perf_counter()
     try:
         answer = await search(rt, question, user_id=query.from_user.id)
-    except (BadQuestion, IndexMissing):
+    except (BadQuestion, IndexMissing) as exc:
         await query.answer([], cache_time=60)
+        reason = "bad_question" if isinstance(exc, BadQuestion) else "no_index"
+        rt.metrics.record_question(time.perf_counter() - started, reason)
         return
     await query.answer(inline_results(render_inline(answer, lang)[:MAX_INLINE_RESULTS]), cache_time=300)
+    rt.metrics.record_question(time.perf_counter() - started, None if answer.answered else "not_found")
     await asyncio.to_thread(rt.state.count, "questions")
 
 

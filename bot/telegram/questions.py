@@ -46,17 +46,21 @@ async def answer_question(update: Update, context: BotContext, question: str, *,
     lang = language_of(update)
     user = update.effective_user
     asker = user.id if user else chat.id
-    if await over_limit(context, asker, chat.id, lang):
-        return
     rt = context.runtime
+    if await over_limit(context, asker, chat.id, lang):
+        if offset == 0:
+            rt.metrics.record_question(None, "rate_limited")
+        return
     started = time.perf_counter()
     log.debug("question in chat %s: %r", chat.id, question)
     async with typing_action(context.bot, chat.id):
-        replies, answer = await replies_for(rt, question, lang, offset, asker)
+        replies, answer, refusal = await replies_for(rt, question, lang, offset, asker)
     ready = time.perf_counter()  # searched and rendered: what follows is Telegram's send budget
     # In groups the reply quotes the question, so the asker sees which one it answers.
     quote = update.message if chat.type != ChatType.PRIVATE else None
     await send_replies(context.bot, chat.id, replies, quote=quote)
+    if offset == 0:  # a "more" page is not another question
+        rt.metrics.record_question(time.perf_counter() - started, refusal)
     if answer is None:
         return
     await asyncio.to_thread(rt.state.count, "questions")
@@ -79,16 +83,17 @@ async def over_limit(context: BotContext, asker: int, chat_id: int, lang: i18n.L
 
 async def replies_for(
     rt: Runtime, question: str, lang: i18n.Lang, offset: int, asker: int
-) -> tuple[list[Reply], Answer | None]:
-    """Search and render; or say why there is no answer to give (a bad question, no index yet)."""
+) -> tuple[list[Reply], Answer | None, str | None]:
+    """Search and render; or say why there is no answer to give. The third item names a refusal."""
     try:
         answer = await search(rt, question, offset, user_id=asker)
     except BadQuestion:
-        return [Reply(i18n.text(lang, "usage_question"))], None
+        return [Reply(i18n.text(lang, "usage_question"))], None, "bad_question"
     except IndexMissing:
-        return [Reply(i18n.text(lang, "index_missing"))], None
+        return [Reply(i18n.text(lang, "index_missing"))], None, "no_index"
     # Rendering and the button keys' SQLite writes stay off the event loop too.
-    return await asyncio.to_thread(answer_replies, rt, answer, lang, offset), answer
+    replies = await asyncio.to_thread(answer_replies, rt, answer, lang, offset)
+    return replies, answer, None if answer.answered else "not_found"
 
 
 def addressed_question(message: Message, bot_id: int, bot_username: str) -> str | None:

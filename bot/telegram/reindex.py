@@ -1,4 +1,8 @@
-"""The background reindex: one job at a time, its progress message edited in place, then the report."""
+"""The background reindex: one job at a time, its progress message edited in place, then the report.
+
+Admins start it (/reindex, uploads); the watched folder, the schedule and followed sources start it
+with `request_reindex`, which has no chat to report to. Every run is counted in the bot's metrics.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from bot import i18n
 from bot.render.admin import render_progress, render_report
 from bot.render.split import split_message
 from bot.status import remember_reindex, report_summary
-from bot.telegram.runtime import BotContext, ReindexJob, Runtime
+from bot.telegram.runtime import BotApplication, BotContext, ReindexJob, Runtime
 from bot.telegram.sending import edit_quietly
 from corpus.errors import CorpusError
 from embeddings.errors import EmbeddingsError, IndexBusy
@@ -43,10 +47,16 @@ def start_progress() -> ReindexProgress:
 
 
 async def start_reindex(
-    context: BotContext, chat_id: int, lang: i18n.Lang, *, full: bool, update: Update | None = None
+    context: BotContext,
+    chat_id: int,
+    lang: i18n.Lang,
+    *,
+    full: bool,
+    update: Update | None = None,
+    trigger: str = "admin",
 ) -> bool:
     """Start a background reindex with a progress message; return False when one already runs."""
-    job = await claim_job(context.runtime, context.bot, chat_id, lang, full=full)
+    job = await claim_job(context.runtime, context.bot, chat_id, lang, full=full, trigger=trigger)
     if job is None:
         return False
     # PTB awaits the tasks it created when the application stops (so the swap and the report
@@ -55,13 +65,34 @@ async def start_reindex(
     return True
 
 
-async def claim_job(rt: Runtime, bot: Bot, chat_id: int, lang: i18n.Lang, *, full: bool) -> ReindexJob | None:
+async def request_reindex(application: BotApplication, trigger: str) -> bool:
+    """Start an incremental reindex that reports to no chat, or have the running one run once more.
+
+    Return whether a new run started. The same job slot, index lock and incremental reindex as /reindex.
+    """
+    if not application.running:  # stopping: nothing may start that the stop would not wait for
+        return False
+    rt = application.bot_data.runtime
+    job = await claim_job(rt, application.bot, None, i18n.DEFAULT, full=False, trigger=trigger)
+    if job is None:
+        if rt.reindex is not None:
+            rt.reindex.run_again()  # changes came during the running job: run once more after it
+        return False
+    application.create_task(run_reindex(rt, application.bot, job))
+    return True
+
+
+async def claim_job(
+    rt: Runtime, bot: Bot, chat_id: int | None, lang: i18n.Lang, *, full: bool, trigger: str = "admin"
+) -> ReindexJob | None:
     """Take the one reindex slot and send its progress message; None when a job already runs."""
     if rt.reindex is not None and rt.reindex.running():
         return None
     # Claim the slot before the first await, so two /reindex arriving together start one job.
-    job = ReindexJob(full=full, chat_id=chat_id, message_id=0, lang=lang)
+    job = ReindexJob(full=full, chat_id=chat_id, message_id=0, lang=lang, trigger=trigger)
     rt.reindex = job
+    if chat_id is None:
+        return job
     try:
         message = await bot.send_message(chat_id, render_progress(start_progress(), lang))
     except BaseException:
@@ -78,7 +109,11 @@ async def run_reindex(rt: Runtime, bot: Bot, job: ReindexJob | None) -> None:
             await reindex_and_report(rt, bot, job)
         finally:
             job.finished = True
-        job = await claim_job(rt, bot, job.chat_id, job.lang, full=False) if job.again else None
+        if job.again:
+            chat_id, lang = job.again_chat or (job.chat_id, job.lang)
+            job = await claim_job(rt, bot, chat_id, lang, full=False, trigger=job.trigger)
+        else:
+            job = None
 
 
 async def reindex_and_report(rt: Runtime, bot: Bot, job: ReindexJob) -> None:
@@ -89,8 +124,10 @@ async def reindex_and_report(rt: Runtime, bot: Bot, job: ReindexJob) -> None:
     try:
         report = worker.result()
     except IndexBusy:
+        rt.metrics.record_reindex(job.trigger, "locked", time.time() - started)
         remember_reindex(rt.state, started, report=None, error="locked by another process")
-        await edit_quietly(bot, job.chat_id, job.message_id, i18n.text(job.lang, "reindex_locked"))
+        if job.chat_id is not None:
+            await edit_quietly(bot, job.chat_id, job.message_id, i18n.text(job.lang, "reindex_locked"))
         return
     except (CorpusError, EmbeddingsError, OSError) as exc:  # e.g. an empty or missing corpus dir
         log.error("reindex failed: %s", exc)
@@ -102,14 +139,21 @@ async def reindex_and_report(rt: Runtime, bot: Bot, job: ReindexJob) -> None:
     problem = await serve(rt)
     error = f"built, but the new index cannot be opened: {problem}" if problem else None
     remember_reindex(rt.state, started, report=report, error=error)
-    log.info("reindex done: %s", report_summary(report))
+    rt.metrics.record_reindex(job.trigger, "not_served" if problem else "ok", time.time() - started)
+    rt.metrics.record_report(report)
+    log.info("reindex (%s) done: %s", job.trigger, report_summary(report))
+    if job.chat_id is None:
+        return
     final = i18n.text(job.lang, "reindex_not_served", reason=escape(problem)) if problem else None
     await send_report(bot, job, report, final)
 
 
 async def report_failure(rt: Runtime, bot: Bot, job: ReindexJob, started: float, reason: str) -> None:
     """Remember a failed reindex for /status and say why in its progress message."""
+    rt.metrics.record_reindex(job.trigger, "failed", time.time() - started)
     remember_reindex(rt.state, started, report=None, error=reason)
+    if job.chat_id is None:
+        return
     text = i18n.text(job.lang, "reindex_failed", reason=escape(reason))
     with contextlib.suppress(TelegramError):
         await edit_quietly(bot, job.chat_id, job.message_id, text)
@@ -142,6 +186,8 @@ async def show_progress(bot: Bot, job: ReindexJob, worker: asyncio.Future[Reinde
     while not worker.done():
         await asyncio.wait({worker}, timeout=PROGRESS_EVERY)
         snapshot = job.progress
+        if job.chat_id is None:
+            continue
         if snapshot is not None and snapshot != shown and not worker.done():
             shown = snapshot
             with contextlib.suppress(TelegramError):
@@ -150,6 +196,8 @@ async def show_progress(bot: Bot, job: ReindexJob, worker: asyncio.Future[Reinde
 
 async def send_report(bot: Bot, job: ReindexJob, report: ReindexReport, final: str | None = None) -> None:
     """Show the final progress (or final, what went wrong after the build) in place, then the report."""
+    if job.chat_id is None:
+        return
     if final is None and job.progress is not None:
         final = render_progress(job.progress, job.lang)
     if final is not None:

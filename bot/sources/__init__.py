@@ -1,0 +1,1 @@
+"""The live corpus: pages added by URL and followed feeds, their state and their polling."""
