@@ -102,6 +102,7 @@ def build_application(
         .build()
     )
     state = open_state(settings, state_path(settings))
+    metrics = metrics or Metrics()
     application.bot_data.runtime = Runtime(
         settings=settings,
         live=live,
@@ -109,8 +110,9 @@ def build_application(
         state=state,
         limiter=QuestionLimiter(settings.questions_per_minute),
         queue=SearchQueue(live),
-        sources=open_live_corpus(settings, state),
-        metrics=metrics or Metrics(),
+        # Every network read of /add, /follow and the poller is counted by kind and outcome.
+        sources=open_live_corpus(settings, state, on_fetch=metrics.record_fetch),
+        metrics=metrics,
     )
     add_handlers(application)
     return application
