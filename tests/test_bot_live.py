@@ -135,10 +135,14 @@ async def test_follow_polls_in_the_background_and_sources_shows_it(
 ) -> None:
     web.route("/feed.xml", Reply(200, rss(web, ["/news/bbc.html"]), FEED))
     web.route("/home.html", Reply(200, b"<html><body><p>no feed</p></body></html>", HTML))
-    async with running_bot(settings_for(copy, server)):
+    async with running_bot(settings_for(copy, server)) as app:
         (followed,) = await say(server, f"/follow {web.url('/feed.xml')} 15")
         assert followed.result["text"].startswith("Following #1: BBC 新闻 (rss, checked every 15 min)")
         assert await answered(server, LATER_QUESTION, LATER_ANSWER)  # polled at once, then indexed
+        scraped = app.bot_data.runtime.metrics.exposition().decode()
+        assert 'quotebot_fetches_total{kind="feed",outcome="ok"}' in scraped  # the fetcher's hook
+        assert 'quotebot_pages_added_total{source="1"} 1.0' in scraped
+        assert 'quotebot_source_last_success_timestamp_seconds{source="1"} 0.0' not in scraped
         (listing,) = await say(server, "/sources")
         text = listing.result["text"]
         assert f"#1 {web.url('/feed.xml')} (rss)" in text and "status: ok; pages added: 1" in text
@@ -151,6 +155,10 @@ async def test_follow_polls_in_the_background_and_sources_shows_it(
         )
         (empty,) = await say(server, "/sources")
         assert empty.result["text"] == i18n.text("en", "sources_none")
+        assert (
+            'last_success_timestamp_seconds{source="1"}'
+            not in app.bot_data.runtime.metrics.exposition().decode()
+        )
     assert len(list((copy.corpus_dir / "web").rglob("*.html"))) == 1
 
 

@@ -64,6 +64,7 @@ async def on_add(update: Update, context: BotContext) -> None:
     for url in urls:
         outcome = await in_corpus(context.runtime, lambda url=url: corpus.add(url))  # type: ignore[misc]
         log.info("/add %s: %s %s", url, outcome.status, outcome.reason or "")
+        context.runtime.metrics.record_pages_added(int(outcome.saved), "add")
         saved |= outcome.saved
         await message.reply_html(render_added(outcome, lang))
     if saved:
@@ -116,6 +117,7 @@ async def on_unfollow(update: Update, context: BotContext) -> None:
     if source is None:
         await message.reply_html(i18n.text(lang, "no_such_source", source=_esc(key)))
         return
+    context.runtime.metrics.forget_source(str(source.id))
     await message.reply_html(render_unfollowed(source, lang))
 
 
@@ -156,6 +158,8 @@ async def poll_due(rt: Runtime) -> None:
         if source.next_check <= now:
             outcome = await in_corpus(rt, lambda source=source: corpus.poll(source), poll=True)  # type: ignore[misc]
             log.info("source %d: %s, %d pages added", source.id, outcome.status, outcome.added)
+            rt.metrics.record_poll(str(source.id), outcome.status == "ok")
+            rt.metrics.record_pages_added(outcome.added, str(source.id))
     if await asyncio.to_thread(corpus.store.index_pending):
         await index_saved(rt)
 
