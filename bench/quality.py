@@ -461,11 +461,16 @@ def quote_margin(
     pools: Sequence[tuple[Searcher, Question, list[rank.Candidate]]], lexical: float, page: float
 ) -> float:
     """Return the gap to the best quote past which later quotes hold an answer < QUOTE_PRECISION of times."""
+    qs = [q for _, q, _ in pools]
+    return margin_of(qs, [top_quotes(s, rescored(c, lexical, page)) for s, _, c in pools])
+
+
+def margin_of(qs: Sequence[Question], quotes: Sequence[Sequence[tuple[str, float]]]) -> float:
+    """Return the gap to the best quote past which later quotes hold an answer < QUOTE_PRECISION of times."""
     gaps, right = [], []
-    for searcher, q, candidates in pools:
-        quotes = top_quotes(searcher, rescored(candidates, lexical, page))
-        for text, score in quotes[1:]:
-            gaps.append(quotes[0][1] - score)
+    for q, qq in zip(qs, quotes, strict=True):
+        for text, score in qq[1:]:
+            gaps.append(qq[0][1] - score)
             right.append(answered([text], q) is not None)
     gap, hit = np.array(gaps), np.array(right)
     for start in np.arange(0.0, gap.max(initial=0.0), 0.01):
@@ -635,7 +640,7 @@ def calibrate_verifier(args: argparse.Namespace) -> None:
     weight = max((w for d, w in scores if d == best_depth), key=lambda w: (scores[best_depth, w], -w))
     quotes, inner_signals = verified_signals(inside, best_depth, weight, cal)
     _, outer_signals = verified_signals(outside, best_depth, weight, cal)
-    margin = verified_margin(qs, quotes)
+    margin = margin_of(qs, quotes)
     kinds = sorted({q.kind for q in qs})
     chosen: dict[str, Any] = {}
     for signal, inner in inner_signals.items():
@@ -677,21 +682,6 @@ def calibrate_verifier(args: argparse.Namespace) -> None:
         path.write_text(calibration.to_json(stored), encoding="utf-8")
         print(f"wrote {path}")
     print(calibration.to_json(replace(cal, verification=record)))
-
-
-def verified_margin(qs: Sequence[Question], quotes: Sequence[Sequence[tuple[str, float]]]) -> float:
-    """Return the gap to the best quote past which later quotes hold an answer < QUOTE_PRECISION of times."""
-    gaps, right = [], []
-    for q, qq in zip(qs, quotes, strict=True):
-        for text, score in qq[1:]:
-            gaps.append(qq[0][1] - score)
-            right.append(answered([text], q) is not None)
-    gap, hit = np.array(gaps), np.array(right)
-    for start in np.arange(0.0, gap.max(initial=0.0), 0.01):
-        window = (gap >= start) & (gap < start + 0.05)
-        if window.sum() >= 30 and hit[window].mean() < QUOTE_PRECISION:
-            return round(float(start), 3)
-    return round(float(gap.max(initial=0.0)), 3)
 
 
 def side_bench(doc: str | None) -> tuple[argparse.Namespace, CachedEncoder]:

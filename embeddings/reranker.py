@@ -298,16 +298,11 @@ def cache_key(model_id: str) -> str:
     """Return the directory name of a converted reranker: model, runtime version and weights."""
     import openvino
 
+    from embeddings.openvino_encoder import model_fingerprint
+
     slug = "".join(c if c.isalnum() else "-" for c in Path(model_id).name)[:40]
-    digest = hashlib.sha256(model_id.encode())
-    path = Path(model_id)
-    if path.is_dir():
-        for item in sorted(path.rglob("*")):
-            if item.is_file():
-                stat = item.stat()
-                digest.update(f"{item.relative_to(path)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
     version = openvino.get_version().split("-")[0]
-    return f"{slug}-openvino-{version}-c{CONVERSION}-{digest.hexdigest()[:16]}"
+    return f"{slug}-openvino-{version}-c{CONVERSION}-{model_fingerprint(model_id)}"
 
 
 def converted(model: str, model_id: str, cache_dir: Path | None = None) -> Path:
