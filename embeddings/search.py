@@ -93,9 +93,12 @@ class Searcher:
         return self._answer(text, vector, self.top_k if top_k is None else top_k, offset)
 
     def search_many(
-        self, questions: Sequence[str], *, top_k: int | None = None
+        self, questions: Sequence[str], *, top_k: int | None = None, verify: bool = True
     ) -> list[Answer | BadQuestion]:
-        """Answer questions with one encode and one pools call; a bad question yields its BadQuestion."""
+        """Answer questions with one encode and one pools call; a bad question yields its BadQuestion.
+
+        verify=False leaves the verifier out (a caller shedding load: ranking and abstention as without it).
+        """
         checked: list[str | BadQuestion] = []
         for question in questions:
             try:
@@ -107,7 +110,7 @@ class Searcher:
         pools = self._pools(good, vectors) if good else []
         k = self.top_k if top_k is None else top_k
         candidates = [self.candidates(q, vectors[i], pools[i]) for i, q in enumerate(good)]
-        logits = self._verify_many(good, candidates, pools)
+        logits = self._verify_many(good, candidates, pools) if verify else [[] for _ in good]
         answers = (
             self._answer(q, vectors[i], k, 0, pools[i], candidates[i], logits[i]) for i, q in enumerate(good)
         )
@@ -194,7 +197,7 @@ class Searcher:
         threshold = rank.threshold(self.calibration, kind, self.min_score)
         margin = self.calibration.quote_margin
         depth, record = self.verification(question)
-        if not depth:
+        if not depth or logits == []:  # no verifier here, or the caller left it out
             return candidates, threshold, margin
         if logits is None:
             assert self.reranker is not None

@@ -279,3 +279,34 @@ def test_a_missing_verifier_names_the_setting_that_fixes_it(tmp_path: Path) -> N
     with pytest.raises(RerankerUnavailable) as caught:
         broken.score([("问", "答")])
     assert "no-such-model" in str(caught.value) and "QUOTEBOT_RERANKER" in explain(caught.value)
+
+
+def test_search_many_without_the_verifier_calls_it_not_and_ranks_as_retrieval() -> None:
+    double = Counting()
+    s = searcher(double, verification(double.digest, minimum=0.0))
+    shed = s.search_many([QUESTION, "台積電第三季營收多少？"], verify=False)
+    assert double.calls == []
+    plain = searcher(None, None).search_many([QUESTION, "台積電第三季營收多少？"])
+    for a, b in zip(shed, plain, strict=True):
+        assert isinstance(a, Answer) and isinstance(b, Answer)
+        assert [h.passage_id for h in a.hits] == [h.passage_id for h in b.hits]
+
+
+async def test_the_queue_verifies_only_a_short_backlog() -> None:
+    import asyncio
+
+    from bot.telegram.search_queue import VERIFY_BACKLOG, SearchQueue
+
+    seen: list[bool] = []
+
+    class Live:
+        class current:
+            @staticmethod
+            def search_many(questions: list[str], *, verify: bool = True) -> list[Answer]:
+                seen.append(verify)
+                return [Answer(q, False) for q in questions]
+
+    queue = SearchQueue(Live(), workers=1)  # type: ignore[arg-type]
+    await queue.ask("一个问题", user_id=1)
+    await asyncio.gather(*(queue.ask(f"问题{i}", user_id=i) for i in range(VERIFY_BACKLOG * 4)))
+    assert seen[0] is True and False in seen[1:]

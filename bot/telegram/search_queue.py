@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from embeddings.live import LiveSearcher
 
 T = TypeVar("T")
+# Questions waiting (this batch included) up to which the answer verifier reads their candidates.
+VERIFY_BACKLOG = 4
 
 
 def fair_batch(pending: OrderedDict[int, deque[T]], max_batch: int) -> list[T]:
@@ -59,16 +61,19 @@ class SearchQueue:
             asyncio.get_running_loop().create_task(self._drain())
         return await future
 
-    def _search(self, questions: list[str]) -> list[Answer | BadQuestion]:
-        return self.live.current.search_many(questions)
+    def _search(self, questions: list[str], verify: bool = True) -> list[Answer | BadQuestion]:
+        return self.live.current.search_many(questions, verify=verify)
 
     async def _drain(self) -> None:
         try:
             while self._pending:
                 waiting = sum(len(questions) for questions in self._pending.values())
                 batch = fair_batch(self._pending, batch_size(waiting, self.max_batch))
+                # The verifier costs ~25 ms a candidate on one core: with a backlog it would make every
+                # later user wait, so then answers come from retrieval alone, as without it.
+                verify = waiting <= VERIFY_BACKLOG
                 try:
-                    results = await asyncio.to_thread(self._search, [q for q, _ in batch])
+                    results = await asyncio.to_thread(self._search, [q for q, _ in batch], verify)
                 except Exception as exc:
                     for _, future in batch:
                         if not future.done():
