@@ -103,7 +103,7 @@ def verifier(args: argparse.Namespace) -> CachedReranker | None:
     return CachedReranker(inner, args.cache)
 
 
-def with_verifier(searcher: Searcher, reranker: CachedReranker | None) -> Searcher:
+def with_verifier(searcher: Searcher, reranker: Any) -> Searcher:
     """Return a copy of the Searcher that verifies with reranker."""
     copied = copy.copy(searcher)
     copied.reranker = reranker

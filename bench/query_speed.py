@@ -89,15 +89,11 @@ def eval_latency(cache: Path, n: int, sample: int) -> None:
 
 def verified_latency(searcher: Searcher, encoder: Encoder, sample: list[str], batch: list[str]) -> None:
     """Time one question end to end without and with the shipped verifier, alternating, in one run."""
-    import copy
-
+    from bench.quality import with_verifier
     from embeddings import calibration
-    from embeddings.reranker import CrossEncoderReranker, resolve
+    from embeddings.reranker import SHIPPED, CrossEncoderReranker
 
-    model = resolve("shipped")
-    assert model is not None
-    verified = copy.copy(searcher)
-    verified.reranker = CrossEncoderReranker(model)
+    verified = with_verifier(searcher, CrossEncoderReranker(str(SHIPPED)))
     # The cached index may store an older record: rank with the one a build stores now (its verifier's).
     verified.calibration = calibration.for_encoder(encoder.model_id, encoder.family)
     verified.search(sample[0])  # convert (once per machine) and warm up

@@ -20,8 +20,8 @@ import numpy as np
 
 from embeddings.openvino_encoder import (
     _check_pipeline,
-    _conversion_lock,
     _dimension,
+    conversion_lock,
     default_cache_dir,
     mean_pool,
     model_fingerprint,
@@ -53,7 +53,7 @@ def exported_model(model: str, model_id: str, precision: str, cache_dir: Path | 
     target = root / cache_key(model_id, precision)
     if (target / META).is_file():
         return target
-    with _conversion_lock(root):
+    with conversion_lock(root):
         if (target / META).is_file():  # another process exported it while we waited
             return target
         log.info("exporting %s to ONNX (%s) into %s; this happens once", model_id, precision, target)

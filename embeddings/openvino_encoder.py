@@ -74,7 +74,7 @@ def calibration_texts() -> list[tuple[str, str]]:
 
 
 @contextmanager
-def _conversion_lock(root: Path) -> Iterator[None]:
+def conversion_lock(root: Path) -> Iterator[None]:
     """Hold an exclusive lock so two processes never convert the same model at once."""
     root.mkdir(parents=True, exist_ok=True)
     with (root / "conversion.lock").open("a") as handle:  # not the index lock: a cache of its own
@@ -91,7 +91,7 @@ def converted_model(model: str, model_id: str, precision: str, cache_dir: Path |
     target = root / cache_key(model_id, precision)
     if (target / META).is_file():
         return target
-    with _conversion_lock(root):
+    with conversion_lock(root):
         if (target / META).is_file():  # another process converted it while we waited
             return target
         log.info("converting %s for OpenVINO (%s) into %s; this happens once", model_id, precision, target)

@@ -9,7 +9,6 @@ test double (HashingReranker) scores by shared character bigrams: deterministic,
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from embeddings import calibration
 from embeddings.errors import RerankerUnavailable
 from embeddings.tokens import fold
 
@@ -36,7 +36,6 @@ CONVERTED = "reranker.xml"
 CONVERSION = 1
 DEFAULT_MAX_LENGTH = 256
 SHAPE_STEP = 8  # token counts padded to a multiple of this: the CPU plugin keeps state per shape
-WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 RUNTIMES = ("openvino", "torch")
 # One question's few pairs: one thread (as a question's encoding); a batch of questions: half the cores.
 THREADS = {"single": 1, "batch": max(1, min(4, (os.cpu_count() or 1) // 2))}
@@ -83,16 +82,6 @@ def _bigrams(text: str) -> set[str]:
     """Return the folded character bigrams of text's non-space characters."""
     chars = "".join(fold(text).split())
     return {chars[i : i + 2] for i in range(len(chars) - 1)}
-
-
-def weights_digest(model: str) -> str:
-    """Return the sha256 of a model directory's weights file ("" for a hub id)."""
-    for name in WEIGHTS:
-        path = Path(model) / name
-        if path.is_file():
-            with path.open("rb") as file:
-                return hashlib.file_digest(file, "sha256").hexdigest()
-    return ""
 
 
 def resolve(setting: str) -> str | None:
@@ -144,7 +133,7 @@ class CrossEncoderReranker:
     def digest(self) -> str:
         """Return the sha256 of the weights, computed once."""
         if self._digest is None:
-            self._digest = weights_digest(self.model_id)
+            self._digest = calibration.weights_digest(self.model_id) or ""
         return self._digest
 
     def _load(self) -> Any:
@@ -180,12 +169,10 @@ def _batches(tokenizer: Any, pairs: list[tuple[str, str]], max_length: int, size
     The model's cost is the tokens it reads, padding included: a question's few candidates are of
     very different lengths, so one batch padded to the longest would read far more than they hold.
     """
-    lengths = [
-        len(ids)
-        for ids in tokenizer(
-            [q for q, _ in pairs], [p for _, p in pairs], truncation="only_second", max_length=max_length
-        )["input_ids"]
-    ]
+    enc = tokenizer(
+        [q for q, _ in pairs], [p for _, p in pairs], truncation="only_second", max_length=max_length
+    )
+    lengths = [len(ids) for ids in enc["input_ids"]]
     order = sorted(range(len(pairs)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
     for i in order:
@@ -195,16 +182,8 @@ def _batches(tokenizer: Any, pairs: list[tuple[str, str]], max_length: int, size
         else:
             last.append(i)
     for rows in batches:
-        enc = tokenizer(
-            [pairs[i][0] for i in rows],
-            [pairs[i][1] for i in rows],
-            truncation="only_second",
-            max_length=max_length,
-            padding=True,
-            pad_to_multiple_of=SHAPE_STEP,
-            return_tensors="np",
-        )
-        yield rows, enc
+        chosen = {k: [enc[k][i] for i in rows] for k in ("input_ids", "attention_mask")}
+        yield rows, tokenizer.pad(chosen, pad_to_multiple_of=SHAPE_STEP, return_tensors="np")
 
 
 class _TorchScorer:
@@ -290,8 +269,9 @@ class _OpenVINOScorer:
 
 def default_cache_dir() -> Path:
     """Return where converted rerankers live unless the caller names a cache directory."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "quotebot" / "rerankers"
+    from embeddings.openvino_encoder import default_cache_dir as encoders
+
+    return encoders().with_name("rerankers")
 
 
 def cache_key(model_id: str) -> str:
@@ -307,15 +287,13 @@ def cache_key(model_id: str) -> str:
 
 def converted(model: str, model_id: str, cache_dir: Path | None = None) -> Path:
     """Return the converted reranker's directory, converting it first if it is not cached yet."""
-    import fcntl
+    from embeddings.openvino_encoder import conversion_lock
 
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = root / cache_key(model_id)
     if (target / CONVERTED).is_file():
         return target
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / "conversion.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with conversion_lock(root):
         if (target / CONVERTED).is_file():
             return target
         log.info("converting the reranker %s for OpenVINO into %s; this happens once", model_id, target)

@@ -22,7 +22,6 @@ from embeddings.local.lexical import LexicalIndex
 from embeddings.local.reader import LocalReader
 from embeddings.models import Answer, Passage
 from embeddings.reranker import SHIPPED, CrossEncoderReranker, HashingReranker, resolve
-from embeddings.reranker import weights_digest as reranker_digest
 from embeddings.search import IndexStats, Searcher
 
 PASSAGES = [
@@ -260,7 +259,7 @@ def test_the_shipped_verifier_prefers_the_answer_to_the_same_topic(
 
 
 def test_the_shipped_records_carry_the_shipped_verifiers_constants(model_path: str) -> None:
-    digest = reranker_digest(str(SHIPPED))
+    digest = calibration.weights_digest(str(SHIPPED))
     for family in ("float", "openvino-int8"):
         record = calibration.for_encoder(model_path, family)
         assert record.verification is not None and record.verification.sha256 == digest
