@@ -114,6 +114,8 @@ class CrossEncoderReranker:
         self.runtime = runtime
         self.cache_dir = cache_dir
         self.threads = THREADS | ({"batch": batch_threads} if batch_threads else {})
+        # Whether it re-orders candidates without measured constants: not the shipped verifier.
+        self.orders_alone = Path(self.model_id) != SHIPPED.resolve()
         self._digest: str | None = None
         self._loaded: Any = None
         self._lock = threading.Lock()
@@ -123,11 +125,6 @@ class CrossEncoderReranker:
             if meta.is_file()
             else DEFAULT_MAX_LENGTH
         )
-
-    @property
-    def orders_alone(self) -> bool:
-        """Return whether it re-orders candidates without measured constants (not the shipped one)."""
-        return Path(self.model_id) != SHIPPED.resolve()
 
     @property
     def digest(self) -> str:
