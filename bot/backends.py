@@ -7,6 +7,7 @@ live reload are one code path (embeddings.search, .reindex, .live) whichever is 
 from __future__ import annotations
 
 import atexit
+from collections.abc import Collection
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,9 +98,16 @@ def open_state(settings: Settings, path: Path) -> Any:
 
 
 def reindex(
-    settings: Settings, encoder: Encoder, corpus_dir: Path, *, full: bool, progress: Progress | None = None
+    settings: Settings,
+    encoder: Encoder,
+    corpus_dir: Path,
+    *,
+    full: bool,
+    progress: Progress | None = None,
+    only: Collection[str] | None = None,
 ) -> ReindexReport:
-    """Bring the configured backend's index in line with the pages under corpus_dir."""
+    """Bring the configured backend's index in line with the pages under corpus_dir (only those
+    named, when only: see embeddings.reindex.reindex)."""
     from bot.indexing import corpus_pages
     from embeddings.calibration import for_encoder
     from embeddings.reindex import reindex as run
@@ -109,7 +117,7 @@ def reindex(
         for_encoder(encoder.model_id, encoder.family, settings.calibration) if settings.calibration else None
     )
     pages = corpus_pages(corpus_dir, settings.max_page_bytes)
-    return run(index_store(settings), encoder, pages, full=full, progress=progress, record=record)
+    return run(index_store(settings), encoder, pages, full=full, progress=progress, record=record, only=only)
 
 
 def generation_summary(settings: Settings) -> tuple[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,12 +34,14 @@ def build_index(
     full: bool = False,
     max_page_bytes: int = 5_000_000,
     progress: Progress | None = None,
+    only: Collection[str] | None = None,
 ) -> ReindexReport:
-    """Read the pages under corpus_dir and bring the index in index_dir in line with them."""
+    """Read the pages under corpus_dir (only those named, when only) and bring the index in index_dir
+    in line with them."""
     from embeddings.reindex import reindex
 
     pages = corpus_pages(corpus_dir, max_page_bytes)
-    return reindex(index_store(index_dir), encoder, pages, full=full, progress=progress)
+    return reindex(index_store(index_dir), encoder, pages, full=full, progress=progress, only=only)
 
 
 def corpus_pages(corpus_dir: Path | str, max_page_bytes: int = 5_000_000) -> CorpusPages:

@@ -7,7 +7,7 @@ import logging
 import os
 import stat
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -211,3 +211,25 @@ class CorpusPages:
     def scan(self, known: Mapping[str, str]) -> Iterator[FileResult]:
         """Yield every page's FileResult; pages whose content hash known lists come back unchanged."""
         return scan_corpus(self.root, max_bytes=self.max_bytes, known=known, workers=self.workers)
+
+    def scan_paths(self, paths: Collection[str], known: Mapping[str, str]) -> Iterator[FileResult]:
+        """Yield the FileResults of the named pages that exist, as scan would list and read them.
+
+        A name that scan would not list (outside the directory, hidden, not .html/.htm) yields nothing.
+        """
+        tasks = [
+            (self.root, path, self.max_bytes, known.get(path))
+            for path in sorted(set(paths))
+            if _listed(path) and os.path.lexists(self.root / path)
+        ]
+        yield from mark_duplicates(_results(tasks, self.workers))
+
+
+def _listed(path: str) -> bool:
+    """Tell whether list_pages could list this relative POSIX path."""
+    parts = path.split("/")
+    return (
+        not path.startswith("/")
+        and all(part not in ("", ".", "..") and not part.startswith(".") for part in parts)
+        and parts[-1].lower().endswith(PAGE_SUFFIXES)
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -52,30 +52,39 @@ def page_fingerprints(passages: Iterable[Passage]) -> dict[str, str]:
 
 
 def diff_pages(
-    previous: Mapping[str, str], results: Iterable[FileResult], fingerprints: Mapping[str, str] | None = None
+    previous: Mapping[str, str],
+    results: Iterable[FileResult],
+    fingerprints: Mapping[str, str] | None = None,
+    *,
+    named: Collection[str] | None = None,
 ) -> PageDiff:
     """Compare scan results with the indexed pages (path -> content hash) and sort them into a diff.
 
     fingerprints (indexed path -> text fingerprint) lets a new page with the text of an unchanged
     indexed page count as its duplicate, as a full scan would: an unchanged page is never parsed.
+    named: the scan read only these pages; every other indexed page is unchanged, and a named page
+    the scan did not find is removed.
     """
     from corpus.load import article_fingerprint
 
     results = list(results)
     fingerprints = fingerprints or {}
+    # Pages not named are unchanged without a look (in path order, as a scan would report them).
+    left = set(named or ())
+    kept: list[str] = [] if named is None else [p for p in previous if p not in left]
+    unchanged = [r.path for r in results if r.status == "unchanged" and r.path in previous]
     by_text: dict[str, str] = {}
-    for result in results:
-        if result.status == "unchanged" and result.path in previous and result.path in fingerprints:
-            by_text.setdefault(fingerprints[result.path], result.path)
-    kept: list[str] = []
+    for path in reversed([*kept, *unchanged]):  # reversed: the first page with a text keeps it
+        if path in fingerprints:
+            by_text[fingerprints[path]] = path
+    by_hash: dict[str, str] = {previous[p]: p for p in reversed(kept)}
+    seen: set[str] = set(kept)
     fresh: list[Article] = []
     dropped: list[str] = []
     skipped: list[Failure] = []
     failed: list[Failure] = []
     noted: list[Failure] = []
     added = updated = reparsed = 0
-    seen: set[str] = set()
-    by_hash: dict[str, str] = {}
     for result in results:
         path = result.path
         seen.add(path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -26,6 +26,7 @@ from embeddings.manifest import (
     Encoding,
     Manifest,
     PageRecord,
+    PageTable,
     encoder_setting,
     mismatch,
     package_version,
@@ -56,6 +57,10 @@ class PageSource(Protocol):
         """Yield every page parsed, except those whose content hash known lists (reported unchanged)."""
         ...
 
+    def scan_paths(self, paths: Collection[str], known: Mapping[str, str]) -> Iterable[FileResult]:
+        """Yield the named pages as scan would, leaving out those that do not exist (any more)."""
+        ...
+
 
 def reindex(
     store: IndexStore,
@@ -65,8 +70,13 @@ def reindex(
     full: bool = False,
     progress: Progress | None = None,
     record: Calibration | None = None,
+    only: Collection[str] | None = None,
 ) -> ReindexReport:
     """Bring the index in line with the pages (incrementally unless full) and swap it in atomically.
+
+    only names the pages that may have changed (those a poll or /add just saved): just they are read,
+    every other indexed page stays as it is, and a named page that no longer exists leaves the index.
+    So adding a page costs that page, not a scan of the corpus. Ignored with full.
 
     The generation stores record (default: calibration.for_encoder's for the encoder) to rank with; a
     run that changes no page but the record commits a generation all the same, reusing every vector.
@@ -76,8 +86,9 @@ def reindex(
         encoder = _encoder_for(writer.base, encoder)
         stored = calibration.as_dict(record or calibration.for_encoder(encoder.model_id, encoder.family))
         base = _checked_base(writer, encoder, store.location, pages.location)
-        reporter = Reporter(progress, pages.count())
-        diff = _scan(writer, pages, reporter)
+        only = None if full or base is None or only is None else sorted(set(only))
+        reporter = Reporter(progress, pages.count() if only is None else len(only))
+        diff = _scan(writer, pages, reporter, only)
         if base is not None and not diff.changes_index and base.calibration == stored:
             reporter.emit("done")
             return _report(diff, base.passages, started, full)
@@ -87,9 +98,11 @@ def reindex(
         changed = base is not None and base.calibration not in (None, stored)
         if changed:
             log.info("the calibration record changed: the index now ranks with %s's", stored["model"])
-        count, encoding, passage_ids = _update(writer, diff, encoder, reporter)
+        encoding, passage_ids = _update(writer, diff, encoder, reporter)
         reporter.emit("write")
-        manifest = writer.commit(_page_records(base, diff, passage_ids), encoding, pages.location, stored)
+        table = _page_records(base, diff, passage_ids)
+        count = table.passages
+        manifest = writer.commit(table, encoding, pages.location, stored)
         log.info("index %s now serves %s (%d passages)", store.location, manifest.generation, count)
         reporter.emit("done")
         return _report(diff, count, started, full, stored["model"] if changed else "")
@@ -138,8 +151,10 @@ def _checked_base(writer: GenerationWriter, encoder: TextEncoder, where: str, so
     return base
 
 
-def _scan(writer: GenerationWriter, pages: PageSource, reporter: Reporter) -> PageDiff:
-    """Scan the pages, parsing only those whose bytes changed, and diff them against the base."""
+def _scan(
+    writer: GenerationWriter, pages: PageSource, reporter: Reporter, only: Sequence[str] | None
+) -> PageDiff:
+    """Scan the pages (only those named, when only), parse those whose bytes changed, diff them."""
     base = writer.base
     known = base.content_hashes if base else {}
     skip = known
@@ -148,9 +163,10 @@ def _scan(writer: GenerationWriter, pages: PageSource, reporter: Reporter) -> Pa
         # whose paragraph text is unchanged (passage ids hash the text).
         log.info("index built by quotebot %s: re-parsing every page", base.package_version)
         skip = {}
-    results = list(_scanned(pages.scan(skip), reporter))
+    scan = pages.scan(skip) if only is None else pages.scan_paths(only, skip)
+    results = list(_scanned(scan, reporter))
     fingerprints = writer.base_fingerprints() if base and any(r.status == "ok" for r in results) else {}
-    return diff_pages(known, results, fingerprints)
+    return diff_pages(known, results, fingerprints, named=only)
 
 
 def _scanned(results: Iterable[FileResult], reporter: Reporter) -> Iterator[FileResult]:
@@ -164,13 +180,13 @@ def _scanned(results: Iterable[FileResult], reporter: Reporter) -> Iterator[File
 
 def _update(
     writer: GenerationWriter, diff: PageDiff, encoder: TextEncoder, reporter: Reporter
-) -> tuple[int, Encoding, dict[str, tuple[int, ...]]]:
-    """Upsert the changed pages' new passages, delete their old ones; return the count, encoding, pages.
+) -> tuple[Encoding, dict[str, tuple[int, ...]]]:
+    """Upsert the changed pages' new passages, delete their old ones; return the encoding and the
+    fresh pages' passage ids.
 
     Only the pages that changed or left are read from the base: an engine that keeps the corpus
     statistics (Qdrant) updates in place at the cost of the changed pages alone.
     """
-    kept = set(diff.kept)
     changed = [*(a.path for a in diff.fresh), *diff.removed, *diff.dropped]
     old = writer.base_passages(changed) if writer.base is not None else ()
     fresh = _unique(sorted((p for a in diff.fresh for p in passages_of(a)), key=lambda p: (p.doc, p.ordinal)))
@@ -192,12 +208,10 @@ def _update(
     # New passages are written before old ones go: a page present before and after stays answerable.
     writer.upsert(upserts, vectors)
     writer.delete(sorted(stored.keys() - {p.id for p in fresh}))
-    pages = (
-        {doc: rec.passage_ids for doc, rec in writer.base.pages.items() if doc in kept} if writer.base else {}
-    )
+    pages: dict[str, tuple[int, ...]] = {}
     for p in fresh:
         pages[p.doc] = (*pages.get(p.doc, ()), p.id)
-    return sum(len(ids) for ids in pages.values()), encoding, pages
+    return encoding, pages
 
 
 def _check_encoding(base: Manifest | None, encoder: TextEncoder, embeds: bool) -> Encoding:
@@ -264,11 +278,15 @@ def _unique(passages: Sequence[Passage]) -> list[Passage]:
 
 def _page_records(
     base: Manifest | None, diff: PageDiff, passage_ids: Mapping[str, tuple[int, ...]]
-) -> dict[str, PageRecord]:
-    """Return the new generation's pages: each page's content hash and passage ids in page order."""
-    hashes = base.content_hashes if base else {}
-    hashes.update({a.path: a.content_hash for a in diff.fresh})
-    return {doc: PageRecord(hashes[doc], ids) for doc, ids in sorted(passage_ids.items())}
+) -> PageTable:
+    """Return the new generation's pages: the kept pages' records as they were, the fresh pages' new ones."""
+    fresh = {
+        a.path: PageRecord(a.content_hash, passage_ids[a.path]) for a in diff.fresh if a.path in passage_ids
+    }
+    if base is None:
+        return PageTable.of(fresh)
+    table = PageTable.of(base.pages)
+    return table.replaced(set(table.paths).difference(diff.kept), fresh)
 
 
 def _report(

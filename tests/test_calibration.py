@@ -167,7 +167,7 @@ def test_an_index_built_before_records_were_stored_ranks_with_its_models_record(
     data = json.loads(path.read_text(encoding="utf-8"))
     del data["calibration"]
     path.write_text(json.dumps(data), encoding="utf-8")
-    assert manifest_from_json(path.read_text(encoding="utf-8")).calibration is None
+    assert read_manifest(tmp_path / "index").calibration is None
 
     searcher = open_searcher(tmp_path / "index", HashingEncoder())
     assert searcher.calibration == calibration.for_model(HASHING) and searcher.search(QUESTION).answered

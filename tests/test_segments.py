@@ -23,6 +23,7 @@ from embeddings.local import writer
 from embeddings.local.generations import CURRENT, PREVIOUS, read_manifest, rollback
 from embeddings.local.lexical import LexicalIndex, LexicalSegment, merge_segments
 from embeddings.local.segments import Segment, load_passages, load_vectors, merge_from
+from embeddings.manifest import PageTable, manifest_to_json
 from embeddings.page_diff import page_fingerprints
 from embeddings.tokens import tokenize
 from tests.test_store import PAGES, CountingHashingEncoder, write_corpus, write_page
@@ -105,6 +106,11 @@ def test_the_merge_policy_keeps_few_segments_and_compacts_deletions() -> None:
     assert merge_from([Segment("a", 100, dead=30)]) == 0
 
 
+def prints_of(index_dir: Path) -> dict[str, str] | None:
+    """Return the text fingerprints the live generation's page table records."""
+    return PageTable.of(read_manifest(index_dir).pages).fingerprints()
+
+
 def files(generation: Path) -> dict[str, os.stat_result]:
     """Return the stat of every file of a generation by its relative path."""
     return {p.relative_to(generation).as_posix(): p.stat() for p in generation.rglob("*") if p.is_file()}
@@ -123,13 +129,14 @@ def test_a_new_generation_links_what_it_keeps_and_writes_only_the_page(
     build_index(corpus, index_dir, HashingEncoder())
     after = files(index_dir / CURRENT)
     shared = {f for f in after if f in before and after[f].st_ino == before[f].st_ino}
-    assert shared == set(before) - {"manifest.json", "segments.json", "fingerprints.json"}
+    whole = {"manifest.json", "pages.npz", "segments.json"}  # written by every commit
+    assert shared == set(before) - whole
     assert all(after[f].st_nlink == 2 for f in shared)
     written = set(after) - shared
     table = seg.read_table(index_dir / CURRENT)
     new_segment = table.segments[-1]
     assert new_segment.rows == 1 and table.dense_lag == 1
-    assert written == {"manifest.json", "segments.json", "fingerprints.json", *new_segment.sizes}
+    assert written == {*whole, *new_segment.sizes}
     searcher = open_searcher(index_dir, HashingEncoder())  # the dense index catches up on load
     assert searcher.search("四川哪里发生了地震？").hits[0].doc == "news/quake.html"
     assert searcher.stats.passages == read_manifest(index_dir).passages
@@ -154,22 +161,27 @@ def test_many_small_commits_equal_a_full_build(tmp_path: Path, monkeypatch: pyte
     merged = 0
     for round_ in range(14):
         pages = sorted((corpus / "extra").glob("*.html")) if (corpus / "extra").exists() else []
+        changed = [f"extra/r{round_}.html"]
         if len(pages) > 2 and rng.random() < 0.4:
-            pages.pop(rng.randrange(len(pages))).unlink()
+            gone = pages.pop(rng.randrange(len(pages)))
+            gone.unlink()
+            changed.append(f"extra/{gone.name}")
         if pages and rng.random() < 0.5:  # an edit: the first passage stays, the others change
             edited = rng.choice(pages)
             kept = edited.read_text(encoding="utf-8").split("<p>")[1].split("</p>")[0]
             write_page(
                 corpus, f"extra/{edited.name}", f"报道{edited.stem}", "新华社", None, [kept, *texts(rng, 2)]
             )
+            changed.append(f"extra/{edited.name}")
         write_page(
             corpus, f"extra/r{round_}.html", f"报道{round_}", "新华社", None, texts(rng, rng.randint(1, 6))
         )
-        build_index(corpus, index_dir, HashingEncoder())
+        # Every other round names the pages it changed, as a poll or /add does: the same index results.
+        build_index(corpus, index_dir, HashingEncoder(), only=changed if round_ % 2 else None)
         table = seg.read_table(index_dir / CURRENT)
         merged += any(s.name.endswith("-1") for s in table.segments)
         # Duplicate detection reads the recorded fingerprints: each is its page's, as now indexed.
-        prints = seg.read_fingerprints(index_dir / CURRENT)
+        prints = prints_of(index_dir)
         assert prints == page_fingerprints(load_passages(index_dir / CURRENT))
         assert len(table.segments) <= 1 + np.log2(max(table.live, 2))
     assert merged, "no commit merged segments: the test exercises too little"
@@ -185,7 +197,36 @@ def test_many_small_commits_equal_a_full_build(tmp_path: Path, monkeypatch: pyte
         np.testing.assert_array_equal(found[query][0], fresh_found[query][0])  # type: ignore[index]
         np.testing.assert_array_equal(found[query][1], fresh_found[query][1])  # type: ignore[index]
     np.testing.assert_array_equal(found["dense"], fresh_found["dense"])
-    assert seg.read_fingerprints(index_dir / CURRENT) == seg.read_fingerprints(fresh / CURRENT)
+    assert prints_of(index_dir) == prints_of(fresh)
+    assert read_manifest(index_dir).pages == read_manifest(fresh).pages
+
+
+def test_a_reindex_of_named_pages_reads_those_alone(tmp_path: Path) -> None:
+    corpus, index_dir = write_corpus(tmp_path / "c", seed=False), tmp_path / "i"
+    build_index(corpus, index_dir, HashingEncoder())
+    typhoon = PAGES["news/typhoon.html"]
+    write_page(corpus, "news/typhoon.html", typhoon[0], typhoon[1], typhoon[2], ["台风过后全省恢复供电。"])
+    write_page(
+        corpus, "news/quake.html", "四川发生地震", "新华社", "2024-08-01", ["四川泸定县发生六点八级地震。"]
+    )
+    counting = CountingHashingEncoder()
+    report = build_index(corpus, index_dir, counting, only=["news/quake.html"])
+    assert (report.added, report.updated, report.unchanged) == (1, 0, 4)
+    assert counting.embedded == ["四川泸定县发生六点八级地震。"]  # the edited page was not named: not read
+    texts_now = {p.text for p in load_passages(index_dir / CURRENT)}
+    assert "四川泸定县发生六点八级地震。" in texts_now and typhoon[3][0] in texts_now
+    # A named page that copies an indexed page (not named) is its duplicate; one gone leaves the index.
+    (corpus / "news/copy.html").write_bytes((corpus / "news/plane.html").read_bytes())
+    (corpus / "news/quake.html").unlink()
+    report = build_index(corpus, index_dir, counting, only=["news/copy.html", "news/quake.html", "../x.html"])
+    assert (report.added, report.removed, report.unchanged) == (0, 1, 4)
+    assert [(f.doc, f.reason) for f in report.skipped_reasons] == [
+        ("news/copy.html", "duplicate of news/plane.html")
+    ]
+    assert "news/quake.html" not in read_manifest(index_dir).pages
+    # A scan of every page then finds the edit the named runs left alone.
+    assert build_index(corpus, index_dir, counting).updated == 1
+    assert typhoon[3][0] not in {p.text for p in load_passages(index_dir / CURRENT)}
 
 
 def test_rollback_and_pruning_keep_every_shared_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -277,9 +318,15 @@ def make_legacy(index_dir: Path) -> None:
     generation = (index_dir / CURRENT).resolve()
     passages, vectors = load_passages(generation), load_vectors(generation, read_manifest(index_dir))
     dense = index_store(index_dir).open().dense_index
+    manifest = json.loads(manifest_to_json(read_manifest(index_dir)))
+    manifest["pages"] = {  # one record per page, its ids as integers
+        path: {"content_hash": rec.content_hash, "passage_ids": list(rec.passage_ids)}
+        for path, rec in read_manifest(index_dir).pages.items()
+    }
     for path in sorted(generation.rglob("*"), reverse=True):
-        if path.name != "manifest.json" and path.is_file():
+        if path.is_file():
             path.unlink()  # never rewrite a file in place: another generation may link it
+    (generation / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
     with (generation / "passages.jsonl").open("w", encoding="utf-8") as out:
         out.writelines(json.dumps(asdict(p), ensure_ascii=False) + "\n" for p in passages)
     np.save(generation / "vectors.npy", vectors)
@@ -309,4 +356,4 @@ def test_an_index_from_before_segments_serves_and_converts_without_embedding_aga
     assert passages == fresh_passages and vectors.keys() == fresh_vectors.keys()
     for query in QUERIES:
         np.testing.assert_array_equal(found[query][0], fresh_found[query][0])  # type: ignore[index]
-    assert seg.read_fingerprints(index_dir / CURRENT) == seg.read_fingerprints(fresh / CURRENT)
+    assert prints_of(index_dir) == prints_of(fresh)

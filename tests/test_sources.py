@@ -418,6 +418,34 @@ def test_state_survives_a_restart(tmp_path: Path, web: WebServer) -> None:
     assert outcome.pages == () and len(article_requests(web)) == 2
 
 
+def test_a_reindex_of_saved_pages_names_them_unless_another_process_saved_some(
+    tmp_path: Path, web: WebServer
+) -> None:
+    paths = serve_articles(web, ARTICLES[:3])
+    live = open_corpus(tmp_path)
+    first, second = (live.add(web.url(p)).path for p in paths[:2])
+    pending = live.pending()
+    assert pending.pages == (first, second) and pending.mark == live.store.saved_mark()
+    third = live.add(web.url(paths[2])).path  # saved while that reindex runs: still pending after it
+    live.indexed(pending)
+    assert live.pending().pages == (third,) and live.store.index_pending()
+    live.indexed(live.pending())
+    assert live.pending().pages == () and not live.store.index_pending()
+    # Another process (here: a restart with pages saved but not indexed) makes the list unknown.
+    (live.corpus_dir / str(first)).unlink()
+    live.add(web.url(paths[0]))
+    reopened = open_corpus(tmp_path)
+    assert reopened.pending().pages is None
+    reopened.indexed(reopened.pending())  # a reindex of every page: from now on the list is known
+    assert reopened.pending().pages == ()
+    live.add(web.url("/nothing.html"))  # refused (404): nothing saved, nothing pending
+    live.store.record_page(live.store.pages()[0], new=False)  # as another process saving a page
+    assert reopened.pending().pages is None
+    for corpus in (live, reopened):
+        corpus.fetcher.close()
+        corpus.store.state.close()
+
+
 # ---------------------------------------------------------------- pure parts
 
 

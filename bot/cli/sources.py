@@ -17,7 +17,7 @@ from bot.config import Settings
 
 if TYPE_CHECKING:
     from bot.sources.live_corpus import LiveCorpus, PageOutcome, PollOutcome
-    from bot.sources.store import Source, SourceStore
+    from bot.sources.store import Source
     from embeddings.backend import TextEncoder
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def live_corpus(settings: Settings, *, indexing: bool) -> Iterator[LiveCorpus]:
     state = BotState(state_file(settings))
     corpus = open_live_corpus(settings, state)
     if indexing:
-        corpus.index = indexer(settings, corpus.store)
+        corpus.index = indexer(settings, corpus)
     try:
         yield corpus
     finally:
@@ -87,8 +87,9 @@ def live_corpus(settings: Settings, *, indexing: bool) -> Iterator[LiveCorpus]:
         state.close()
 
 
-def indexer(settings: Settings, store: SourceStore) -> Callable[[], None]:
-    """Return the incremental reindex of the corpus that the live corpus calls (the model loaded once)."""
+def indexer(settings: Settings, corpus: LiveCorpus) -> Callable[[], None]:
+    """Return the incremental reindex of the saved pages that the live corpus calls (the model loaded
+    once); it reads only the pages saved since the last one when the live corpus knows them."""
     from bot import backends
     from bot.cli.index import make_encoder
     from embeddings.errors import IndexBusy
@@ -98,13 +99,15 @@ def indexer(settings: Settings, store: SourceStore) -> Callable[[], None]:
     def index() -> None:
         if not encoders:
             encoders.append(make_encoder(settings))
-        mark = store.saved_mark()
+        pending = corpus.pending()
         try:
-            report = backends.reindex(settings, encoders[0], settings.corpus_dir, full=False)
+            report = backends.reindex(
+                settings, encoders[0], settings.corpus_dir, full=False, only=pending.pages
+            )
         except IndexBusy as exc:  # the bot or another command reindexes: the pages wait for the next run
             log.warning("pages saved but not indexed yet: %s", exc)
             return
-        store.indexed(mark)
+        corpus.indexed(pending)
         log.info(
             "indexed: added %d, updated %d, now %d passages", report.added, report.updated, report.passages
         )

@@ -107,6 +107,11 @@ class LiveCorpus:
         self.index = index  # called every `batch` saved pages during a poll (None: the caller indexes)
         self.batch = batch
         self._unindexed = 0
+        # The pages this process saved since the last reindex, in order; complete while no other process
+        # saved any (the store's counters tell): then a reindex reads just them, not the whole corpus.
+        self._saved: list[str] = []
+        self._saved_lock = threading.Lock()
+        self._complete = not store.index_pending()
         self.stopped = threading.Event()  # set when the process stops: a poll ends after its current page
         self._fetching = threading.Lock()  # one request at a time: a poll and an /add share the fetcher
 
@@ -186,7 +191,11 @@ class LiveCorpus:
         if written not in ("saved", "replaced", "unchanged"):
             return PageOutcome(url, "refused", f"could not be written into the corpus ({written})")
         # Recorded only now that the file is on disk: a crash before this re-fetches the page next time.
-        self.store.record_page(page, new=known is None, changed=known is None or written != "unchanged")
+        changed = known is None or written != "unchanged"
+        with self._saved_lock:
+            self.store.record_page(page, new=known is None, changed=changed)
+            if changed:
+                self._saved.append(rel)
         self._unindexed += 1
         return _outcome(url, "added" if known is None else "updated", article)
 
@@ -256,6 +265,22 @@ class LiveCorpus:
         if self.index is not None and self.store.index_pending():
             self.index()
         self._unindexed = 0
+
+    def pending(self) -> Pending:
+        """Return what a reindex of the saved pages must read: just the pages saved since the last one
+        when this process saved them all, else None (every page: after a restart, or when another
+        process saved pages too)."""
+        with self._saved_lock:
+            mark = self.store.saved_mark()
+            complete = self._complete and mark - self.store.indexed_mark() == len(self._saved)
+            return Pending(mark, tuple(self._saved) if complete else None, len(self._saved))
+
+    def indexed(self, pending: Pending) -> None:
+        """Record that a reindex of pending finished (pages saved since stay pending)."""
+        with self._saved_lock:
+            self.store.indexed(pending.mark)
+            del self._saved[: pending.taken]
+            self._complete = True  # it read every page saved before the mark; this list has the rest
 
     def poll(self, source: Source) -> PollOutcome:
         """Fetch one source (conditionally), add each new item's article page, and schedule the next poll."""
@@ -349,6 +374,15 @@ class LiveCorpus:
 
 # parse_feed's refusals of bytes that are no feed (malformed XML, an HTML page, an unknown root).
 FEED_ERRORS: tuple[type[Exception], ...] = (CorpusError, ValueError)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The pages a reindex of the saved pages reads (None: all), and the mark to record when it ends."""
+
+    mark: int
+    pages: tuple[str, ...] | None
+    taken: int  # how many of the pages saved in this process it covers
 
 
 def address_problem(url: str) -> str | None:

@@ -211,6 +211,10 @@ class SourceStore:
         """Return how many pages were saved so far (take it before a reindex starts scanning)."""
         return self.state.counter(SAVED)
 
+    def indexed_mark(self) -> int:
+        """Return the saved_mark() of the last reindex that finished."""
+        return self.state.counter(INDEXED)
+
     def index_pending(self) -> bool:
         """Tell whether pages were saved that no finished reindex has scanned."""
         return self.state.counter(SAVED) > self.state.counter(INDEXED)

@@ -54,11 +54,14 @@ async def start_reindex(
     full: bool,
     update: Update | None = None,
     trigger: str = "admin",
+    only: tuple[str, ...] | None = None,
 ) -> bool:
-    """Start a background reindex with a progress message; return False when one already runs."""
+    """Start a background reindex with a progress message (only: of just these pages); return False
+    when one already runs."""
     job = await claim_job(context.runtime, context.bot, chat_id, lang, full=full, trigger=trigger)
     if job is None:
         return False
+    job.only = only
     # PTB awaits the tasks it created when the application stops (so the swap and the report
     # finish while the bot can still send) and hands their errors to the error handler.
     context.application.create_task(run_reindex(context.runtime, context.bot, job), update=update)
@@ -177,7 +180,7 @@ def build(rt: Runtime, job: ReindexJob) -> ReindexReport:
         job.progress = snapshot  # called from the worker thread; one attribute store is atomic
 
     settings = rt.settings
-    return reindex(settings, rt.encoder, settings.corpus_dir, full=job.full, progress=progress)
+    return reindex(settings, rt.encoder, settings.corpus_dir, full=job.full, progress=progress, only=job.only)
 
 
 async def show_progress(bot: Bot, job: ReindexJob, worker: asyncio.Future[ReindexReport]) -> None:

@@ -33,6 +33,7 @@ class ReindexJob:
     message_id: int
     lang: Lang
     trigger: str = "admin"  # the metrics' label: admin, upload, watch, schedule, source...
+    only: tuple[str, ...] | None = None  # the pages to read (None: every page of the corpus)
     progress: ReindexProgress | None = None
     again: bool = False  # files arrived while running: run once more afterwards
     again_chat: tuple[int, Lang] | None = None  # the chat that asked for it, when this job has none

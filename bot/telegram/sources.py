@@ -61,14 +61,17 @@ async def on_add(update: Update, context: BotContext) -> None:
         return
     corpus = corpus_of(context.runtime)
     saved = False
+    saved_paths: list[str] = []
     for url in urls:
         outcome = await in_corpus(context.runtime, lambda url=url: corpus.add(url))  # type: ignore[misc]
         log.info("/add %s: %s %s", url, outcome.status, outcome.reason or "")
         context.runtime.metrics.record_pages_added(int(outcome.saved), "add")
         saved |= outcome.saved
+        if outcome.saved and outcome.path:
+            saved_paths.append(outcome.path)
         await message.reply_html(render_added(outcome, lang))
     if saved:
-        await reindex_upload(update, context, update.effective_chat.id, lang)
+        await reindex_upload(update, context, update.effective_chat.id, lang, only=tuple(saved_paths))
 
 
 async def on_follow(update: Update, context: BotContext) -> None:
@@ -183,8 +186,9 @@ async def index_saved(rt: Runtime) -> None:
 
 async def _index_once(rt: Runtime, job: ReindexJob) -> None:
     """Run one incremental reindex for the saved pages and serve it."""
-    store = corpus_of(rt).store
-    mark = await asyncio.to_thread(store.saved_mark)
+    corpus = corpus_of(rt)
+    pending = await asyncio.to_thread(corpus.pending)
+    job.only = pending.pages
     started = time.time()
     try:
         report = await asyncio.to_thread(build, rt, job)
@@ -195,7 +199,7 @@ async def _index_once(rt: Runtime, job: ReindexJob) -> None:
         log.error("reindex of the fetched pages failed: %s", exc)
         remember_reindex(rt.state, started, report=None, error=str(exc))
         return
-    await asyncio.to_thread(store.indexed, mark)
+    await asyncio.to_thread(corpus.indexed, pending)
     problem = await serve(rt)
     remember_reindex(rt.state, started, report=report, error=problem)
     log.info("indexed the fetched pages: added %d, updated %d", report.added, report.updated)

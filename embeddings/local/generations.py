@@ -5,7 +5,8 @@ Layout of an index directory::
     .lock                  flock held by the one running reindex (dies with the process)
     current -> gen-<ts>    the generation readers open (replaced atomically)
     previous -> gen-<ts>   the generation a rollback returns to
-    gen-<ts>/              manifest.json, segments.json, fingerprints.json, dense.faiss, dense.ids.npy
+    gen-<ts>/              manifest.json, pages.npz (its pages: paths, content hashes, text
+                           fingerprints, passage ids), segments.json, dense.faiss, dense.ids.npy
       seg-<ts>.passages.jsonl, seg-<ts>.vectors.npy, seg-<ts>.ids.npy, seg-<ts>.pages.json
       seg-<ts>.deleted-<ts>.npy   rows of a segment deleted since it was written
       lexical/seg-<ts>.npz        the segment's term frequencies (embeddings.local.lexical)
@@ -31,7 +32,7 @@ from pathlib import Path
 from corpus.durable import fsync_path
 from embeddings.errors import FULL_FIX, IndexCorrupt, IndexMissing
 from embeddings.lock import file_lock
-from embeddings.manifest import Manifest, manifest_from_json, manifest_to_json
+from embeddings.manifest import Manifest, PageTable, manifest_from_json, manifest_to_json
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ GENERATION_PREFIX = "gen-"
 TEMP_PREFIX = ".tmp-"
 SEGMENTS = "segments.json"
 FINGERPRINTS = "fingerprints.json"
+PAGES = "pages.npz"  # the manifest's pages (embeddings.manifest.PageTable.save)
 DENSE_IDS = "dense.ids.npy"
 DENSE_REMOVED = DENSE + ".removed.npy"  # the tombstones embeddings.local.dense writes beside it
 SEGMENT_PREFIX = "seg-"
@@ -113,7 +115,8 @@ def current_generation(index_dir: Path) -> Path:
 def load_manifest(generation: Path) -> Manifest:
     """Read one generation's manifest; raises IndexCorrupt when it is unreadable."""
     try:
-        return manifest_from_json((generation / MANIFEST).read_text(encoding="utf-8"))
+        pages = PageTable.load(generation / PAGES) if (generation / PAGES).exists() else None
+        return manifest_from_json((generation / MANIFEST).read_text(encoding="utf-8"), pages)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise IndexCorrupt(f"cannot read {generation / MANIFEST} ({exc}); {FULL_FIX}") from exc
 
@@ -184,7 +187,9 @@ def write_generation(index_dir: Path, manifest: Manifest, write_files: Callable[
     try:
         (temp / LEXICAL).mkdir()
         write_files(temp)
-        (temp / MANIFEST).write_text(manifest_to_json(manifest), encoding="utf-8")
+        with (temp / PAGES).open("wb") as out:
+            PageTable.of(manifest.pages).save(out)
+        (temp / MANIFEST).write_text(manifest_to_json(manifest, pages_file=PAGES), encoding="utf-8")
         _fsync_tree(temp)
         os.rename(temp, index_dir / manifest.generation)
         fsync_path(index_dir)

@@ -341,15 +341,10 @@ def merge(
 
 
 def read_fingerprints(generation: Path) -> dict[str, str]:
-    """Return each page's text fingerprint as the generation recorded it; raises IndexCorrupt."""
+    """Return each page's text fingerprint as a generation from before page tables recorded it (in
+    fingerprints.json; now the manifest's pages.npz holds them); raises IndexCorrupt."""
     try:
         data: Any = json.loads((generation / gen.FINGERPRINTS).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        return {str(k): str(v) for k, v in data.items()}
+    except (OSError, ValueError, AttributeError) as exc:
         raise IndexCorrupt(f"cannot read {generation / gen.FINGERPRINTS} ({exc}); {FULL_FIX}") from exc
-    return {str(k): str(v) for k, v in data.items()}
-
-
-def write_fingerprints(generation: Path, fingerprints: Mapping[str, str]) -> None:
-    """Write each page's text fingerprint."""
-    text = json.dumps(dict(sorted(fingerprints.items())), ensure_ascii=False)
-    (generation / gen.FINGERPRINTS).write_text(text, encoding="utf-8")
