@@ -175,19 +175,20 @@ def main() -> None:
         fetcher = Fetcher(FetchPolicy(allow=("127.0.0.1",), per_host_interval=0.0))
         live = LiveCorpus(root / "corpus", fetcher, SourceStore(state), poll_minutes=1)
 
-        def index() -> None:
-            mark = live.store.saved_mark()
-            backends.reindex(settings, encoder, settings.corpus_dir, full=False)
-            live.store.indexed(mark)
+        def index() -> None:  # as `quotebot poll` indexes (bot.cli.sources.indexer): the saved pages alone
+            pending = live.pending()
+            backends.reindex(settings, encoder, settings.corpus_dir, full=False, only=pending.pages)
+            live.indexed(pending)
 
         live.follow(f"{site.root}/feed.xml")
         started = time.perf_counter()
         (outcome,) = live.poll_due(force=True)  # index None: fetch and save only
         fetch_s = time.perf_counter() - started
         started = time.perf_counter()
-        report = backends.reindex(settings, encoder, settings.corpus_dir, full=False)
+        pending = live.pending()
+        report = backends.reindex(settings, encoder, settings.corpus_dir, full=False, only=pending.pages)
         index_s = time.perf_counter() - started
-        live.store.indexed(live.store.saved_mark())
+        live.indexed(pending)
         print(f"encoder {args.encoder}; {outcome.items} feed items, {outcome.added} pages saved")
         print(f"fetch+parse+save: {fetch_s:.1f} s = {outcome.added / fetch_s:.1f} pages/s")
         print(

@@ -20,6 +20,7 @@ from bot.indexing import build_index, index_store, open_searcher
 from embeddings.hashing import HashingEncoder
 from embeddings.local import segments as seg
 from embeddings.local import writer
+from embeddings.local.dense import DenseIndex
 from embeddings.local.generations import CURRENT, PREVIOUS, read_manifest, rollback
 from embeddings.local.lexical import LexicalIndex, LexicalSegment, merge_segments
 from embeddings.local.segments import Segment, load_passages, load_vectors, merge_from
@@ -199,6 +200,34 @@ def test_many_small_commits_equal_a_full_build(tmp_path: Path, monkeypatch: pyte
     np.testing.assert_array_equal(found["dense"], fresh_found["dense"])
     assert prints_of(index_dir) == prints_of(fresh)
     assert read_manifest(index_dir).pages == read_manifest(fresh).pages
+
+
+def test_an_hnsw_index_takes_pages_added_and_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Past FLAT_MAX passages the dense index is an HNSW graph: lowered here so that a small corpus is one.
+    monkeypatch.setattr(writer, "FLAT_MAX", 8)
+    monkeypatch.setitem(DenseIndex.create.__func__.__kwdefaults__, "flat_max", 8)  # type: ignore[attr-defined]
+    rng = random.Random(5)
+    corpus, index_dir = write_corpus(tmp_path / "c", seed=False), tmp_path / "i"
+    build_index(corpus, index_dir, HashingEncoder())
+    assert read_manifest(index_dir).dense_kind == "hnsw"
+    for round_ in range(8):
+        changed = [f"extra/r{round_}.html"]
+        write_page(corpus, changed[0], f"报道{round_}", "新华社", None, texts(rng, rng.randint(1, 5)))
+        if round_ % 3 == 2:
+            gone = sorted((corpus / "extra").glob("*.html"))[0]
+            gone.unlink()
+            changed.append(f"extra/{gone.name}")
+        build_index(corpus, index_dir, HashingEncoder(), only=changed)
+    fresh = tmp_path / "fresh"
+    build_index(corpus, fresh, HashingEncoder(), full=True)
+    assert read_manifest(index_dir).pages == read_manifest(fresh).pages
+    assert read_manifest(index_dir).dense_kind == "hnsw"
+    reader = index_store(index_dir).open()  # the lagging graph catches up on load
+    passages = load_passages(index_dir / CURRENT)
+    vectors = load_vectors(index_dir / CURRENT, read_manifest(index_dir))
+    assert len(reader.dense_index) == len(passages)
+    _, nearest = reader.dense_index.search(vectors, 1)
+    assert nearest[:, 0].tolist() == [p.id for p in passages]  # each passage is its own nearest
 
 
 def test_a_reindex_of_named_pages_reads_those_alone(tmp_path: Path) -> None:
