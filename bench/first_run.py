@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.cpu import print_cpu  # noqa: E402
+from bench.cpu import print_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "金正恩在亲笔信里说想和谁直接见面谈去核化？"
@@ -85,7 +85,8 @@ def main() -> None:
         started = time.monotonic()
         subprocess.run(["make", "setup"], cwd=args.clone, env=env, check=True, stdout=subprocess.DEVNULL)
         setup_s = time.monotonic() - started
-        print(f"make setup (the venv{', no pip cache' if args.no_pip_cache else ', pip cache warm'}): {setup_s:.0f} s")
+        cache = "no pip cache" if args.no_pip_cache else "pip cache warm"
+        print(f"make setup (the venv, {cache}): {setup_s:.0f} s")
         answer_s, output = run_to_first_answer(args.clone, env, args.question, args.limit)
         print(output.rstrip())
         print(f"make run with the venv in place, to the first answer: {answer_s:.0f} s")

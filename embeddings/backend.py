@@ -22,8 +22,9 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from embeddings.manifest import Encoding, Manifest, PageRecord, mismatch
+from embeddings.manifest import Encoding, Manifest, mismatch
 from embeddings.models import Headline, Passage
+from embeddings.page_table import PageRecord
 
 Vector = npt.NDArray[np.float32]  # one L2-normalised vector, shape (d,)
 Matrix = npt.NDArray[np.float32]  # rows of L2-normalised vectors, shape (n, d)

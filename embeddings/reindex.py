@@ -22,17 +22,10 @@ from embeddings.backend import (
 from embeddings.calibration import Calibration
 from embeddings.errors import FULL_FIX, IndexMismatch
 from embeddings.ids import passages_of
-from embeddings.manifest import (
-    Encoding,
-    Manifest,
-    PageRecord,
-    PageTable,
-    encoder_setting,
-    mismatch,
-    package_version,
-)
+from embeddings.manifest import Encoding, Manifest, encoder_setting, mismatch, package_version
 from embeddings.models import Passage, ReindexReport
 from embeddings.page_diff import PageDiff, diff_pages, nothing_to_index
+from embeddings.page_table import PageRecord, PageTable
 from embeddings.progress import Progress, Reporter
 
 if TYPE_CHECKING:

@@ -14,15 +14,9 @@ from embeddings.errors import IndexCorrupt
 from embeddings.hashing import HashingEncoder
 from embeddings.local import segments as seg
 from embeddings.local.generations import CURRENT, FINGERPRINTS, PAGES, read_manifest
-from embeddings.manifest import (
-    Encoding,
-    PageRecord,
-    PageTable,
-    manifest_from_json,
-    manifest_to_json,
-    new_manifest,
-)
+from embeddings.manifest import Encoding, manifest_from_json, manifest_to_json, new_manifest
 from embeddings.page_diff import page_fingerprints
+from embeddings.page_table import PageRecord, PageTable
 from tests.test_store import PAGES as PAGE_TEXTS
 from tests.test_store import CountingHashingEncoder, write_corpus, write_page
 

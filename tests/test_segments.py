@@ -24,8 +24,9 @@ from embeddings.local.dense import DenseIndex
 from embeddings.local.generations import CURRENT, PREVIOUS, read_manifest, rollback
 from embeddings.local.lexical import LexicalIndex, LexicalSegment, merge_segments
 from embeddings.local.segments import Segment, load_passages, load_vectors, merge_from
-from embeddings.manifest import PageTable, manifest_to_json
+from embeddings.manifest import manifest_to_json
 from embeddings.page_diff import page_fingerprints
+from embeddings.page_table import PageTable
 from embeddings.tokens import tokenize
 from tests.test_store import PAGES, CountingHashingEncoder, write_corpus, write_page
 

@@ -26,16 +26,10 @@ from embeddings.hashing import HashingEncoder
 from embeddings.ids import passage_id, passages_of
 from embeddings.local.generations import CURRENT, PREVIOUS, index_lock, read_manifest, rollback
 from embeddings.local.segments import load_passages, load_vectors
-from embeddings.manifest import (
-    SCHEMA_VERSION,
-    Manifest,
-    PageRecord,
-    manifest_from_json,
-    manifest_to_json,
-    mismatch,
-)
+from embeddings.manifest import SCHEMA_VERSION, Manifest, manifest_from_json, manifest_to_json, mismatch
 from embeddings.models import ReindexProgress
 from embeddings.page_diff import diff_pages
+from embeddings.page_table import PageRecord
 from tests.conftest import SEED_PAGE, SHARED_MODEL
 
 # Small handwritten pages in the seed layout: (relative path, title, outlet, date or None, paragraphs).

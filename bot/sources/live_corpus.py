@@ -16,9 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
-from bot.sources.pages import page_path, save_page, with_address
+from bot.sources.pages import address_problem, normalised, page_path, same_site, save_page, with_address
 from bot.sources.schedule import next_due
 from bot.sources.store import Source, SourceStore, WebPage
 from corpus.errors import CorpusError, FetchError, PageError
@@ -129,7 +128,7 @@ class LiveCorpus:
         problem = address_problem(url)
         if problem:
             return PageOutcome(url, "refused", problem)
-        asked = _normalised(url)
+        asked = normalised(url)
         known = self.store.page_by(url=asked)
         # Validators only while the file is there: an admin may have deleted it to fetch it afresh.
         present = known is not None and (self.corpus_dir / known.path).is_file()
@@ -245,7 +244,7 @@ class LiveCorpus:
 
     def unfollow(self, key: str) -> Source | None:
         """Stop following the source with this id or URL; return it, or None when there is none."""
-        source = self.store.find(key) or self.store.find(_normalised(key))
+        source = self.store.find(key) or self.store.find(normalised(key))
         if source is not None:
             self.store.remove_source(source.id)
         return source
@@ -332,7 +331,7 @@ class LiveCorpus:
         finished = True
         taken = 0
         for item in items:
-            key = _normalised(item.url)
+            key = normalised(item.url)
             state, tries = states.get(key, ("new", 0))
             if state == "done":
                 continue
@@ -383,31 +382,6 @@ class Pending:
     mark: int
     pages: tuple[str, ...] | None
     taken: int  # how many of the pages saved in this process it covers
-
-
-def address_problem(url: str) -> str | None:
-    """Return why a string is no http(s) address to fetch, or None."""
-    parts = urlsplit(url.strip())
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return f"not an http(s) address: {url[:200]}"
-    return None
-
-
-def same_site(one: str, other: str) -> bool:
-    """Tell whether two URLs are on the same host (www. or not)."""
-
-    def host(url: str) -> str:
-        name = (urlsplit(url).hostname or "").lower()
-        return name.removeprefix("www.")
-
-    return host(one) == host(other) != ""
-
-
-def _normalised(url: str) -> str:
-    try:
-        return normalise_url(url)
-    except ValueError:
-        return url
 
 
 def _outcome(url: str, status: PageStatus, article: Article) -> PageOutcome:

@@ -1,4 +1,5 @@
-"""A fetched page as a corpus file: its name from its URL, its address kept inside it, written atomically."""
+"""A fetched page as a corpus file: its name from its URL, its address kept inside it, written atomically;
+the checks of the URLs it comes from."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from bot import uploads
+from corpus.feeds import normalise_url
 
 WEB_DIR = "web"  # fetched pages live under <corpus>/web/<host>/
 _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
@@ -49,3 +51,29 @@ def save_page(corpus_dir: Path, rel: str, data: bytes, max_bytes: int) -> str:
     plan = uploads.UploadPlan((uploads.PlannedFile(rel),), (), data, max_bytes, max_bytes)
     ((_, status),) = uploads.save_upload(corpus_dir, plan)
     return status
+
+
+def address_problem(url: str) -> str | None:
+    """Return why a string is no http(s) address to fetch, or None."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return f"not an http(s) address: {url[:200]}"
+    return None
+
+
+def same_site(one: str, other: str) -> bool:
+    """Tell whether two URLs are on the same host (www. or not)."""
+
+    def host(url: str) -> str:
+        name = (urlsplit(url).hostname or "").lower()
+        return name.removeprefix("www.")
+
+    return host(one) == host(other) != ""
+
+
+def normalised(url: str) -> str:
+    """Return the URL normalised (corpus.feeds.normalise_url), or as it is when it cannot be."""
+    try:
+        return normalise_url(url)
+    except ValueError:
+        return url

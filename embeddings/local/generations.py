@@ -32,7 +32,8 @@ from pathlib import Path
 from corpus.durable import fsync_path
 from embeddings.errors import FULL_FIX, IndexCorrupt, IndexMissing
 from embeddings.lock import file_lock
-from embeddings.manifest import Manifest, PageTable, manifest_from_json, manifest_to_json
+from embeddings.manifest import Manifest, manifest_from_json, manifest_to_json
+from embeddings.page_table import PageTable
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,10 @@ from embeddings.local import generations as gen
 from embeddings.local import segments as seg
 from embeddings.local.dense import COMPACT_FRACTION, FLAT_MAX, DenseIndex
 from embeddings.local.lexical import LexicalSegment
-from embeddings.manifest import Encoding, Manifest, PageRecord, PageTable, new_manifest
+from embeddings.manifest import Encoding, Manifest, new_manifest
 from embeddings.models import Passage
 from embeddings.page_diff import page_fingerprints
+from embeddings.page_table import PageRecord, PageTable
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from embeddings.errors import FULL_FIX, IndexCorrupt
 from embeddings.lock import file_lock
-from embeddings.manifest import Manifest, PageRecord, manifest_from_json
+from embeddings.manifest import Manifest, manifest_from_json
+from embeddings.page_table import PageRecord
 from embeddings.qdrant import generations
 from embeddings.qdrant.generations import Layout
 from embeddings.qdrant.index import QdrantIndex

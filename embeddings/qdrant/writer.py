@@ -21,9 +21,10 @@ import numpy as np
 
 from embeddings.backend import Matrix
 from embeddings.cache import EmbeddingCache
-from embeddings.manifest import Encoding, Manifest, PageRecord, new_manifest
+from embeddings.manifest import Encoding, Manifest, new_manifest
 from embeddings.models import Passage, citation
 from embeddings.page_diff import page_fingerprints
+from embeddings.page_table import PageRecord
 from embeddings.qdrant import generations
 from embeddings.qdrant.generations import Layout
 from embeddings.qdrant.index import QdrantIndex
