@@ -69,7 +69,8 @@ def reindex(
 
     only names the pages that may have changed (those a poll or /add just saved): just they are read,
     every other indexed page stays as it is, and a named page that no longer exists leaves the index.
-    So adding a page costs that page, not a scan of the corpus. Ignored with full.
+    So adding a page costs that page, not a scan of the corpus. Ignored with full, for a new index and
+    for one built by another quotebot version (every page is parsed again then).
 
     The generation stores record (default: calibration.for_encoder's for the encoder) to rank with; a
     run that changes no page but the record commits a generation all the same, reusing every vector.
@@ -79,7 +80,9 @@ def reindex(
         encoder = _encoder_for(writer.base, encoder)
         stored = calibration.as_dict(record or calibration.for_encoder(encoder.model_id, encoder.family))
         base = _checked_base(writer, encoder, store.location, pages.location)
-        only = None if full or base is None or only is None else sorted(set(only))
+        # A base from another quotebot version gets every page parsed again (see _scan): no short cut.
+        fresh_start = full or base is None or base.package_version != package_version()
+        only = None if fresh_start or only is None else sorted(set(only))
         reporter = Reporter(progress, pages.count() if only is None else len(only))
         diff = _scan(writer, pages, reporter, only)
         if base is not None and not diff.changes_index and base.calibration == stored:
