@@ -75,9 +75,10 @@ class PageTable(Mapping[str, PageRecord]):
         return {p: f for p, f in zip(self.paths, self.prints, strict=True) if f}
 
     def save(self, file: BinaryIO) -> None:
-        """Write the table as five numpy arrays in a row: paths, content hashes and text fingerprints
-        each one newline-joined UTF-8 blob (no page name holds a control character), counts, ids. One
-        blob per column reads and writes at C speed; np.savez would add a zip's CRC over it all."""
+        """Write the table as six numpy arrays, one np.save after the other: paths, content hashes and
+        text fingerprints, each one newline-joined UTF-8 blob (no page name holds a control character),
+        the page count and whether fingerprints are held, counts, ids. A blob per column reads and
+        writes at C speed; np.savez would add a zip's CRC over it all."""
         prints = self.prints if self.prints is not None else []
         for column in (self.paths, self.hashes, prints):
             np.save(file, _blob(column))

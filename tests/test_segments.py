@@ -131,7 +131,7 @@ def test_a_new_generation_links_what_it_keeps_and_writes_only_the_page(
     build_index(corpus, index_dir, HashingEncoder())
     after = files(index_dir / CURRENT)
     shared = {f for f in after if f in before and after[f].st_ino == before[f].st_ino}
-    whole = {"manifest.json", "pages.npz", "segments.json"}  # written by every commit
+    whole = {"manifest.json", "pages.npys", "segments.json"}  # written by every commit
     assert shared == set(before) - whole
     assert all(after[f].st_nlink == 2 for f in shared)
     written = set(after) - shared

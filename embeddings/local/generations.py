@@ -5,7 +5,7 @@ Layout of an index directory::
     .lock                  flock held by the one running reindex (dies with the process)
     current -> gen-<ts>    the generation readers open (replaced atomically)
     previous -> gen-<ts>   the generation a rollback returns to
-    gen-<ts>/              manifest.json, pages.npz (its pages: paths, content hashes, text
+    gen-<ts>/              manifest.json, pages.npys (its pages: paths, content hashes, text
                            fingerprints, passage ids), segments.json, dense.faiss, dense.ids.npy
       seg-<ts>.passages.jsonl, seg-<ts>.vectors.npy, seg-<ts>.ids.npy, seg-<ts>.pages.json
       seg-<ts>.deleted-<ts>.npy   rows of a segment deleted since it was written
@@ -50,7 +50,7 @@ GENERATION_PREFIX = "gen-"
 TEMP_PREFIX = ".tmp-"
 SEGMENTS = "segments.json"
 FINGERPRINTS = "fingerprints.json"
-PAGES = "pages.npz"  # the manifest's pages (embeddings.manifest.PageTable.save)
+PAGES = "pages.npys"  # the manifest's pages (embeddings.page_table.PageTable.save)
 DENSE_IDS = "dense.ids.npy"
 DENSE_REMOVED = DENSE + ".removed.npy"  # the tombstones embeddings.local.dense writes beside it
 SEGMENT_PREFIX = "seg-"

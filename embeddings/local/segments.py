@@ -342,7 +342,7 @@ def merge(
 
 def read_fingerprints(generation: Path) -> dict[str, str]:
     """Return each page's text fingerprint as a generation from before page tables recorded it (in
-    fingerprints.json; now the manifest's pages.npz holds them); raises IndexCorrupt."""
+    fingerprints.json; now the manifest's pages.npys holds them); raises IndexCorrupt."""
     try:
         data: Any = json.loads((generation / gen.FINGERPRINTS).read_text(encoding="utf-8"))
         return {str(k): str(v) for k, v in data.items()}
