@@ -33,9 +33,10 @@ from tests.qdrant_support import store as qdrant_store
 REPO = Path(__file__).resolve().parents[1]
 
 
-def sync(client, layout, corpus, encoder, lock_dir, *, full=False):
-    """Run the reindex into Qdrant over the pages of a corpus directory."""
-    return reindex(qdrant_store(client, layout, lock_dir), encoder, CorpusPages(Path(corpus)), full=full)
+def sync(client, layout, corpus, encoder, lock_dir, *, full=False, only=None):
+    """Run the reindex into Qdrant over the pages of a corpus directory (only those named, when only)."""
+    store = qdrant_store(client, layout, lock_dir)
+    return reindex(store, encoder, CorpusPages(Path(corpus)), full=full, only=only)
 
 
 def searcher_of(client, encoder, **options):
@@ -162,7 +163,10 @@ def edit_one_page(corpus: Path) -> tuple[str, str]:
     return "cmrc2018/cmrc2018-00028.html", "科索沃阿族候选人"
 
 
-def test_incremental_reindex_writes_and_deletes_only_the_edited_pages_passages(corpus, client, tmp_path):
+@pytest.mark.parametrize("named", [False, True], ids=["scan", "named"])
+def test_incremental_reindex_writes_and_deletes_only_the_edited_pages_passages(
+    corpus, client, tmp_path, named
+):
     encoder = HashingEncoder()
     sync(client, LAYOUT, corpus, encoder, tmp_path / "lock")
     live = generations.live_collection(client, LAYOUT)
@@ -170,7 +174,7 @@ def test_incremental_reindex_writes_and_deletes_only_the_edited_pages_passages(c
     client.upserted.clear(), client.deleted.clear()
     encoder.encoded.clear()
     doc, text = edit_one_page(corpus)
-    report = sync(client, LAYOUT, corpus, encoder, tmp_path / "lock")
+    report = sync(client, LAYOUT, corpus, encoder, tmp_path / "lock", only=[doc] if named else None)
     assert (report.updated, report.added, report.removed) == (1, 0, 0)
     new = {p.id for p in QdrantIndex(client, live).page(doc)}
     written = [i for name, ids in client.upserted if name == live for i in ids]
