@@ -183,15 +183,7 @@ def test_the_network_checker_sees_a_violation(tmp_path: Path) -> None:
 
 def imported_project_modules(path: Path) -> set[str]:
     """Return the full dotted names of the project modules a file imports."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {name for name in names if name.split(".")[0] in PACKAGES}
+    return {name for name in imported_dotted_modules(path) if name.split(".")[0] in PACKAGES}
 
 
 def layout_strings(path: Path) -> set[str]:
