@@ -96,13 +96,13 @@ class LocalWriter:
     def base_fingerprints(self) -> dict[str, str]:
         """Return each base page's text fingerprint."""
         if self._prints is None:
-            stored = PageTable.of(self._base.pages).fingerprints() if self._base is not None else None
             if self._legacy is not None:
                 self._prints = page_fingerprints(self._legacy)
-            elif stored is not None:
-                self._prints = stored
-            else:  # a generation from before its page table held them
-                self._prints = seg.read_fingerprints(self._base_dir) if self._base_dir is not None else {}
+            elif self._base is None or self._base_dir is None:
+                self._prints = {}
+            else:  # the page table's, or fingerprints.json for a generation from before it held them
+                stored = PageTable.of(self._base.pages).fingerprints()
+                self._prints = stored if stored is not None else seg.read_fingerprints(self._base_dir)
         return dict(self._prints)
 
     def base_vectors(self, ids: Sequence[int]) -> Matrix:
@@ -197,7 +197,7 @@ class LocalWriter:
 
         return vectors_of
 
-    def _fingerprints(self, fresh: Sequence[Passage], pages: Mapping[str, PageRecord]) -> dict[str, str]:
+    def _fingerprints(self, fresh: Sequence[Passage]) -> dict[str, str]:
         """Return the text fingerprints of every page: the base's, recomputed for the pages this one
         changes (pages gone may be left in: the page table takes those of its pages)."""
         touched = {p.doc for p in fresh} | {d for d, ps in self._pages.items() if ps}
@@ -270,7 +270,7 @@ class LocalWriter:
                 sizes = dict(self._table.dense_sizes)
             seg.write_table(temp, seg.SegmentTable(table.segments, lag, sizes))
 
-        table = PageTable.of(pages).with_prints(self._fingerprints(fresh, pages))
+        table = PageTable.of(pages).with_prints(self._fingerprints(fresh))
         manifest = new_manifest(table, live, encoding, source, kind, name, calibration)
         gen.write_generation(self.index_dir, manifest, write_files)
         gen.swap(self.index_dir, manifest.generation)
