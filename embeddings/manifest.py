@@ -135,14 +135,18 @@ def new_manifest(
 
 
 def manifest_to_json(manifest: Manifest, *, pages_file: str = "") -> str:
-    """Serialise a manifest: its fields indented, then its pages as PageTable.to_json's columns, or
-    the name of the file the caller stores them in (PageTable.save)."""
+    """Serialise a manifest: its fields indented, then its pages, one object per page (the JSON form
+    earlier versions wrote), or the name of the file the caller stores them in (PageTable.save)."""
     head = {f.name: getattr(manifest, f.name) for f in fields(manifest) if f.name != "pages"}
     head["prompts"] = dict(manifest.prompts)
     # The pages are most of a large manifest: json's C encoder writes them on one line (indent would
     # use the pure-Python encoder), and only what precedes them is indented.
     text = json.dumps(head, ensure_ascii=False, indent=1)
-    listed = json.dumps(pages_file) if pages_file else PageTable.of(manifest.pages).to_json()
+    pages = {
+        path: {"content_hash": rec.content_hash, "passage_ids": list(rec.passage_ids)}
+        for path, rec in manifest.pages.items()
+    }
+    listed = json.dumps(pages_file if pages_file else pages, ensure_ascii=False)
     return text[: text.rindex("}")].rstrip() + ',\n "pages": ' + listed + "\n}\n"
 
 
@@ -171,14 +175,12 @@ def manifest_from_json(text: str, pages: PageTable | None = None) -> Manifest:
 
 
 def _pages(data: Any, table: PageTable | None) -> PageTable:
-    """Return the manifest's pages: the table stored apart (data names its file), columns, or one
-    record per path (before page tables)."""
+    """Return the manifest's pages: the table stored apart (data names its file), or one record per
+    path (manifest_to_json without a file, and every version before page tables)."""
     if isinstance(data, str):
         if table is None:
             raise ValueError(f"the manifest's pages are stored in {data}, which was not read")
         return table
-    if "paths" in data and "passage_counts" in data:
-        return PageTable.from_json(data)
     return PageTable.of(
         {
             str(path): PageRecord(str(rec["content_hash"]), tuple(map(int, rec["passage_ids"])))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -177,28 +175,6 @@ class PageTable(Mapping[str, PageRecord]):
         digest.update(b"\x00")
         digest.update("\n".join(self.hashes).encode())
         return digest.hexdigest()
-
-    def to_json(self) -> str:
-        """Return the table as a JSON object of columns, the ids packed (base64 of little-endian int64,
-        put in as they are: json would scan their megabytes for characters to escape)."""
-        columns = {"paths": self.paths, "content_hashes": self.hashes, "passage_counts": self.counts.tolist()}
-        if self.prints is not None:
-            columns["text_fingerprints"] = self.prints
-        packed = base64.b64encode(self.ids.astype("<i8").tobytes()).decode("ascii")
-        return json.dumps(columns, ensure_ascii=False)[:-1] + f', "passage_ids": "{packed}"}}'
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PageTable:
-        """Return a table to_json wrote; raises ValueError, KeyError or TypeError when it is malformed."""
-        ids = np.frombuffer(base64.b64decode(data["passage_ids"], validate=True), dtype="<i8")
-        paths, hashes = [str(p) for p in data["paths"]], [str(h) for h in data["content_hashes"]]
-        prints = data.get("text_fingerprints")
-        if paths != sorted(paths) or len(set(paths)) != len(paths):
-            raise ValueError("the manifest's pages are not in path order, or one is listed twice")
-        counts = np.array(data["passage_counts"], dtype=np.int64)
-        return cls(
-            paths, hashes, counts, ids.astype(np.int64), None if prints is None else list(map(str, prints))
-        )
 
 
 def _blob(texts: Sequence[str]) -> npt.NDArray[np.uint8]:
