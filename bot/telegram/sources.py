@@ -175,20 +175,24 @@ async def index_saved(rt: Runtime) -> None:
     job = ReindexJob(full=False, chat_id=0, message_id=0, lang=i18n.DEFAULT)  # no chat to report to
     rt.reindex = job
     try:
+        every_page = False
         while True:
             job.again = False
-            await _index_once(rt, job)
+            await _index_once(rt, job, every_page=every_page)
             if not job.again:
                 return
+            # Asked for while it ran (an upload, /reindex, the watcher, more saved pages): the next run
+            # reads every page, so files that no poll saved are indexed too.
+            every_page = True
     finally:
         job.finished = True
 
 
-async def _index_once(rt: Runtime, job: ReindexJob) -> None:
-    """Run one incremental reindex for the saved pages and serve it."""
+async def _index_once(rt: Runtime, job: ReindexJob, *, every_page: bool = False) -> None:
+    """Run one incremental reindex for the saved pages (every page, when every_page) and serve it."""
     corpus = corpus_of(rt)
     pending = await asyncio.to_thread(corpus.pending)
-    job.only = pending.pages
+    job.only = None if every_page else pending.pages
     started = time.time()
     try:
         report = await asyncio.to_thread(build, rt, job)
