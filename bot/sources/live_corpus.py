@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from bot.sources.pages import address_problem, normalised, page_path, same_site, save_page, with_address
+from bot.sources.pages import address_problem, page_path, same_site, save_page, with_address
 from bot.sources.schedule import next_due
 from bot.sources.store import Source, SourceStore, WebPage
 from corpus.errors import CorpusError, FetchError, PageError
@@ -128,7 +128,7 @@ class LiveCorpus:
         problem = address_problem(url)
         if problem:
             return PageOutcome(url, "refused", problem)
-        asked = normalised(url)
+        asked = normalise_url(url)
         known = self.store.page_by(url=asked)
         # Validators only while the file is there: an admin may have deleted it to fetch it afresh.
         present = known is not None and (self.corpus_dir / known.path).is_file()
@@ -244,7 +244,7 @@ class LiveCorpus:
 
     def unfollow(self, key: str) -> Source | None:
         """Stop following the source with this id or URL; return it, or None when there is none."""
-        source = self.store.find(key) or self.store.find(normalised(key))
+        source = self.store.find(key) or self.store.find(normalise_url(key))
         if source is not None:
             self.store.remove_source(source.id)
         return source
@@ -331,7 +331,7 @@ class LiveCorpus:
         finished = True
         taken = 0
         for item in items:
-            key = normalised(item.url)
+            key = normalise_url(item.url)
             state, tries = states.get(key, ("new", 0))
             if state == "done":
                 continue

@@ -10,7 +10,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from bot import uploads
-from corpus.feeds import normalise_url
 
 WEB_DIR = "web"  # fetched pages live under <corpus>/web/<host>/
 _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
@@ -69,11 +68,3 @@ def same_site(one: str, other: str) -> bool:
         return name.removeprefix("www.")
 
     return host(one) == host(other) != ""
-
-
-def normalised(url: str) -> str:
-    """Return the URL normalised (corpus.feeds.normalise_url), or as it is when it cannot be."""
-    try:
-        return normalise_url(url)
-    except ValueError:
-        return url
