@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from corpus.load import PAGE_SUFFIXES
+from bot.uploads import is_page
 
 Snapshot = dict[str, tuple[int, int]]  # page path (relative, POSIX) -> (size, mtime in ns)
 
@@ -32,7 +32,8 @@ def snapshot(root: Path) -> Snapshot:
             if entry.name.startswith("."):  # hidden files and directories hold no pages (as corpus.load)
                 continue
             try:
-                if entry.is_dir(follow_symlinks=True) and not is_page(entry.name):
+                # A linked directory is not entered, as corpus.load.list_pages does not (nor loops).
+                if entry.is_dir(follow_symlinks=False) and not is_page(entry.name):
                     pending.append((f"{prefix}{entry.name}/", entry.path))
                 elif is_page(entry.name):
                     st = entry.stat(follow_symlinks=True)
@@ -40,11 +41,6 @@ def snapshot(root: Path) -> Snapshot:
             except OSError:
                 continue
     return found
-
-
-def is_page(name: str) -> bool:
-    """Tell whether a file name is one the indexer reads (corpus.load.PAGE_SUFFIXES)."""
-    return name.lower().endswith(PAGE_SUFFIXES)
 
 
 @dataclass
