@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from embeddings import calibration
+from embeddings.encoder import THREADS as ENCODER_THREADS
 from embeddings.errors import RerankerUnavailable
 from embeddings.tokens import fold
 
@@ -38,7 +39,7 @@ DEFAULT_MAX_LENGTH = 256
 SHAPE_STEP = 8  # token counts padded to a multiple of this: the CPU plugin keeps state per shape
 RUNTIMES = ("openvino", "torch")
 # One question's few pairs: one thread (as a question's encoding); a batch of questions: half the cores.
-THREADS = {"single": 1, "batch": max(1, min(4, (os.cpu_count() or 1) // 2))}
+THREADS = {"single": ENCODER_THREADS["query"], "batch": ENCODER_THREADS["batch"]}
 SINGLE_MAX = 32  # pairs up to which a call runs on the single-question budget
 
 Pairs = Sequence[tuple[str, str]]
