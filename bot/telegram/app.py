@@ -7,7 +7,6 @@ import contextlib
 import logging
 import re
 import secrets
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -70,11 +69,6 @@ def token_of(settings: Settings) -> str:
     return token
 
 
-def state_path(settings: Settings) -> Path:
-    """Return where the bot keeps its small state (button keys, counters, sources, last reindex)."""
-    return state_file(settings)
-
-
 def build_application(
     settings: Settings, live: LiveSearcher, encoder: TextEncoder, *, metrics: Metrics | None = None
 ) -> BotApplication:
@@ -101,7 +95,7 @@ def build_application(
         .post_shutdown(post_shutdown)
         .build()
     )
-    state = open_state(settings, state_path(settings))
+    state = open_state(settings, state_file(settings))
     metrics = metrics or Metrics()
     application.bot_data.runtime = Runtime(
         settings=settings,
