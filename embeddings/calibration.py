@@ -101,16 +101,12 @@ def _verification(data: Any) -> Verification | None:
         raise ValueError("a verification record is an object with a min_score object")
     if data.get("abstain_on", "verifier") not in ABSTAIN_ON:
         raise ValueError(f"verification abstain_on must be one of {', '.join(ABSTAIN_ON)}")
-    return Verification(
-        reranker=str(data["reranker"]),
-        sha256=str(data["sha256"]),
-        depth=int(data.get("depth", 10)),
-        weight=float(data.get("weight", 1.0)),
-        quote_margin=float(data.get("quote_margin", 0.08)),
-        abstain_on=str(data.get("abstain_on", "verifier")),
-        min_score=MappingProxyType({str(k): float(v) for k, v in data["min_score"].items()}),
-        measured=str(data.get("measured", "")),
-    )
+    # Fields the record leaves out take Verification's defaults; those it has are converted.
+    casts = {"reranker": str, "sha256": str, "depth": int, "weight": float, "quote_margin": float}
+    casts |= {"abstain_on": str, "measured": str}
+    given = {k: cast(data[k]) for k, cast in casts.items() if k in data}
+    min_score = MappingProxyType({str(k): float(v) for k, v in data["min_score"].items()})
+    return Verification(**given, min_score=min_score)
 
 
 def from_json(text: str) -> Calibration:

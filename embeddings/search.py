@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 
 # Candidates taken from each index before fusion; enough to fill top_k after caps and folding.
 POOL = 50
-# Candidates a verifier without measured constants re-orders (a measured one says how many it reads).
-VERIFY_DEPTH = 10
+# Candidates a verifier without measured constants re-orders (a measured one says how many it reads):
+# as many as a record that does not say.
+VERIFY_DEPTH = Verification.depth
 
 
 @dataclass(frozen=True)
