@@ -110,12 +110,14 @@ async def test_non_admins_cannot_add_or_follow(
 async def test_add_replies_with_the_page_and_indexes_it(
     server: BotApiServer, copy: BuiltIndex, web: WebServer
 ) -> None:
-    async with running_bot(settings_for(copy, server)):
+    async with running_bot(settings_for(copy, server)) as app:
         since = len(server.calls())
         (reply,) = await say(server, f"/add {web.url('/news/bbc.html')}")
         text = reply.result["text"]
         assert text.startswith("Added: ") and "passages" in text and "web/127.0.0.1_" in text
         assert "added 1," in await wait_report(server, since)
+        rt = app.bot_data.runtime
+        assert rt.sources is not None and not rt.sources.store.index_pending()  # no poll reads it again
         assert await answered(server, LATER_QUESTION, LATER_ANSWER)
         (again,) = await say(server, f"/add {web.url('/news/bbc.html')}")
         assert again.result["text"].startswith("Already in the corpus, unchanged")
@@ -142,6 +144,7 @@ async def test_follow_polls_in_the_background_and_sources_shows_it(
         scraped = app.bot_data.runtime.metrics.exposition().decode()
         assert 'quotebot_fetches_total{kind="feed",outcome="ok"}' in scraped  # the fetcher's hook
         assert 'quotebot_pages_added_total{source="1"} 1.0' in scraped
+        assert 'quotebot_reindex_runs_total{outcome="ok",trigger="source"} 1.0' in scraped, scraped
         assert 'quotebot_source_last_success_timestamp_seconds{source="1"} 0.0' not in scraped
         (listing,) = await say(server, "/sources")
         text = listing.result["text"]

@@ -118,11 +118,19 @@ async def download_upload(document: Document, lang: i18n.Lang, limit: int) -> tu
 
 
 async def reindex_upload(
-    update: Update, context: BotContext, chat_id: int, lang: i18n.Lang, *, only: tuple[str, ...] | None = None
+    update: Update,
+    context: BotContext,
+    chat_id: int,
+    lang: i18n.Lang,
+    *,
+    only: tuple[str, ...] | None = None,
+    saved: bool = False,
 ) -> None:
-    """Index what an upload saved (only: the pages it saved, when known), or queue one more run when a
-    reindex is already going (that run reads every page)."""
-    if await start_reindex(context, chat_id, lang, full=False, update=update, trigger="upload", only=only):
+    """Index what an upload saved (only: the pages it saved, when known; saved: with the live corpus's
+    saved pages), or queue one more run when a reindex is already going (that run reads every page)."""
+    if await start_reindex(
+        context, chat_id, lang, full=False, update=update, trigger="upload", only=only, saved=saved
+    ):
         return
     job = context.runtime.reindex
     if job is not None:  # start_reindex refuses only while a job runs

@@ -55,13 +55,14 @@ async def start_reindex(
     update: Update | None = None,
     trigger: str = "admin",
     only: tuple[str, ...] | None = None,
+    saved: bool = False,
 ) -> bool:
-    """Start a background reindex with a progress message (only: of just these pages); return False
-    when one already runs."""
+    """Start a background reindex with a progress message (only: of just these pages, and saved: of
+    the live corpus's saved pages); return False when one already runs."""
     job = await claim_job(context.runtime, context.bot, chat_id, lang, full=full, trigger=trigger)
     if job is None:
         return False
-    job.only = only
+    job.only, job.saved = only, saved
     # PTB awaits the tasks it created when the application stops (so the swap and the report
     # finish while the bot can still send) and hands their errors to the error handler.
     context.application.create_task(run_reindex(context.runtime, context.bot, job), update=update)
@@ -173,14 +174,30 @@ async def serve(rt: Runtime) -> str | None:
 
 
 def build(rt: Runtime, job: ReindexJob) -> ReindexReport:
-    """Build the index for a job (in a worker thread), leaving each progress snapshot on the job."""
+    """Build the index for a job (in a worker thread), leaving each progress snapshot on the job.
+
+    A job of the live corpus's saved pages (job.saved) reads them beside job.only, or every page when
+    the corpus cannot name them (after a restart, or pages another process saved) and the job names
+    none. A run that read them, or every page, records them indexed, so no poll reads them again.
+    """
     from bot.backends import reindex
 
     def progress(snapshot: ReindexProgress) -> None:
         job.progress = snapshot  # called from the worker thread; one attribute store is atomic
 
+    corpus = rt.sources
+    pending = corpus.pending() if corpus is not None else None
+    only, covers = job.only, job.only is None
+    if job.saved and pending is not None and only is not None:
+        if pending.pages is not None:
+            only, covers = tuple(dict.fromkeys((*only, *pending.pages))), True
+        elif not only:
+            only, covers = None, True
     settings = rt.settings
-    return reindex(settings, rt.encoder, settings.corpus_dir, full=job.full, progress=progress, only=job.only)
+    report = reindex(settings, rt.encoder, settings.corpus_dir, full=job.full, progress=progress, only=only)
+    if covers and corpus is not None and pending is not None:
+        corpus.indexed(pending)
+    return report
 
 
 async def show_progress(bot: Bot, job: ReindexJob, worker: asyncio.Future[ReindexReport]) -> None:

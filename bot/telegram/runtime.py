@@ -34,6 +34,7 @@ class ReindexJob:
     lang: Lang
     trigger: str = "admin"  # the metrics' label: admin, upload, watch, schedule, source...
     only: tuple[str, ...] | None = None  # the pages to read (None: every page of the corpus)
+    saved: bool = False  # also the pages the live corpus saved since the last reindex (see build)
     progress: ReindexProgress | None = None
     again: bool = False  # files arrived while running: run once more afterwards
     again_chat: tuple[int, Lang] | None = None  # the chat that asked for it, when this job has none

@@ -14,13 +14,9 @@ from telegram import Update
 from bot import i18n
 from bot.render.sources import render_added, render_followed, render_sources, render_unfollowed
 from bot.sources.live_corpus import SourceRefused
-from bot.status import remember_reindex
 from bot.telegram.admin import refuse_non_admin, reindex_upload
 from bot.telegram.questions import language_of
-from bot.telegram.reindex import build, serve
-from bot.telegram.runtime import ReindexJob
-from corpus.errors import CorpusError
-from embeddings.errors import EmbeddingsError, IndexBusy
+from bot.telegram.reindex import claim_job, run_reindex
 
 if TYPE_CHECKING:
     from bot.sources.live_corpus import LiveCorpus
@@ -71,7 +67,9 @@ async def on_add(update: Update, context: BotContext) -> None:
             saved_paths.append(outcome.path)
         await message.reply_html(render_added(outcome, lang))
     if saved:
-        await reindex_upload(update, context, update.effective_chat.id, lang, only=tuple(saved_paths))
+        await reindex_upload(
+            update, context, update.effective_chat.id, lang, only=tuple(saved_paths), saved=True
+        )
 
 
 async def on_follow(update: Update, context: BotContext) -> None:
@@ -140,12 +138,12 @@ async def run_poller(application: BotApplication) -> None:
     loop = asyncio.get_running_loop()
 
     def index_batch() -> None:  # called in the poll thread every few dozen saved pages
-        asyncio.run_coroutine_threadsafe(index_saved(rt), loop).result()
+        asyncio.run_coroutine_threadsafe(index_saved(application), loop).result()
 
     corpus.index = index_batch
     while True:
         try:
-            await poll_due(rt)
+            await poll_due(application)
         except Exception:  # a bug in one poll must not stop the polling
             log.exception("polling the sources failed")
         rt.wake.clear()
@@ -153,8 +151,9 @@ async def run_poller(application: BotApplication) -> None:
             await asyncio.wait_for(rt.wake.wait(), POLL_TICK)
 
 
-async def poll_due(rt: Runtime) -> None:
+async def poll_due(application: BotApplication) -> None:
     """Poll the sources that are due, one at a time, then index the pages saved."""
+    rt = application.bot_data.runtime
     corpus = corpus_of(rt)
     now = time.time()
     for source in await asyncio.to_thread(corpus.store.sources):
@@ -164,46 +163,17 @@ async def poll_due(rt: Runtime) -> None:
             rt.metrics.record_poll(str(source.id), outcome.status == "ok")
             rt.metrics.record_pages_added(outcome.added, str(source.id))
     if await asyncio.to_thread(corpus.store.index_pending):
-        await index_saved(rt)
+        await index_saved(application)
 
 
-async def index_saved(rt: Runtime) -> None:
-    """Index the saved pages through the one reindex slot (a running reindex runs once more instead)."""
-    if rt.reindex is not None and rt.reindex.running():
-        rt.reindex.again = True
+async def index_saved(application: BotApplication) -> None:
+    """Index the pages the polls saved through the one reindex slot, counted in the metrics as
+    "source" (a running reindex runs once more instead, and that run reads every page)."""
+    rt = application.bot_data.runtime
+    job = await claim_job(rt, application.bot, None, i18n.DEFAULT, full=False, trigger="source")
+    if job is None:
+        if rt.reindex is not None:
+            rt.reindex.run_again()
         return
-    job = ReindexJob(full=False, chat_id=0, message_id=0, lang=i18n.DEFAULT)  # no chat to report to
-    rt.reindex = job
-    try:
-        every_page = False
-        while True:
-            job.again = False
-            await _index_once(rt, job, every_page=every_page)
-            if not job.again:
-                return
-            # Asked for while it ran (an upload, /reindex, the watcher, more saved pages): the next run
-            # reads every page, so files that no poll saved are indexed too.
-            every_page = True
-    finally:
-        job.finished = True
-
-
-async def _index_once(rt: Runtime, job: ReindexJob, *, every_page: bool = False) -> None:
-    """Run one incremental reindex for the saved pages (every page, when every_page) and serve it."""
-    corpus = corpus_of(rt)
-    pending = await asyncio.to_thread(corpus.pending)
-    job.only = None if every_page else pending.pages
-    started = time.time()
-    try:
-        report = await asyncio.to_thread(build, rt, job)
-    except IndexBusy:
-        remember_reindex(rt.state, started, report=None, error="locked by another process")
-        return
-    except (CorpusError, EmbeddingsError, OSError) as exc:
-        log.error("reindex of the fetched pages failed: %s", exc)
-        remember_reindex(rt.state, started, report=None, error=str(exc))
-        return
-    await asyncio.to_thread(corpus.indexed, pending)
-    problem = await serve(rt)
-    remember_reindex(rt.state, started, report=report, error=problem)
-    log.info("indexed the fetched pages: added %d, updated %d", report.added, report.updated)
+    job.only, job.saved = (), True
+    await run_reindex(rt, application.bot, job)
