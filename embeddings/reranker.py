@@ -9,6 +9,7 @@ test double (HashingReranker) scores by shared character bigrams: deterministic,
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,6 +43,9 @@ RUNTIMES = ("openvino", "torch")
 # One question's few pairs: one thread (as a question's encoding); a batch of questions: half the cores.
 THREADS = {"single": ENCODER_THREADS["query"], "batch": ENCODER_THREADS["batch"]}
 SINGLE_MAX = 32  # pairs up to which a call runs on the single-question budget
+# Pairs whose scores are kept (a "More" page, or a question asked again, reads them, not the model):
+# a key of 20 bytes and a float each.
+RECENT_PAIRS = 4096
 
 Pairs = Sequence[tuple[str, str]]
 
@@ -120,6 +125,8 @@ class CrossEncoderReranker:
         self._digest: str | None = None
         self._loaded: Any = None
         self._lock = threading.Lock()
+        self._recent: OrderedDict[bytes, float] = OrderedDict()
+        self._recent_lock = threading.Lock()
         meta = path / META
         self.max_length = (
             int(json.loads(meta.read_text(encoding="utf-8")).get("max_length", DEFAULT_MAX_LENGTH))
@@ -154,11 +161,26 @@ class CrossEncoderReranker:
         return self._loaded
 
     def score(self, pairs: Pairs) -> np.ndarray:
-        """Return one logit per pair, longest pairs batched together."""
-        if not pairs:
-            return np.zeros(0, dtype=np.float64)
-        threads = self.threads["single"] if len(pairs) <= SINGLE_MAX else self.threads["batch"]
-        return np.asarray(self._load().score(list(pairs), threads), dtype=np.float64)
+        """Return one logit per pair, longest pairs batched together; pairs scored lately are not
+        read again (the last RECENT_PAIRS)."""
+        keys = [hashlib.blake2b(f"{q}\x00{p}".encode(), digest_size=20).digest() for q, p in pairs]
+        with self._recent_lock:
+            known = {k: self._recent[k] for k in keys if k in self._recent}
+            for k in known:
+                self._recent.move_to_end(k)
+        missing = list({k: pair for k, pair in zip(keys, pairs, strict=True) if k not in known}.items())
+        if missing:
+            threads = self.threads["single"] if len(missing) <= SINGLE_MAX else self.threads["batch"]
+            logits = self._load().score([pair for _, pair in missing], threads)
+            scored = dict(
+                zip((k for k, _ in missing), np.asarray(logits, dtype=np.float64).tolist(), strict=True)
+            )
+            known |= scored
+            with self._recent_lock:
+                self._recent.update(scored)
+                while len(self._recent) > RECENT_PAIRS:
+                    self._recent.popitem(last=False)
+        return np.array([known[k] for k in keys], dtype=np.float64)
 
 
 def _batches(tokenizer: Any, pairs: list[tuple[str, str]], max_length: int, size: int = 32) -> Any:

@@ -245,6 +245,21 @@ def shipped_scores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.nda
     return {"openvino": first, "torch": CrossEncoderReranker(str(SHIPPED), runtime="torch").score(LANDFALL)}
 
 
+def test_pairs_scored_lately_are_not_read_by_the_model_again(tmp_path: Path) -> None:
+    reranker = CrossEncoderReranker(str(SHIPPED), runtime="openvino", cache_dir=tmp_path)
+    first = reranker.score(LANDFALL[:2])
+    model = reranker._load()
+    calls: list[int] = []
+    real = model.score
+    model.score = lambda pairs, threads: calls.append(len(pairs)) or real(pairs, threads)
+    both = reranker.score(LANDFALL)  # a "More" page: two pairs read before, two new ones
+    assert calls == [2] and both[:2].tolist() == first.tolist()
+    assert np.allclose(
+        both[2:], CrossEncoderReranker(str(SHIPPED), runtime="torch").score(LANDFALL[2:]), atol=1e-3
+    )
+    assert reranker.score([]).shape == (0,) and calls == [2]
+
+
 def test_the_shipped_verifier_scores_alike_on_openvino_and_torch(
     shipped_scores: dict[str, np.ndarray],
 ) -> None:
