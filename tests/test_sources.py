@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,6 +119,32 @@ def article_requests(web: WebServer) -> list[str]:
 
 
 # ---------------------------------------------------------------- add by URL
+
+
+def test_an_add_does_not_wait_behind_another_hosts_turn(tmp_path: Path, web: WebServer) -> None:
+    paths = serve_articles(web)
+    waiting, release = threading.Event(), threading.Event()
+
+    def sleep(seconds: float) -> None:  # a poll waiting for its host's next slot (a Crawl-delay)
+        waiting.set()
+        release.wait(10)
+
+    (tmp_path / "corpus").mkdir()
+    fetcher = Fetcher(
+        policy(per_host_interval=60.0, respect_robots=False), resolver=lambda h, p: ["127.0.0.1"], sleep=sleep
+    )
+    live = LiveCorpus(tmp_path / "corpus", fetcher, SourceStore(BotState(tmp_path / "state.sqlite3")))
+    slow = web.url(paths[0]).replace("127.0.0.1", "slow.test")
+    assert live.add(slow).saved  # books slow.test's slot: its next request waits a minute
+    poll = threading.Thread(target=live.add, args=(slow.replace("/0.html", "/1.html"),))
+    poll.start()
+    assert waiting.wait(5)
+    outcome = live.add(web.url(paths[2]))  # another host: its turn is now
+    assert outcome.saved and poll.is_alive()
+    release.set()
+    poll.join()
+    fetcher.close()
+    live.store.state.close()
 
 
 def test_add_saves_the_page_under_its_url_and_the_parser_cites_it(live: LiveCorpus, web: WebServer) -> None:

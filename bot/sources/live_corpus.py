@@ -112,14 +112,6 @@ class LiveCorpus:
         self._saved_lock = threading.Lock()
         self._complete = not store.index_pending()
         self.stopped = threading.Event()  # set when the process stops: a poll ends after its current page
-        self._fetching = threading.Lock()  # one request at a time: a poll and an /add share the fetcher
-
-    def _get(
-        self, url: str, *, kind: str, etag: str | None = None, last_modified: str | None = None
-    ) -> Fetched:
-        """Fetch through the one fetcher, one request at a time (it keeps per-host state)."""
-        with self._fetching:
-            return self.fetcher.get(url, kind=kind, etag=etag, last_modified=last_modified)
 
     # ------------------------------------------------------------ add by URL
 
@@ -133,7 +125,7 @@ class LiveCorpus:
         # Validators only while the file is there: an admin may have deleted it to fetch it afresh.
         present = known is not None and (self.corpus_dir / known.path).is_file()
         try:
-            fetched = self._get(
+            fetched = self.fetcher.get(
                 url,
                 kind="page",
                 etag=known.etag if known and present else None,
@@ -214,7 +206,7 @@ class LiveCorpus:
         if problem:
             raise SourceRefused(problem)
         try:
-            fetched = self._get(url, kind="feed")
+            fetched = self.fetcher.get(url, kind="feed")
         except FetchError as exc:
             raise SourceRefused(exc.reason) from None
         feed_url, feed = self._feed_of(fetched)
@@ -232,7 +224,7 @@ class LiveCorpus:
             links = []
         for link in links[:MAX_FEED_LINKS]:
             try:
-                linked = self._get(link, kind="feed")
+                linked = self.fetcher.get(link, kind="feed")
                 return linked.final_url, parse_feed(linked.content, linked.final_url)
             except FetchError as exc:
                 first_problem = f"{link}: {exc.reason}"
@@ -285,7 +277,7 @@ class LiveCorpus:
         """Fetch one source (conditionally), add each new item's article page, and schedule the next poll."""
         every = source.every_minutes or self.poll_minutes
         try:
-            fetched = self._get(
+            fetched = self.fetcher.get(
                 source.feed_url,
                 kind="feed",
                 etag=source.etag or None,
@@ -316,7 +308,7 @@ class LiveCorpus:
         items: list[FeedItem] = []
         for url in feed.sub_sitemaps[:MAX_SUB_SITEMAPS]:
             try:
-                fetched = self._get(url, kind="feed")
+                fetched = self.fetcher.get(url, kind="feed")
                 items.extend(parse_feed(fetched.content, fetched.final_url).items)
             except FetchError as exc:
                 log.warning("sitemap %s: %s", url, exc.reason)
