@@ -27,10 +27,8 @@ from tests.bot_support import (
     settle,
 )
 from tests.telegram_server import BotApiServer, Call
-from tests.web_server import Reply, WebServer
+from tests.web_server import FEED, HTML, Reply, WebServer, rss
 
-HTML = {"Content-Type": "text/html; charset=utf-8"}
-FEED = {"Content-Type": "application/rss+xml"}
 REPORT_TIMEOUT = 120
 
 
@@ -54,12 +52,6 @@ def web() -> Iterator[WebServer]:
 
 def settings_for(copy: BuiltIndex, server: BotApiServer, **more: Any) -> Any:
     return bot_settings(copy, server.url, fetch_allow=("127.0.0.1",), fetch_interval=0.0, **more)
-
-
-def rss(web: WebServer, paths: list[str]) -> bytes:
-    items = "".join(f"<item><title>{p}</title><link>{web.url(p)}</link></item>" for p in paths)
-    channel = f"<channel><title>BBC 新闻</title>{items}</channel>"
-    return f'<?xml version="1.0"?><rss version="2.0">{channel}</rss>'.encode()
 
 
 async def say(server: BotApiServer, text: str, user_id: int = ADMIN_ID, count: int = 1) -> list[Call]:
@@ -135,7 +127,7 @@ async def test_add_replies_with_the_page_and_indexes_it(
 async def test_follow_polls_in_the_background_and_sources_shows_it(
     server: BotApiServer, copy: BuiltIndex, web: WebServer
 ) -> None:
-    web.route("/feed.xml", Reply(200, rss(web, ["/news/bbc.html"]), FEED))
+    web.route("/feed.xml", Reply(200, rss(web, ["/news/bbc.html"], title="BBC 新闻"), FEED))
     web.route("/home.html", Reply(200, b"<html><body><p>no feed</p></body></html>", HTML))
     async with running_bot(settings_for(copy, server)) as app:
         (followed,) = await say(server, f"/follow {web.url('/feed.xml')} 15")

@@ -15,20 +15,11 @@ import pytest
 
 from bot.indexing import index_store
 from tests.bot_support import LATER_ANSWER, LATER_PAGE, LATER_QUESTION, SAMPLES, copy_pages
-from tests.web_server import Reply, WebServer
+from tests.web_server import FEED, HTML, Reply, WebServer, rss
 
-HTML = {"Content-Type": "text/html; charset=utf-8"}
-FEED = {"Content-Type": "application/rss+xml"}
 FEED_PAGES = (LATER_PAGE, "xquad/xquad-00003.html", "drcd/drcd-00106.html", "cmrc2018/cmrc2018-00065.html")
 KILL_PAGES = (*FEED_PAGES, "xquad/xquad-00012.html", "drcd/drcd-00190.html")
 REPO = Path(__file__).resolve().parents[1]
-
-
-def rss(web: WebServer, paths: list[str]) -> bytes:
-    items = "".join(f"<item><title>{p}</title><link>{web.url(p)}</link></item>" for p in paths)
-    return (
-        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>'.encode()
-    )
 
 
 def serve(web: WebServer, names: tuple[str, ...]) -> list[str]:

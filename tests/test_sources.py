@@ -21,9 +21,8 @@ from corpus.fetch import Fetcher, FetchPolicy
 from corpus.parse import parse_article
 from tests.bot_support import SAMPLES
 from tests.conftest import FIXTURES, SEED_PAGE
-from tests.web_server import Headers, Reply, WebServer
+from tests.web_server import FEED, HTML, Headers, Reply, WebServer, rss
 
-HTML = {"Content-Type": "text/html; charset=utf-8"}
 HTML_NO_CHARSET = {"Content-Type": "text/html"}
 ARTICLES = (
     "drcd/drcd-00109.html",
@@ -74,17 +73,6 @@ def conditional(body: bytes, etag: str, headers: Headers | None = None) -> Reply
         head,
         when=lambda h: Reply(304, b"", {"ETag": etag}) if h.get("if-none-match") == etag else None,
     )
-
-
-def rss(web: WebServer, paths: list[str], ttl: int | None = None) -> bytes:
-    items = "".join(
-        f"<item><title>{p}</title><link>{web.url(p)}</link><guid>{p}</guid></item>" for p in paths
-    )
-    ttl_tag = f"<ttl>{ttl}</ttl>" if ttl else ""
-    return (
-        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>新闻</title>'
-        f"<link>{web.url('/')}</link>{ttl_tag}{items}</channel></rss>"
-    ).encode()
 
 
 def atom(web: WebServer, paths: list[str]) -> bytes:
@@ -309,9 +297,7 @@ def test_loopback_is_refused_unless_the_allow_list_names_it(tmp_path: Path, web:
 
 def test_rss_feed_polled_with_etag_and_items_that_vanish_stay(live: LiveCorpus, web: WebServer) -> None:
     paths = serve_articles(web)
-    web.route(
-        "/feed.xml", conditional(rss(web, paths[:3], ttl=90), '"f1"', {"Content-Type": "application/rss+xml"})
-    )
+    web.route("/feed.xml", conditional(rss(web, paths[:3], ttl=90), '"f1"', FEED))
     source = live.follow(web.url("/feed.xml"))
     assert (source.kind, source.title, source.feed_url) == ("rss", "新闻", web.url("/feed.xml"))
     first = live.poll_due(force=True)
@@ -328,7 +314,7 @@ def test_rss_feed_polled_with_etag_and_items_that_vanish_stay(live: LiveCorpus, 
     assert article_requests(web) == fetched  # an unchanged feed re-fetches no article
 
     # The first item leaves the feed and a fourth arrives: only the fourth is fetched; the first stays.
-    web.route("/feed.xml", conditional(rss(web, paths[1:]), '"f2"', {"Content-Type": "application/rss+xml"}))
+    web.route("/feed.xml", conditional(rss(web, paths[1:]), '"f2"', FEED))
     third = live.poll_due(force=True)
     assert [p.url for p in third[0].pages] == [web.url(paths[3])]
     assert article_requests(web) == [*fetched, paths[3]]
@@ -380,12 +366,11 @@ def test_a_broken_source_gets_its_reason_and_backs_off_while_others_poll(
     live: LiveCorpus, web: WebServer
 ) -> None:
     paths = serve_articles(web, ARTICLES[:2])
-    feed = {"Content-Type": "application/rss+xml"}
-    web.route("/good.xml", Reply(200, rss(web, paths), feed))
-    web.route("/bad.xml", Reply(200, rss(web, []), feed))
+    web.route("/good.xml", Reply(200, rss(web, paths), FEED))
+    web.route("/bad.xml", Reply(200, rss(web, []), FEED))
     bad = live.follow(web.url("/bad.xml"))
     live.follow(web.url("/good.xml"))
-    web.route("/bad.xml", Reply(200, b"<rss><channel><item>unclosed", feed))
+    web.route("/bad.xml", Reply(200, b"<rss><channel><item>unclosed", FEED))
     before = time.time()
     outcomes = {o.source.id: o for o in live.poll_due(force=True)}
     assert "malformed XML" in outcomes[bad.id].status
@@ -403,8 +388,7 @@ def test_a_broken_source_gets_its_reason_and_backs_off_while_others_poll(
 def test_an_item_whose_host_fails_is_retried_then_given_up(live: LiveCorpus, web: WebServer) -> None:
     paths = serve_articles(web, ARTICLES[:1])
     web.route("/flaky.html", Reply(503, b""))
-    feed = {"Content-Type": "application/rss+xml"}
-    web.route("/feed.xml", conditional(rss(web, [*paths, "/flaky.html"]), '"f1"', feed))
+    web.route("/feed.xml", conditional(rss(web, [*paths, "/flaky.html"]), '"f1"', FEED))
     live.follow(web.url("/feed.xml"))
     for attempt in range(MAX_TRIES):
         (outcome,) = live.poll_due(force=True)
@@ -419,7 +403,7 @@ def test_an_item_whose_host_fails_is_retried_then_given_up(live: LiveCorpus, web
 
 def test_unfollow_by_id_or_url_keeps_the_pages(live: LiveCorpus, web: WebServer) -> None:
     paths = serve_articles(web, ARTICLES[:1])
-    web.route("/feed.xml", Reply(200, rss(web, paths), {"Content-Type": "application/rss+xml"}))
+    web.route("/feed.xml", Reply(200, rss(web, paths), FEED))
     source = live.follow(web.url("/feed.xml"))
     live.poll_due(force=True)
     assert live.unfollow("999") is None
@@ -432,7 +416,7 @@ def test_unfollow_by_id_or_url_keeps_the_pages(live: LiveCorpus, web: WebServer)
 
 def test_state_survives_a_restart(tmp_path: Path, web: WebServer) -> None:
     paths = serve_articles(web, ARTICLES[:2])
-    web.route("/feed.xml", conditional(rss(web, paths), '"f1"', {"Content-Type": "application/rss+xml"}))
+    web.route("/feed.xml", conditional(rss(web, paths), '"f1"', FEED))
     live = open_corpus(tmp_path)
     live.follow(web.url("/feed.xml"), every=5)
     live.poll_due(force=True)
@@ -510,8 +494,7 @@ def test_with_address_keeps_a_gbk_page_readable() -> None:
 
 
 def test_retry_after_is_a_minimum_for_the_next_poll(live: LiveCorpus, web: WebServer) -> None:
-    feed = {"Content-Type": "application/rss+xml"}
-    web.route("/feed.xml", Reply(200, rss(web, []), feed))
+    web.route("/feed.xml", Reply(200, rss(web, []), FEED))
     live.follow(web.url("/feed.xml"))
     web.route("/feed.xml", Reply(503, b"", {"Retry-After": "7200"}))
     before = time.time()

@@ -19,6 +19,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 Headers = dict[str, str]
+HTML: Headers = {"Content-Type": "text/html; charset=utf-8"}
+FEED: Headers = {"Content-Type": "application/rss+xml"}
+
+
+def rss(web: WebServer, paths: list[str], *, title: str = "新闻", ttl: int | None = None) -> bytes:
+    """Return an RSS 2.0 feed whose items link to web's paths (each path its item's guid)."""
+    items = "".join(
+        f"<item><title>{p}</title><link>{web.url(p)}</link><guid>{p}</guid></item>" for p in paths
+    )
+    ttl_tag = f"<ttl>{ttl}</ttl>" if ttl else ""
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{title}</title>'
+        f"<link>{web.url('/')}</link>{ttl_tag}{items}</channel></rss>"
+    ).encode()
 
 
 @dataclass
