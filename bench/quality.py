@@ -37,7 +37,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -585,20 +585,25 @@ def verified_signals(
     depth: int,
     weight: float,
     cal: Any,
+    kinds: Collection[str] | None = None,
 ) -> tuple[list[list[tuple[str, float]]], dict[str, np.ndarray]]:
     """Return the first 3 quotes (text, score) per question and each abstention signal.
 
     "relevance" is the best relevance before the verifier, less its kind's threshold: below 0, the
-    Searcher without a verifier refuses.
+    Searcher without a verifier refuses. A question of a kind not in kinds (when given) is not
+    verified: ranked as without the verifier, every signal its relevance.
     """
     quotes, chance, combined, plain = [], [], [], []
     for q, cands, passages, logits in pools:
-        final = rank.verify(cands, logits[:depth], weight)
+        verified = kinds is None or q.kind in kinds
+        final = rank.verify(cands, logits[:depth], weight) if verified else cands
         hits = rank.select_hits(final, passages, top_k=3, max_per_article=SHIPPED_CAP)
         quotes.append([(h.text, h.score) for h in hits])
-        chance.append(max((c.verified for c in final if c.verified is not None), default=0.0))
-        combined.append(max((c.relevance for c in final), default=0.0) - cal.threshold(q.kind))
         plain.append(max((c.relevance for c in cands), default=0.0) - cal.threshold(q.kind))
+        chance.append(
+            max((c.verified for c in final if c.verified is not None), default=0.0) if verified else plain[-1]
+        )
+        combined.append(max((c.relevance for c in final), default=0.0) - cal.threshold(q.kind))
     return quotes, {
         "verifier": np.array(chance),
         "combined": np.array(combined),
@@ -628,20 +633,38 @@ def calibrate_verifier(args: argparse.Namespace) -> None:
         print(f"{name}: {len(dev)} dev questions scored ({reranker.computed} pairs computed)", flush=True)
     cal = calibration.for_encoder(encoder.model_id, encoder.family)
     qs = [q for q, *_ in inside]
-    scores = {}
-    for d in VERIFY_DEPTHS:
-        for w in VERIFY_WEIGHTS:
-            quotes = verified_signals(inside, d, w, cal)[0]
-            cells = table(qs, [[t for t, _ in qq] for qq in quotes])
-            scores[d, w] = float(np.mean([(a1 + a3) / 2 for s, (a1, a3, _) in cells.items() if s != "ALL"]))
-            print(f"  depth {d} weight {w}: mean (ans@1+ans@3)/2 over subsets {scores[d, w]:.4f}", flush=True)
+    kinds = sorted({q.kind for q in qs})
+
+    def grid(verified: Collection[str]) -> dict[tuple[int, float], dict[str, float]]:
+        """Return per grid point (weight 0: without the verifier) the mean (ans@1+ans@3)/2 over the
+        subsets, of all questions ("ALL") and of each kind's."""
+        out = {}
+        for d, w in ((VERIFY_DEPTHS[0], 0.0), *((d, w) for d in VERIFY_DEPTHS for w in VERIFY_WEIGHTS)):
+            quotes = verified_signals(inside, d, w, cal, verified)[0]
+            out[d, w] = {}
+            for kind in ("ALL", *kinds):
+                pick = [i for i, q in enumerate(qs) if kind in ("ALL", q.kind)]
+                cells = table([qs[i] for i in pick], [[t for t, _ in quotes[i]] for i in pick])
+                out[d, w][kind] = float(
+                    np.mean([(a1 + a3) / 2 for s, (a1, a3, _) in cells.items() if s != "ALL"])
+                )
+            label = "without the verifier" if w == 0.0 else f"depth {d} weight {w}"
+            print(f"  {label}: mean (ans@1+ans@3)/2 over subsets {out[d, w]}", flush=True)
+        return out
+
+    # A kind the verifier does not help at any grid point on the dev half is not verified.
+    first = grid(kinds)
+    plain = first[VERIFY_DEPTHS[0], 0.0]
+    helped = [k for k in kinds if max(v[k] for (_, w), v in first.items() if w) > plain[k]]
+    print(f"  verified kinds: {helped} (of {kinds})", flush=True)
+    scored = grid(helped) if helped != kinds else first
+    scores = {key: v["ALL"] for key, v in scored.items() if key[1]}
     top = max(scores.values())
     best_depth = min(d for (d, _), v in scores.items() if v >= top - VERIFY_DEPTH_TOLERANCE)
     weight = max((w for d, w in scores if d == best_depth), key=lambda w: (scores[best_depth, w], -w))
-    quotes, inner_signals = verified_signals(inside, best_depth, weight, cal)
-    _, outer_signals = verified_signals(outside, best_depth, weight, cal)
+    quotes, inner_signals = verified_signals(inside, best_depth, weight, cal, helped)
+    _, outer_signals = verified_signals(outside, best_depth, weight, cal, helped)
     margin = margin_of(qs, quotes)
-    kinds = sorted({q.kind for q in qs})
     chosen: dict[str, Any] = {}
     for signal, inner in inner_signals.items():
         outer = outer_signals[signal]
@@ -668,13 +691,19 @@ def calibrate_verifier(args: argparse.Namespace) -> None:
         weight=weight,
         quote_margin=margin,
         abstain_on=signal,
-        min_score={k: round(v, 4) if signal != "relevance" else 0.0 for k, v in chosen[signal][1].items()},
+        min_score={
+            k: round(v, 4) if signal != "relevance" else 0.0
+            for k, v in chosen[signal][1].items()
+            if k in helped
+        },
         measured=(
             f"bench/quality.py --calibrate-verifier, {time.strftime('%Y-%m-%d')}: {len(qs)} dev questions "
             f"({', '.join(f'{k} {sum(q.kind == k for q in qs)}' for k in kinds)}); of the verifier's "
             f"probability, the combined score and relevance alone, {signal} refused the most dev questions "
             f"whose page is not indexed at {VERIFIED_ANSWERED:.1%} answered"
             + ("; it abstains with the record's relevance thresholds" if signal == "relevance" else "")
+            + "; it verifies the kinds it helped at some depth and weight: "
+            + (", ".join(helped) or "none")
         ),
     )
     for path in sorted(calibration.PACKAGED.glob(f"{Path(MODEL).name}*.json")):

@@ -121,15 +121,16 @@ class Searcher:
         """Return how many candidates the verifier reads for a checked question, and its constants.
 
         (0, None): no verifier, or a question without Han characters (it was trained on Chinese
-        questions), or the shipped verifier without its constants; (n, None): another verifier whose
+        questions), or of a kind its measured constants leave out (it did not help that kind on the
+        development half), or the shipped verifier without its constants; (n, None): another verifier whose
         constants were not measured re-orders the first n.
         """
         kind = rank.question_kind(question)
         if self.reranker is None or kind == "cross-lingual":
             return 0, None
         record = self.calibration.verification
-        if record is not None and record.sha256 == self.reranker.digest and kind in record.min_score:
-            return record.depth, record
+        if record is not None and record.sha256 == self.reranker.digest:  # measured: the kinds it helps
+            return (record.depth, record) if kind in record.min_score else (0, None)
         # Without constants measured for it (another embedding model, an index built before it), a
         # reranker the admin chose re-orders; the shipped verifier is too weak to be trusted alone.
         return (VERIFY_DEPTH, None) if getattr(self.reranker, "orders_alone", True) else (0, None)

@@ -182,6 +182,17 @@ def test_english_questions_are_not_verified() -> None:
     assert double.calls == []
 
 
+def test_a_kind_its_constants_leave_out_is_not_verified() -> None:
+    double = Counting()  # another verifier, measured: it helped simplified questions only
+    record = replace(verification(double.digest), min_score={"simplified": 0.5})
+    s = searcher(double, record)
+    assert s.verification(QUESTION) == (0, None)  # traditional: ranked as retrieval ranks it
+    s.search(QUESTION)
+    assert double.calls == []
+    s.search("台风海葵在哪里登陆？")
+    assert double.calls == [4]
+
+
 def test_search_many_scores_every_question_in_one_call() -> None:
     double = Counting()
     s = searcher(double, verification(double.digest, minimum=0.0))
