@@ -10,8 +10,9 @@ of its pages, and on the other set's index). For each answered level, per-kind t
 as --calibrate derives them (that share of the development half's in-corpus questions answered), and
 the table shows per subset the share answered and ans@1/ans@3 with the abstention, beside BM25, dense
 and RRF (which answer everything), and the share refused on every out-of-corpus set.
-With a verifier (--reranker, the shipped one by default; none to skip), the same curve follows with
-it, on the held-out half only (it was trained on the other): its thresholds are derived on the
+With a verifier (--reranker, the shipped one by default; none to skip), the same curve follows on the
+held-out half only (it was trained on the other), first without it and then with it, on the same
+questions: its thresholds are derived on the
 development questions --calibrate-verifier scores, the curve shows held-out questions answered with
 ans@1/ans@3 per subset, and refused when their page is not indexed (each set's first half) and on
 another set's index.
@@ -119,7 +120,8 @@ def verified_curve(
     full: dict[str, Searcher],
     reranker: quality.CachedReranker,
 ) -> None:
-    """Print the curve with the verifier: held-out answered, ans@1/ans@3 and refusals per level."""
+    """Print the curve on the held-out half without the verifier, then with it, side by side: answered,
+    ans@1/ans@3 and refusals per level."""
     from embeddings import calibration
 
     record = calibration.for_encoder(encoder.model_id, encoder.family)
@@ -128,54 +130,66 @@ def verified_curve(
         print("no verification constants for this reranker: run bench/quality.py --calibrate-verifier")
         return
     depth, weight = verification.depth, verification.weight
+    for verified in (False, True):
+        kinds = tuple(verification.min_score) if verified else ()
+        on = verification.abstain_on if verified else "relevance"
 
-    def signals(searcher: Searcher, qs: list[quality.Question]) -> tuple[np.ndarray, np.ndarray]:
-        """Return each question's abstention signal and the rank of its first answering quote (99: none)."""
-        pools = quality.verified_pools(searcher, qs, reranker, depth)
-        quotes, signal = quality.verified_signals(pools, depth, weight, record)
-        first = [
-            99 if (f := quality.answered([t for t, _ in qq], q)) is None else f
-            for qq, q in zip(quotes, qs, strict=True)
-        ]
-        return signal[verification.abstain_on], np.array(first)
+        def signals(
+            searcher: Searcher, qs: list[quality.Question], kinds: tuple[str, ...] = kinds, on: str = on
+        ) -> tuple[np.ndarray, np.ndarray]:
+            """Return each question's abstention signal and the rank of its first answering quote (99:
+            none)."""
+            pools = quality.verified_pools(searcher, qs, reranker, depth)
+            quotes, signal = quality.verified_signals(pools, depth, weight, record, kinds)
+            first = [
+                99 if (f := quality.answered([t for t, _ in qq], q)) is None else f
+                for qq, q in zip(quotes, qs, strict=True)
+            ]
+            return signal[on], np.array(first)
 
-    dev: list[quality.Question] = []
-    held: list[quality.Question] = []
-    dev_scores, scores, firsts_ = [], [], []
-    outside: dict[str, tuple[list[quality.Question], np.ndarray]] = {}
-    for name, qs in sets.items():
-        verified = [q for q in qs if q.kind != "cross-lingual"]
-        sample = quality.spread(
-            [q for q in verified if q.dev], quality.VERIFY_SAMPLE
-        )  # as --calibrate-verifier
-        dev += sample
-        dev_scores.append(signals(full[name], sample)[0])
-        hq = quality.spread([q for q in verified if not q.dev], 400)
-        held += hq
-        s, f = signals(full[name], hq)
-        scores.append(s)
-        firsts_.append(f)
-        outside[f"{name} halves"] = (hq, signals(quality.index(encoder, name, args, "first"), hq)[0])
-    for a, b in (("eval", "news"), ("news", "eval")):
-        hq = quality.spread([q for q in sets[a] if not q.dev and q.kind != "cross-lingual"], 200)
-        outside[f"{a} on {b}"] = (hq, signals(full[b], hq)[0])
-    inside, first, dev_signal = np.concatenate(scores), np.concatenate(firsts_), np.concatenate(dev_scores)
-    subset = np.array([q.subset for q in held])
-    subsets = [s for name in quality.SETS for s in quality.SETS[name][1]]
-    print(
-        f"\nwith the verifier ({verification.reranker}, abstaining on {verification.abstain_on}), held-out:"
-    )
-    for level in (*LEVELS, 1.0):
-        best: dict[str, list[float]] = {}
-        for q, v in zip(dev, dev_signal.tolist(), strict=True):
-            best.setdefault(q.kind, []).append(v)
-        cut = quality.kind_thresholds(best, level) if level < 1 else {}
-        took = np.array([v >= cut.get(q.kind, -np.inf) for q, v in zip(held, inside, strict=True)])
-        cells = [
-            f"{s} {took[m].mean():.3f} {cell(took[m], first[m])}" for s in subsets if (m := subset == s).any()
-        ]
-        refusals = " ".join(f"{k} {refused(o_qs, o_s, cut):.3f}" for k, (o_qs, o_s) in outside.items())
-        print(f"answer {level:.3f} of dev: " + " | ".join(cells) + f" || refused: {refusals}", flush=True)
+        dev: list[quality.Question] = []
+        held: list[quality.Question] = []
+        dev_scores, scores, firsts_ = [], [], []
+        outside: dict[str, tuple[list[quality.Question], np.ndarray]] = {}
+        for name, qs in sets.items():
+            checked = [q for q in qs if q.kind != "cross-lingual"]
+            sample = quality.spread([q for q in checked if q.dev], quality.VERIFY_SAMPLE)  # as calibrated
+            dev += sample
+            dev_scores.append(signals(full[name], sample)[0])
+            hq = quality.spread([q for q in checked if not q.dev], 400)
+            held += hq
+            s, f = signals(full[name], hq)
+            scores.append(s)
+            firsts_.append(f)
+            outside[f"{name} halves"] = (hq, signals(quality.index(encoder, name, args, "first"), hq)[0])
+        for a, b in (("eval", "news"), ("news", "eval")):
+            hq = quality.spread([q for q in sets[a] if not q.dev and q.kind != "cross-lingual"], 200)
+            outside[f"{a} on {b}"] = (hq, signals(full[b], hq)[0])
+        inside, first, dev_signal = (
+            np.concatenate(scores),
+            np.concatenate(firsts_),
+            np.concatenate(dev_scores),
+        )
+        subset = np.array([q.subset for q in held])
+        subsets = [s for name in quality.SETS for s in quality.SETS[name][1]]
+        print(
+            f"\nheld-out, with the verifier ({verification.reranker}, abstaining on {on}):"
+            if verified
+            else "\nheld-out, without the verifier (abstaining on relevance), the same questions:"
+        )
+        for level in (*LEVELS, 1.0):
+            best: dict[str, list[float]] = {}
+            for q, v in zip(dev, dev_signal.tolist(), strict=True):
+                best.setdefault(q.kind, []).append(v)
+            cut = quality.kind_thresholds(best, level) if level < 1 else {}
+            took = np.array([v >= cut.get(q.kind, -np.inf) for q, v in zip(held, inside, strict=True)])
+            cells = [
+                f"{s} {took[m].mean():.3f} {cell(took[m], first[m])}"
+                for s in subsets
+                if (m := subset == s).any()
+            ]
+            refusals = " ".join(f"{k} {refused(o_qs, o_s, cut):.3f}" for k, (o_qs, o_s) in outside.items())
+            print(f"answer {level:.3f} of dev: " + " | ".join(cells) + f" || refused: {refusals}", flush=True)
 
 
 if __name__ == "__main__":

@@ -636,8 +636,9 @@ def calibrate_verifier(args: argparse.Namespace) -> None:
     kinds = sorted({q.kind for q in qs})
 
     def grid(verified: Collection[str]) -> dict[tuple[int, float], dict[str, float]]:
-        """Return per grid point (weight 0: without the verifier) the mean (ans@1+ans@3)/2 over the
-        subsets, of all questions ("ALL") and of each kind's."""
+        """Return per grid point (weight 0: without the verifier) (ans@1+ans@3)/2: for all questions
+        ("ALL") the mean over the subsets, for each kind over its questions (a kind's few questions
+        of one subset, e.g. traditional web queries, must not weigh as much as a whole subset)."""
         out = {}
         for d, w in ((VERIFY_DEPTHS[0], 0.0), *((d, w) for d in VERIFY_DEPTHS for w in VERIFY_WEIGHTS)):
             quotes = verified_signals(inside, d, w, cal, verified)[0]
@@ -645,11 +646,11 @@ def calibrate_verifier(args: argparse.Namespace) -> None:
             for kind in ("ALL", *kinds):
                 pick = [i for i, q in enumerate(qs) if kind in ("ALL", q.kind)]
                 cells = table([qs[i] for i in pick], [[t for t, _ in quotes[i]] for i in pick])
-                out[d, w][kind] = float(
-                    np.mean([(a1 + a3) / 2 for s, (a1, a3, _) in cells.items() if s != "ALL"])
-                )
+                halves = [(a1 + a3) / 2 for s, (a1, a3, _) in cells.items() if s != "ALL"]
+                out[d, w][kind] = float(np.mean(halves)) if kind == "ALL" else sum(cells["ALL"][:2]) / 2
             label = "without the verifier" if w == 0.0 else f"depth {d} weight {w}"
-            print(f"  {label}: mean (ans@1+ans@3)/2 over subsets {out[d, w]}", flush=True)
+            cells_text = ", ".join(f"{k} {v:.4f}" for k, v in out[d, w].items())
+            print(f"  {label}: (ans@1+ans@3)/2 {cells_text}", flush=True)
         return out
 
     # A kind the verifier does not help at any grid point on the dev half is not verified.
