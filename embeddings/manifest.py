@@ -74,11 +74,6 @@ class Manifest:
         return PageTable.of(self.pages).content_hashes()
 
 
-def corpus_fingerprint(pages: Mapping[str, PageRecord]) -> str:
-    """Return a sha256 over the indexed pages' paths and content hashes."""
-    return PageTable.of(pages).fingerprint()
-
-
 def mismatch(
     manifest: Manifest,
     model: str,
@@ -142,11 +137,11 @@ def manifest_to_json(manifest: Manifest, *, pages_file: str = "") -> str:
     # The pages are most of a large manifest: json's C encoder writes them on one line (indent would
     # use the pure-Python encoder), and only what precedes them is indented.
     text = json.dumps(head, ensure_ascii=False, indent=1)
-    pages = {
+    pages: Any = pages_file or {
         path: {"content_hash": rec.content_hash, "passage_ids": list(rec.passage_ids)}
         for path, rec in manifest.pages.items()
     }
-    listed = json.dumps(pages_file if pages_file else pages, ensure_ascii=False)
+    listed = json.dumps(pages, ensure_ascii=False)
     return text[: text.rindex("}")].rstrip() + ',\n "pages": ' + listed + "\n}\n"
 
 
