@@ -234,9 +234,8 @@ def test_a_snapshot_watches_the_pages_the_indexer_reads(tmp_path: Path) -> None:
     for rel in ("a.html", "sub/B.HTM", "sub/deeper/c.htm", ".hidden/d.html", "sub/.e.html", "f.txt", "g.pdf"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"<p>x</p>")
-    (tmp_path / "sub" / "loop").symlink_to(
-        tmp_path, target_is_directory=True
-    )  # the indexer does not follow it
+    # A link to a parent directory: the indexer does not follow it, nor may the watcher.
+    (tmp_path / "sub" / "loop").symlink_to(tmp_path, target_is_directory=True)
     assert sorted(snapshot(tmp_path)) == list_pages(tmp_path) == ["a.html", "sub/B.HTM", "sub/deeper/c.htm"]
 
 

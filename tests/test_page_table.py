@@ -85,15 +85,11 @@ def test_a_generation_from_before_page_tables_is_read_and_updated(tmp_path: Path
     build_index(corpus, index_dir, HashingEncoder())
     generation = (index_dir / CURRENT).resolve()
     manifest = read_manifest(index_dir)
-    old = json.loads(manifest_to_json(manifest))
-    old["pages"] = {
-        p: {"content_hash": r.content_hash, "passage_ids": list(r.passage_ids)}
-        for p, r in manifest.pages.items()
-    }
+    old = manifest_to_json(manifest)  # without a pages file: one object per page, as before page tables
     prints = page_fingerprints(seg.load_passages(generation))
     for name in (PAGES, "manifest.json"):
         (generation / name).unlink()
-    (generation / "manifest.json").write_text(json.dumps(old, ensure_ascii=False), encoding="utf-8")
+    (generation / "manifest.json").write_text(old, encoding="utf-8")
     (generation / FINGERPRINTS).write_text(json.dumps(prints, ensure_ascii=False), encoding="utf-8")
     assert read_manifest(index_dir).pages == manifest.pages
     # The fingerprints of the old file still find a copy's text (another title, the same paragraphs).

@@ -348,15 +348,11 @@ def make_legacy(index_dir: Path) -> None:
     generation = (index_dir / CURRENT).resolve()
     passages, vectors = load_passages(generation), load_vectors(generation, read_manifest(index_dir))
     dense = index_store(index_dir).open().dense_index
-    manifest = json.loads(manifest_to_json(read_manifest(index_dir)))
-    manifest["pages"] = {  # one record per page, its ids as integers
-        path: {"content_hash": rec.content_hash, "passage_ids": list(rec.passage_ids)}
-        for path, rec in read_manifest(index_dir).pages.items()
-    }
+    manifest = manifest_to_json(read_manifest(index_dir))  # no pages file: one record per page
     for path in sorted(generation.rglob("*"), reverse=True):
         if path.is_file():
             path.unlink()  # never rewrite a file in place: another generation may link it
-    (generation / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    (generation / "manifest.json").write_text(manifest, encoding="utf-8")
     with (generation / "passages.jsonl").open("w", encoding="utf-8") as out:
         out.writelines(json.dumps(asdict(p), ensure_ascii=False) + "\n" for p in passages)
     np.save(generation / "vectors.npy", vectors)
