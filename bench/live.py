@@ -40,6 +40,7 @@ from bot.sources.store import SourceStore  # noqa: E402
 from bot.state import BotState  # noqa: E402
 from corpus.fetch import Fetcher, FetchPolicy  # noqa: E402
 from corpus.parse import parse_article  # noqa: E402
+from embeddings.models import ReindexReport  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 SEED = SHARED / "samples" / "seed-article.html"
@@ -175,20 +176,19 @@ def main() -> None:
         fetcher = Fetcher(FetchPolicy(allow=("127.0.0.1",), per_host_interval=0.0))
         live = LiveCorpus(root / "corpus", fetcher, SourceStore(state), poll_minutes=1)
 
-        def index() -> None:  # as `quotebot poll` indexes (bot.cli.sources.indexer): the saved pages alone
+        def index() -> ReindexReport:  # as `quotebot poll` indexes (bot.cli.sources.indexer)
             pending = live.pending()
-            backends.reindex(settings, encoder, settings.corpus_dir, full=False, only=pending.pages)
+            report = backends.reindex(settings, encoder, settings.corpus_dir, full=False, only=pending.pages)
             live.indexed(pending)
+            return report
 
         live.follow(f"{site.root}/feed.xml")
         started = time.perf_counter()
         (outcome,) = live.poll_due(force=True)  # index None: fetch and save only
         fetch_s = time.perf_counter() - started
         started = time.perf_counter()
-        pending = live.pending()
-        report = backends.reindex(settings, encoder, settings.corpus_dir, full=False, only=pending.pages)
+        report = index()
         index_s = time.perf_counter() - started
-        live.indexed(pending)
         print(f"encoder {args.encoder}; {outcome.items} feed items, {outcome.added} pages saved")
         print(f"fetch+parse+save: {fetch_s:.1f} s = {outcome.added / fetch_s:.1f} pages/s")
         print(
