@@ -12,10 +12,9 @@ the table shows per subset the share answered and ans@1/ans@3 with the abstentio
 and RRF (which answer everything), and the share refused on every out-of-corpus set.
 With a verifier (--reranker, the shipped one by default; none to skip), the same curve follows on the
 held-out half only (it was trained on the other), first without it and then with it, on the same
-questions: its thresholds are derived on the
-development questions --calibrate-verifier scores, the curve shows held-out questions answered with
-ans@1/ans@3 per subset, and refused when their page is not indexed (each set's first half) and on
-another set's index.
+questions: its thresholds are derived on the development questions --calibrate-verifier scores, the
+curve shows held-out questions answered with ans@1/ans@3 per subset, and refused when their page is
+not indexed (each set's first half) and on another set's index.
 """
 
 from __future__ import annotations
@@ -130,48 +129,43 @@ def verified_curve(
         print("no verification constants for this reranker: run bench/quality.py --calibrate-verifier")
         return
     depth, weight = verification.depth, verification.weight
+    # Candidates and the verifier's logits once per question set; both curves are derived from them.
+    dev: list[quality.Question] = []
+    held: list[quality.Question] = []
+    dev_pools, held_pools = [], []
+    outside: dict[str, tuple[list[quality.Question], list[Any]]] = {}
+    for name, qs in sets.items():
+        checked = [q for q in qs if q.kind != "cross-lingual"]
+        sample = quality.spread([q for q in checked if q.dev], quality.VERIFY_SAMPLE)  # as calibrated
+        dev += sample
+        dev_pools += quality.verified_pools(full[name], sample, reranker, depth)
+        hq = quality.spread([q for q in checked if not q.dev], 400)
+        held += hq
+        held_pools += quality.verified_pools(full[name], hq, reranker, depth)
+        lacking = quality.index(encoder, name, args, "first")
+        outside[f"{name} halves"] = (hq, quality.verified_pools(lacking, hq, reranker, depth))
+    for a, b in (("eval", "news"), ("news", "eval")):
+        hq = quality.spread([q for q in sets[a] if not q.dev and q.kind != "cross-lingual"], 200)
+        outside[f"{a} on {b}"] = (hq, quality.verified_pools(full[b], hq, reranker, depth))
+    subset = np.array([q.subset for q in held])
+    subsets = [s for name in quality.SETS for s in quality.SETS[name][1]]
     for verified in (False, True):
         kinds = tuple(verification.min_score) if verified else ()
         on = verification.abstain_on if verified else "relevance"
 
-        def signals(
-            searcher: Searcher, qs: list[quality.Question], kinds: tuple[str, ...] = kinds, on: str = on
-        ) -> tuple[np.ndarray, np.ndarray]:
-            """Return each question's abstention signal and the rank of its first answering quote (99:
-            none)."""
-            pools = quality.verified_pools(searcher, qs, reranker, depth)
-            quotes, signal = quality.verified_signals(pools, depth, weight, record, kinds)
-            first = [
-                99 if (f := quality.answered([t for t, _ in qq], q)) is None else f
-                for qq, q in zip(quotes, qs, strict=True)
-            ]
-            return signal[on], np.array(first)
+        def signal(pools: list[Any], kinds: tuple[str, ...] = kinds, on: str = on) -> np.ndarray:
+            """Return each question's abstention signal."""
+            return quality.verified_signals(pools, depth, weight, record, kinds)[1][on]
 
-        dev: list[quality.Question] = []
-        held: list[quality.Question] = []
-        dev_scores, scores, firsts_ = [], [], []
-        outside: dict[str, tuple[list[quality.Question], np.ndarray]] = {}
-        for name, qs in sets.items():
-            checked = [q for q in qs if q.kind != "cross-lingual"]
-            sample = quality.spread([q for q in checked if q.dev], quality.VERIFY_SAMPLE)  # as calibrated
-            dev += sample
-            dev_scores.append(signals(full[name], sample)[0])
-            hq = quality.spread([q for q in checked if not q.dev], 400)
-            held += hq
-            s, f = signals(full[name], hq)
-            scores.append(s)
-            firsts_.append(f)
-            outside[f"{name} halves"] = (hq, signals(quality.index(encoder, name, args, "first"), hq)[0])
-        for a, b in (("eval", "news"), ("news", "eval")):
-            hq = quality.spread([q for q in sets[a] if not q.dev and q.kind != "cross-lingual"], 200)
-            outside[f"{a} on {b}"] = (hq, signals(full[b], hq)[0])
-        inside, first, dev_signal = (
-            np.concatenate(scores),
-            np.concatenate(firsts_),
-            np.concatenate(dev_scores),
+        quotes, signals = quality.verified_signals(held_pools, depth, weight, record, kinds)
+        inside, dev_signal = signals[on], signal(dev_pools)
+        first = np.array(
+            [
+                99 if (f := quality.answered([t for t, _ in qq], q)) is None else f
+                for qq, q in zip(quotes, held, strict=True)
+            ]
         )
-        subset = np.array([q.subset for q in held])
-        subsets = [s for name in quality.SETS for s in quality.SETS[name][1]]
+        refusing = {k: (o_qs, signal(o_pools)) for k, (o_qs, o_pools) in outside.items()}
         print(
             f"\nheld-out, with the verifier ({verification.reranker}, abstaining on {on}):"
             if verified
@@ -188,7 +182,7 @@ def verified_curve(
                 for s in subsets
                 if (m := subset == s).any()
             ]
-            refusals = " ".join(f"{k} {refused(o_qs, o_s, cut):.3f}" for k, (o_qs, o_s) in outside.items())
+            refusals = " ".join(f"{k} {refused(o_qs, o_s, cut):.3f}" for k, (o_qs, o_s) in refusing.items())
             print(f"answer {level:.3f} of dev: " + " | ".join(cells) + f" || refused: {refusals}", flush=True)
 
 
