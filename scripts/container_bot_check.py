@@ -15,6 +15,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from tests.telegram_server import BotApiServer, Call
 USER_ID = 4242
 STARTUP_SECONDS = 240.0
 ANSWER_SECONDS = 120.0
+COUNT_SECONDS = 30.0
 
 
 def main(argv: list[str]) -> int:
@@ -87,11 +89,16 @@ def check_health(port: int, podman_run: list[str]) -> int:
     base = f"http://127.0.0.1:{port}"
     with opener.open(base + "/readyz", timeout=15) as ready:
         assert ready.status == 200, ready.status
-    with opener.open(base + "/metrics", timeout=15) as scrape:
-        metrics = scrape.read().decode()
-    if not re.search(r"^quotebot_answers_total 1\.0$", metrics, flags=re.MULTILINE):
-        print("container bot: FAIL: /metrics does not count the answer")
-        return 1
+    deadline = time.monotonic() + COUNT_SECONDS  # the bot counts the answer just after sending it
+    while True:
+        with opener.open(base + "/metrics", timeout=15) as scrape:
+            metrics = scrape.read().decode()
+        if re.search(r"^quotebot_answers_total 1\.0$", metrics, flags=re.MULTILINE):
+            break
+        if time.monotonic() > deadline:
+            print(f"container bot: FAIL: /metrics does not count the answer within {COUNT_SECONDS:.0f} s")
+            return 1
+        time.sleep(0.2)
     print(f"container bot: ok: /readyz and /metrics on {base}")
     if "--name" not in podman_run:
         return 0
