@@ -141,6 +141,11 @@ class CrossEncoderReranker:
             self._digest = calibration.weights_digest(self.model_id) or ""
         return self._digest
 
+    def load(self) -> None:
+        """Load the model now rather than on the first question (a serving process warms it before it
+        is ready); raise RerankerUnavailable when it cannot."""
+        self._load()
+
     def _load(self) -> Any:
         """Load the model once, on first use, converting it for OpenVINO first when not cached."""
         if self._loaded is None:

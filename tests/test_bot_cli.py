@@ -23,6 +23,22 @@ def test_serve_without_a_token_names_the_variable(
     assert "QUOTEBOT_TELEGRAM_TOKEN" in err and "quotebot chat" in err
 
 
+def test_serve_with_a_verifier_that_cannot_load_fails_before_polling(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with BotApiServer(token=TOKEN) as server:
+        monkeypatch.setenv("QUOTEBOT_TELEGRAM_TOKEN", TOKEN)
+        monkeypatch.setenv("QUOTEBOT_TELEGRAM_API_URL", server.url)
+        monkeypatch.setenv("QUOTEBOT_RERANKER", str(tmp_path / "no-such-verifier"))
+        code = main(["--index-dir", str(tmp_path / "no-index"), "serve"])
+        calls = server.calls()
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no-such-verifier" in err and "QUOTEBOT_RERANKER" in err
+    assert calls == []  # not on every question: before the bot ever asks Telegram for one
+
+
 @pytest.mark.slow
 def test_chat_answers_from_the_index(
     built: BuiltIndex, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

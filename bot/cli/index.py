@@ -103,8 +103,13 @@ def make_encoder(settings: Settings, *, serving: bool = False) -> TextEncoder:
     )
 
 
-def make_reranker(settings: Settings) -> Reranker | None:
-    """Return the configured answer verifier (it loads on first use), or None for `none`."""
+def make_reranker(settings: Settings, *, serving: bool = False) -> Reranker | None:
+    """Return the configured answer verifier, or None for `none`.
+
+    It loads on first use, except in a serving process (bot, chat), which loads it now: a setting
+    that cannot load fails at the start, not on every question, and the first question does not pay
+    the load (a first OpenVINO conversion takes seconds).
+    """
     from embeddings.reranker import CrossEncoderReranker, HashingReranker, resolve
 
     if settings.reranker.strip().lower() == "hashing":
@@ -112,7 +117,10 @@ def make_reranker(settings: Settings) -> Reranker | None:
     model = resolve(settings.reranker)
     if model is None:
         return None
-    return CrossEncoderReranker(model, cache_dir=settings.encoder_cache)
+    reranker = CrossEncoderReranker(model, cache_dir=settings.encoder_cache)
+    if serving:
+        reranker.load()
+    return reranker
 
 
 # ---------------------------------------------------------------- index

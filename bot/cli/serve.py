@@ -38,7 +38,7 @@ def live_searcher(settings: Settings) -> tuple[LiveSearcher, TextEncoder]:
     from bot.cli.index import make_encoder, make_reranker
 
     encoder = make_encoder(settings, serving=True)
-    return open_live(settings, encoder, make_reranker(settings)), encoder
+    return open_live(settings, encoder, make_reranker(settings, serving=True)), encoder
 
 
 def run_chat_command(args: argparse.Namespace, settings: Settings) -> int:
