@@ -5,6 +5,7 @@ usage: python bench/index_speed.py [--pages N] [--corpus DIR] [--model DIR] [--w
        python bench/index_speed.py --cli openvino-int8,torch [--pages N]
        python bench/index_speed.py --add-page 10000,50000,199000 [--adds K] [--open]
        python bench/index_speed.py --profile [--encoder auto] [--pages N]
+       python bench/index_speed.py --rescan [--rounds R] [--cold]
 
 Takes a deterministic subset of N pages spread over the corpus's subsets (the whole eval corpus takes
 many minutes to embed on a shared 2-core machine), then in one run measures side by side:
@@ -23,6 +24,9 @@ incremental reindexes that each add one new page, through the same reindex and s
 `quotebot index`, and prints the median and slowest per size and their ratio to the smallest size.
 (Keep the largest below 200,000 passages: the commit that crosses it turns the flat FAISS index into
 an HNSW graph, once, which is no page's cost.)
+--rescan copies every page of the three shared sets, indexes them once (hashing encoder), then times
+R no-op `quotebot index` runs that read every page (no page memo) against R that trust the memo
+(corpus.page_stats), alternating; --cold drops the page cache before each run (needs root).
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from bench.cpu import print_cpu  # noqa: E402
 from bot.config import DEFAULT_ENCODER  # noqa: E402
-from bot.indexing import build_index  # noqa: E402
+from bot.indexing import PAGE_STATS, build_index  # noqa: E402
 from corpus.load import FileResult, list_pages, scan_corpus  # noqa: E402
 from corpus.models import Article, Paragraph  # noqa: E402
 from embeddings.encoder import Encoder  # noqa: E402
@@ -383,6 +387,39 @@ def profile(args: argparse.Namespace, corpus: Path, texts: list[str]) -> None:
     print(json.dumps({"profile": {"tokenise_s": tokenise_s, "encode_s": encode_s, "rest_s": rest_s}}))
 
 
+def rescan(workdir: Path, rounds: int, cold: bool) -> dict[str, Any]:
+    """Time no-op reindexes of every shared page, reading every page and trusting the page memo."""
+    from corpus import page_stats
+
+    corpus, index_dir = workdir / "rescan-corpus", workdir / "rescan-index"
+    if not corpus.is_dir():
+        for name in ("eval", "eval-news", "eval-web"):
+            copy_subset(SHARED / name, list_pages(SHARED / name), corpus / name)
+    shutil.rmtree(index_dir, ignore_errors=True)
+    encoder = HashingEncoder()
+    first = build_index(corpus, index_dir, encoder)
+    pages = first.added + first.skipped + len(first.failed)
+    megabytes = sum(p.stat().st_size for p in corpus.rglob("*.htm*")) / 1e6
+    time.sleep(page_stats.RACY_NS / 1e9)  # the copies are trusted once older than that
+    times: dict[str, list[float]] = {"read every page": [], "page memo": []}
+    for _ in range(rounds):
+        for label in times:
+            if label == "read every page":
+                (index_dir / PAGE_STATS).unlink(missing_ok=True)
+            if cold:
+                os.sync()
+                Path("/proc/sys/vm/drop_caches").write_text("3\n")
+            report, seconds = timed(build_index, corpus, index_dir, encoder)
+            assert report.added == report.updated == report.removed == 0, report
+            times[label].append(seconds)
+    medians = {label: float(np.median(t)) for label, t in times.items()}
+    for label, t in times.items():
+        print(f"no-op reindex, {label}: median {medians[label]:.3f} s ({', '.join(f'{x:.3f}' for x in t)})")
+    ratio = medians["read every page"] / medians["page memo"]
+    print(f"{pages} pages, {megabytes:.1f} MB, {'cold' if cold else 'warm'} page cache: {ratio:.2f}x")
+    return {"pages": pages, "megabytes": round(megabytes, 1), "cold": cold, "seconds": times, "ratio": ratio}
+
+
 def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     """Return (result, seconds)."""
     start = time.perf_counter()
@@ -412,6 +449,8 @@ def main() -> None:
     parser.add_argument("--add-page", help="comma-separated index sizes (passages) to time adding a page to")
     parser.add_argument("--adds", type=int, default=7, help="one-page reindexes per size (default 7)")
     parser.add_argument("--open", action="store_true", help="--add-page: also time loading each index")
+    parser.add_argument("--rescan", action="store_true", help="no-op reindex with and without the page memo")
+    parser.add_argument("--cold", action="store_true", help="--rescan: drop the page cache before each run")
     parser.add_argument(
         "--scan",
         action="store_true",
@@ -419,6 +458,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     print_cpu()
+    if args.rescan:
+        print(json.dumps({"rescan": rescan(args.workdir, args.rounds, args.cold)}))
+        return
     if args.add_page:
         sizes = [int(n) for n in args.add_page.split(",")]
         figures = add_one_page(sizes, args.adds, args.workdir, open_too=args.open, scan=args.scan)

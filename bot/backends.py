@@ -116,7 +116,7 @@ def reindex(
     record = (
         for_encoder(encoder.model_id, encoder.family, settings.calibration) if settings.calibration else None
     )
-    pages = corpus_pages(corpus_dir, settings.max_page_bytes)
+    pages = corpus_pages(corpus_dir, settings.max_page_bytes, settings.index_dir)
     return run(index_store(settings), encoder, pages, full=full, progress=progress, record=record, only=only)
 
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from corpus.errors import CorpusError
 
+PAGE_STATS = ".page-stats"  # in the index directory; hidden, so generation pruning leaves it
+
 if TYPE_CHECKING:
     from corpus.load import CorpusPages
     from embeddings.backend import TextEncoder
@@ -40,12 +42,18 @@ def build_index(
     in line with them."""
     from embeddings.reindex import reindex
 
-    pages = corpus_pages(corpus_dir, max_page_bytes)
+    pages = corpus_pages(corpus_dir, max_page_bytes, index_dir)
     return reindex(index_store(index_dir), encoder, pages, full=full, progress=progress, only=only)
 
 
-def corpus_pages(corpus_dir: Path | str, max_page_bytes: int = 5_000_000) -> CorpusPages:
-    """Return the pages under corpus_dir to index; raises CorpusError when the directory is missing."""
+def corpus_pages(
+    corpus_dir: Path | str, max_page_bytes: int = 5_000_000, index_dir: Path | str | None = None
+) -> CorpusPages:
+    """Return the pages under corpus_dir to index; raises CorpusError when the directory is missing.
+
+    With index_dir, the scan keeps its memo of the pages' file identities there (PAGE_STATS), so a
+    rescan reads only the pages that changed.
+    """
     from corpus.load import CorpusPages
 
     corpus_dir = Path(corpus_dir)
@@ -53,7 +61,9 @@ def corpus_pages(corpus_dir: Path | str, max_page_bytes: int = 5_000_000) -> Cor
         raise CorpusError(
             f"corpus directory {corpus_dir} does not exist; pass CORPUS_DIR or set QUOTEBOT_CORPUS_DIR"
         )
-    return CorpusPages(corpus_dir, max_page_bytes)
+    return CorpusPages(
+        corpus_dir, max_page_bytes, stats_file=Path(index_dir) / PAGE_STATS if index_dir else None
+    )
 
 
 def rollback_index(index_dir: Path | str, encoder: TextEncoder) -> Manifest:

@@ -15,6 +15,7 @@ from typing import Literal
 
 from corpus.errors import CorpusError, PageError
 from corpus.models import Article
+from corpus.page_stats import FileKey, PageStats, file_key
 from corpus.parse import read_page
 from corpus.text import text_fingerprint
 
@@ -34,6 +35,7 @@ class FileResult:
     article: Article | None = None
     duplicate_of: str | None = None
     content_hash: str | None = None
+    file_key: FileKey | None = None  # the file's identity when its bytes were read (corpus.page_stats)
 
 
 def list_pages(root: Path) -> list[str]:
@@ -44,10 +46,13 @@ def list_pages(root: Path) -> list[str]:
     for directory, subdirs, files in os.walk(root):
         # Hidden directories (.git, .cache) hold no pages.
         subdirs[:] = [name for name in subdirs if not name.startswith(".")]
+        # Relative paths by string, once per directory: pathlib per page was half a no-op reindex.
+        base = Path(directory).relative_to(root).as_posix()
+        prefix = "" if base == "." else base + "/"
         # A directory named like a page is listed too, so that it is reported instead of vanishing.
         for name in (*files, *subdirs):
             if name.lower().endswith(PAGE_SUFFIXES) and not name.startswith("."):
-                found.append(Path(directory, name).relative_to(root).as_posix())
+                found.append(prefix + name)
     return sorted(found)
 
 
@@ -80,9 +85,9 @@ def name_problem(path: str) -> FileResult | None:
 
 def link_problem(root: Path, path: str) -> FileResult | None:
     """Return the failure of a page that is a dangling link or a link out of the corpus, else None."""
-    full = root / path
-    if not full.is_symlink():
+    if not os.path.islink(os.path.join(root, path)):
         return None
+    full = root / path
     try:
         target = full.resolve(strict=True)
     except (OSError, RuntimeError):  # missing target, or a loop of links
@@ -94,8 +99,11 @@ def link_problem(root: Path, path: str) -> FileResult | None:
     return None
 
 
-def read_one(root: Path, path: str, max_bytes: int, known_hash: str | None = None) -> FileResult:
-    """Read, hash and parse one page; never raise for a bad page."""
+def read_one(
+    root: Path, path: str, max_bytes: int, known_hash: str | None = None, same_as: FileKey | None = None
+) -> FileResult:
+    """Read, hash and parse one page; never raise for a bad page. A page whose file still has the
+    identity same_as, under which its bytes hashed to known_hash, is unchanged without being read."""
     problem = name_problem(path) or link_problem(root, path)
     if problem is not None:
         return problem
@@ -109,6 +117,9 @@ def read_one(root: Path, path: str, max_bytes: int, known_hash: str | None = Non
         size = status.st_size
         if size > max_bytes:
             return FileResult(path, "skipped", f"too large: {size:,} bytes > limit {max_bytes:,}")
+        key = file_key(status)  # taken before the read: a write after it changes the key next time
+        if same_as is not None and key == same_as:
+            return FileResult(path, "unchanged", content_hash=known_hash, file_key=key)
         data = full.read_bytes()
     except OSError as exc:
         return FileResult(path, "failed", f"unreadable: {exc.strerror or exc}")
@@ -116,7 +127,7 @@ def read_one(root: Path, path: str, max_bytes: int, known_hash: str | None = Non
         return FileResult(path, "skipped", f"too large: {len(data):,} bytes > limit {max_bytes:,}")
     content_hash = hashlib.sha256(data).hexdigest()
     if known_hash == content_hash:
-        return FileResult(path, "unchanged", content_hash=content_hash)
+        return FileResult(path, "unchanged", content_hash=content_hash, file_key=key)
     try:
         article, notes = read_page(data, path)
     except PageError as exc:
@@ -129,10 +140,13 @@ def read_one(root: Path, path: str, max_bytes: int, known_hash: str | None = Non
             path, "failed", f"parser error: {type(exc).__name__}: {exc}", content_hash=content_hash
         )
     reason = "; ".join(notes) or None
-    return FileResult(path, "ok", reason, article, content_hash=content_hash)
+    return FileResult(path, "ok", reason, article, content_hash=content_hash, file_key=key)
 
 
-def _read_task(task: tuple[Path, str, int, str | None]) -> FileResult:
+Task = tuple[Path, str, int, str | None, FileKey | None]
+
+
+def _read_task(task: Task) -> FileResult:
     return read_one(*task)
 
 
@@ -147,14 +161,24 @@ def scan_corpus(
     max_bytes: int = 5_000_000,
     known: Mapping[str, str] | None = None,
     workers: int = 1,
+    stats: PageStats | None = None,
 ) -> Iterator[FileResult]:
-    """Yield one FileResult per page under root, in sorted path order; never raise for one bad page."""
-    known = known or {}
-    tasks = [(root, path, max_bytes, known.get(path)) for path in list_pages(root)]
-    yield from mark_duplicates(_results(tasks, workers))
+    """Yield one FileResult per page under root, in sorted path order; never raise for one bad page.
+    With stats, a page whose file is as it was when its bytes hashed to its known hash is not read."""
+    yield from mark_duplicates(
+        _results(_tasks(root, list_pages(root), max_bytes, known or {}, stats), workers)
+    )
 
 
-def _results(tasks: list[tuple[Path, str, int, str | None]], workers: int) -> Iterator[FileResult]:
+def _tasks(
+    root: Path, paths: list[str], max_bytes: int, known: Mapping[str, str], stats: PageStats | None
+) -> list[Task]:
+    return [
+        (root, p, max_bytes, known.get(p), stats.same_as(p, known.get(p)) if stats else None) for p in paths
+    ]
+
+
+def _results(tasks: list[Task], workers: int) -> Iterator[FileResult]:
     if workers <= 1 or len(tasks) < 2:
         yield from map(_read_task, tasks)
         return
@@ -190,11 +214,16 @@ def _duplicate_keys(result: FileResult) -> list[str]:
 
 @dataclass(frozen=True)
 class CorpusPages:
-    """The pages under a corpus directory, as a reindex reads them (embeddings.reindex.PageSource)."""
+    """The pages under a corpus directory, as a reindex reads them (embeddings.reindex.PageSource).
+
+    With stats_file, a memo of each page's file identity (corpus.page_stats) spares reading the pages
+    that did not change since the last scan.
+    """
 
     root: Path
     max_bytes: int = 5_000_000
     workers: int = 1
+    stats_file: Path | None = None
 
     @property
     def location(self) -> str:
@@ -210,19 +239,40 @@ class CorpusPages:
 
     def scan(self, known: Mapping[str, str]) -> Iterator[FileResult]:
         """Yield every page's FileResult; pages whose content hash known lists come back unchanged."""
-        return scan_corpus(self.root, max_bytes=self.max_bytes, known=known, workers=self.workers)
+        stats = self._stats()
+        results = scan_corpus(
+            self.root, max_bytes=self.max_bytes, known=known, workers=self.workers, stats=stats
+        )
+        return self._kept(results, stats, every=True)
 
     def scan_paths(self, paths: Collection[str], known: Mapping[str, str]) -> Iterator[FileResult]:
         """Yield the FileResults of the named pages that exist, as scan would list and read them.
 
         A name that scan would not list (outside the directory, hidden, not .html/.htm) yields nothing.
         """
-        tasks = [
-            (self.root, path, self.max_bytes, known.get(path))
-            for path in sorted(set(paths))
-            if _listed(path) and os.path.lexists(self.root / path)
-        ]
-        yield from mark_duplicates(_results(tasks, self.workers))
+        stats = self._stats()
+        named = [p for p in sorted(set(paths)) if _listed(p) and os.path.lexists(self.root / p)]
+        results = mark_duplicates(
+            _results(_tasks(self.root, named, self.max_bytes, known, stats), self.workers)
+        )
+        return self._kept(results, stats, every=False)
+
+    def _stats(self) -> PageStats | None:
+        return PageStats.load(self.stats_file, self.location) if self.stats_file is not None else None
+
+    def _kept(
+        self, results: Iterator[FileResult], stats: PageStats | None, *, every: bool
+    ) -> Iterator[FileResult]:
+        """Yield results; once all are read, keep what they saw in the memo."""
+        if stats is None or self.stats_file is None:
+            yield from results
+            return
+        seen = []
+        for result in results:
+            seen.append((result.path, result.file_key, result.content_hash))
+            yield result
+        stats.update(seen, every=every)
+        stats.save(self.stats_file)
 
 
 def _listed(path: str) -> bool:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.indexing import build_index, open_searcher
+from bot.indexing import PAGE_STATS, build_index, open_searcher
 from corpus.load import FileResult
 from corpus.models import Article, Paragraph
 from embeddings.cache import EmbeddingCache
@@ -482,9 +482,10 @@ def test_leftovers_of_a_killed_run_are_cleaned_and_the_next_run_completes(
     os.symlink("gen-nowhere", index_dir / ".current-999.link")
     with pytest.raises(IndexMissing, match="quotebot index"):
         open_searcher(index_dir, HashingEncoder())
+    (index_dir / f".{PAGE_STATS}.999.tmp").write_bytes(b"half")
     build_index(corpus, index_dir, HashingEncoder())
     assert sorted(p.name for p in index_dir.iterdir() if p.name != ".lock") == sorted(
-        [CURRENT, read_manifest(index_dir).generation]
+        [PAGE_STATS, CURRENT, read_manifest(index_dir).generation]
     )
     assert open_searcher(index_dir, HashingEncoder()).search("女排决赛战胜了谁？").answered
 
