@@ -48,25 +48,18 @@ class PageStats:
         it is unreadable or it was kept for another directory."""
         try:
             with file.open("rb") as handle:
-                header = np.load(handle, allow_pickle=False)
-                paths = np.load(handle, allow_pickle=False)
-                hashes = np.load(handle, allow_pickle=False)
-                keys = np.load(handle, allow_pickle=False)
+                header, paths, hashes, keys = (np.load(handle, allow_pickle=False) for _ in range(4))
+            if bytes(header).decode("utf-8").split("\n") != [str(VERSION), location]:
+                return cls(location)
+            names = bytes(paths).decode("utf-8").split("\n") if paths.size else []
+            digests = bytes(hashes).decode("ascii").split("\n") if hashes.size else []
+            rows = keys.reshape(-1, 4).tolist()
+            entries = {n: ((r[0], r[1], r[2], r[3]), d) for n, d, r in zip(names, digests, rows, strict=True)}
         except FileNotFoundError:
             return cls(location)
-        except (OSError, ValueError, EOFError) as exc:
+        except (OSError, ValueError, EOFError) as exc:  # cut short, or not a memo: zip(strict) disagrees
             log.warning("ignoring the page memo %s (%s): every page is read", file, exc)
             return cls(location)
-        meta = bytes(header).decode("utf-8").split("\n")
-        if meta != [str(VERSION), location]:
-            return cls(location)
-        names = bytes(paths).decode("utf-8").split("\n") if paths.size else []
-        digests = bytes(hashes).decode("ascii").split("\n") if hashes.size else []
-        if not (len(names) == len(digests) == keys.shape[0]):
-            log.warning("ignoring the page memo %s: its columns disagree", file)
-            return cls(location)
-        rows = keys.reshape(-1, 4).tolist()
-        entries = {n: ((r[0], r[1], r[2], r[3]), d) for n, d, r in zip(names, digests, rows, strict=True)}
         return cls(location, entries)
 
     def same_as(self, path: str, known_hash: str | None) -> FileKey | None:
