@@ -544,6 +544,9 @@ def calibrate(args: argparse.Namespace) -> None:
 VERIFY_DEPTHS = (3, 5)
 # Each candidate read costs ~25 ms on the question's path (one thread): the fewest within a point of the best.
 VERIFY_DEPTH_TOLERANCE = 0.01
+# The speed budget (3x a question without the verifier): depth 3 measured 2.77x (bench/query_speed.py,
+# AMD EPYC avx2), so depth 5 (~4x) is printed in the grid but never chosen.
+MAX_VERIFY_DEPTH = 3
 VERIFY_WEIGHTS = (0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0)
 # In-corpus questions of each kind the verifier's abstention answers on the development half.
 VERIFIED_ANSWERED = 0.985
@@ -659,7 +662,7 @@ def calibrate_verifier(args: argparse.Namespace) -> None:
     helped = [k for k in kinds if max(v[k] for (_, w), v in first.items() if w) > plain[k]]
     print(f"  verified kinds: {helped} (of {kinds})", flush=True)
     scored = grid(helped) if helped != kinds else first
-    scores = {key: v["ALL"] for key, v in scored.items() if key[1]}
+    scores = {key: v["ALL"] for key, v in scored.items() if key[1] and key[0] <= MAX_VERIFY_DEPTH}
     top = max(scores.values())
     best_depth = min(d for (d, _), v in scores.items() if v >= top - VERIFY_DEPTH_TOLERANCE)
     weight = max((w for d, w in scores if d == best_depth), key=lambda w: (scores[best_depth, w], -w))
