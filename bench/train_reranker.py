@@ -371,7 +371,7 @@ def main() -> None:
     parser.add_argument(
         "--freeze-embeddings", action="store_true", help="keep the word embeddings as they are"
     )
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--groups-per-step", type=int, default=4, help="questions per optimiser step")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sets", default=",".join(SETS), help="bench/quality.py sets to train on")
