@@ -544,7 +544,7 @@ def calibrate(args: argparse.Namespace) -> None:
 VERIFY_DEPTHS = (3, 5)
 # Each candidate read costs ~25 ms on the question's path (one thread): the fewest within a point of the best.
 VERIFY_DEPTH_TOLERANCE = 0.01
-# The speed budget (3x a question without the verifier): depth 3 measured 2.77x (bench/query_speed.py,
+# The speed budget (3x a question without the verifier): depth 3 measured 2.77x-2.81x (bench/query_speed.py,
 # AMD EPYC avx2), so depth 5 (~4x) is printed in the grid but never chosen.
 MAX_VERIFY_DEPTH = 3
 VERIFY_WEIGHTS = (0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0)
