@@ -36,8 +36,10 @@ def file_key(status: os.stat_result) -> FileKey:
 
 @dataclass
 class PageStats:
-    """The memo of one corpus directory: path -> (file key, sha256 of the bytes read under that key)."""
+    """The memo of one corpus directory, kept in file: path -> (file key, sha256 of the bytes read
+    under that key)."""
 
+    file: Path
     location: str
     entries: dict[str, tuple[FileKey, str]] = field(default_factory=dict)
     started_ns: int = field(default_factory=time.time_ns)
@@ -50,17 +52,17 @@ class PageStats:
             with file.open("rb") as handle:
                 header, paths, hashes, keys = (np.load(handle, allow_pickle=False) for _ in range(4))
             if bytes(header).decode("utf-8").split("\n") != [str(VERSION), location]:
-                return cls(location)
+                return cls(file, location)
             names = bytes(paths).decode("utf-8").split("\n") if paths.size else []
             digests = bytes(hashes).decode("ascii").split("\n") if hashes.size else []
             rows = keys.reshape(-1, 4).tolist()
             entries = {n: ((r[0], r[1], r[2], r[3]), d) for n, d, r in zip(names, digests, rows, strict=True)}
         except FileNotFoundError:
-            return cls(location)
+            return cls(file, location)
         except (OSError, ValueError, EOFError) as exc:  # cut short, or not a memo: zip(strict) disagrees
             log.warning("ignoring the page memo %s (%s): every page is read", file, exc)
-            return cls(location)
-        return cls(location, entries)
+            return cls(file, location)
+        return cls(file, location, entries)
 
     def same_as(self, path: str, known_hash: str | None) -> FileKey | None:
         """Return the file key under which path's bytes hashed to known_hash, or None."""
@@ -69,21 +71,20 @@ class PageStats:
             return None
         return entry[0]
 
-    def update(self, seen: Iterable[tuple[str, FileKey | None, str | None]], *, every: bool) -> None:
-        """Keep what a scan saw: (path, file key, content hash) per page; every=True when the scan
-        listed every page, so the pages it did not see are gone."""
-        if every:
-            self.entries = {}
+    def update(self, seen: Iterable[tuple[str, FileKey | None, str | None]]) -> None:
+        """Keep what a scan of every page saw: (path, file key, content hash) per page. Pages it did
+        not see are gone, and a page changed too lately to trust its times is left out."""
         limit = self.started_ns - RACY_NS
-        for path, key, digest in seen:
-            if key is not None and digest is not None and max(key[1], key[2]) < limit:
-                self.entries[path] = (key, digest)
-            else:
-                self.entries.pop(path, None)
+        self.entries = {
+            path: (key, digest)
+            for path, key, digest in seen
+            if key is not None and digest is not None and max(key[1], key[2]) < limit
+        }
 
-    def save(self, file: Path) -> None:
+    def save(self) -> None:
         """Write the memo atomically (a crash leaves the old one or none, never half of one). The
         caller holds the index lock, so a temporary file of another process is a killed run's."""
+        file = self.file
         names = sorted(self.entries)
         keys = np.array([self.entries[n][0] for n in names], dtype=np.int64).reshape(-1, 4)
         temp = file.with_name(f".{file.name}.{os.getpid()}.tmp")

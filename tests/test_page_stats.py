@@ -10,7 +10,6 @@ import pytest
 
 from bot.indexing import PAGE_STATS, build_index
 from corpus import page_stats
-from corpus.load import CorpusPages
 from corpus.page_stats import PageStats
 from embeddings.hashing import HashingEncoder
 from tests.test_store import PAGES, write_corpus
@@ -110,7 +109,7 @@ def test_a_memo_of_another_corpus_or_a_broken_one_reads_every_page(tmp_path: Pat
 
 
 @pytest.mark.usefixtures("no_racy_wait")
-def test_a_deleted_page_leaves_the_memo_and_named_scans_keep_the_rest(
+def test_a_deleted_page_leaves_the_memo_and_named_runs_leave_it_alone(
     tmp_path: Path, reads: list[str]
 ) -> None:
     corpus, index_dir = write_corpus(tmp_path / "corpus"), tmp_path / "index"
@@ -120,13 +119,18 @@ def test_a_deleted_page_leaves_the_memo_and_named_scans_keep_the_rest(
     memo = index_dir / PAGE_STATS
     assert TYPHOON not in PageStats.load(memo, str(corpus.resolve())).entries
 
-    pages = CorpusPages(corpus, stats_file=memo)
-    known = {path: digest for path, (_, digest) in PageStats.load(memo, pages.location).entries.items()}
+    # A named run (/add, a poll) costs its pages, not the corpus: the memo is not read or rewritten.
+    kept = memo.read_bytes(), memo.stat().st_mtime_ns
+    time.sleep(0.05)
+    page = corpus / "news/plane.html"
+    page.write_text(page.read_text(encoding="utf-8").replace("</p>", "。</p>", 1), encoding="utf-8")
+    report = build_index(corpus, index_dir, HashingEncoder(), only=["news/plane.html"])
+    assert report.updated == 1
+    assert (memo.read_bytes(), memo.stat().st_mtime_ns) == kept
+    # Its stale entry fails the page's new file key: the next scan reads that page, and only it.
     reads.clear()
-    named = list(pages.scan_paths(["seed.html"], known))
-    assert [(r.path, r.status) for r in named] == [("seed.html", "unchanged")]
-    assert page_reads(reads) == []
-    assert len(PageStats.load(memo, pages.location).entries) == len(PAGES)  # the others are kept
+    assert index(corpus, index_dir) == (0, 0, len(PAGES))
+    assert page_reads(reads) == ["plane.html"]
 
 
 @pytest.mark.usefixtures("no_racy_wait")
